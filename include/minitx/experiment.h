@@ -1,0 +1,23 @@
+// One experiment = one TOML config. Each module parses its own section; this ties them together
+// and rejects sections nobody knows.
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include "minitx/data/corpus.h"
+
+namespace minitx {
+
+struct Experiment {
+  std::string name;                   // the config's file name without .toml
+  std::filesystem::path config_path;
+  std::filesystem::path out_dir;      // out/ for "default", out/<name>/ otherwise
+  CorpusConfig corpus;
+};
+
+Experiment load_experiment(const std::filesystem::path& config_path);
+
+// The top-level sections of a config, in the order stages use them.
+const std::vector<std::string>& experiment_sections();
+
+}  // namespace minitx

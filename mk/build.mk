@@ -1,0 +1,97 @@
+# Build: one binary, build/minitx, plus the unit-test binary. Header dependencies come from
+# -MMD -MP; a stamp of the flags rebuilds everything when the flags change.
+
+BUILD_TYPE ?= release
+ifeq ($(filter $(BUILD_TYPE),release debug coverage),)
+  $(error BUILD_TYPE must be release, debug or coverage, not '$(BUILD_TYPE)')
+endif
+BUILD := build$(if $(filter release,$(BUILD_TYPE)),,/$(BUILD_TYPE))
+
+CXX ?= g++
+# A fixed ISA level, never -march=native: two machines running one binary get the same bits.
+ISA := x86-64-v3
+CXXSTD := -std=c++20
+CPPFLAGS := -Iinclude -DMINITX_VERSION='"$(VERSION)"' -DMINITX_ISA='"$(ISA)"' -DMINITX_BUILD_TYPE='"$(BUILD_TYPE)"'
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Werror=return-type
+OPT_release := -O2
+OPT_debug := -O0 -g -fsanitize=address,undefined
+OPT_coverage := -O0 -g --coverage -fprofile-update=atomic
+# -ffp-contract=off: FMA contraction is chosen explicitly in kernels, not by the optimiser,
+# so that the same source gives the same bits at every optimisation level.
+CXXFLAGS := $(CXXSTD) -march=$(ISA) -ffp-contract=off -pthread $(WARN) $(OPT_$(BUILD_TYPE))
+LDFLAGS := -pthread $(filter -fsanitize=% --coverage,$(OPT_$(BUILD_TYPE)))
+LDLIBS := -lfmt -lcrypto -lz
+
+# CUDA: auto builds the .cu sources when nvcc is found, 0 never, 1 requires it.
+CUDA ?= auto
+ifeq ($(filter $(CUDA),auto 0 1),)
+  $(error CUDA must be auto, 0 or 1, not '$(CUDA)')
+endif
+NVCC ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
+ifeq ($(CUDA),1)
+  ifeq ($(NVCC),)
+    $(error CUDA=1 but nvcc was not found: install the CUDA Toolkit or put nvcc on PATH)
+  endif
+endif
+USE_CUDA := $(if $(filter 0,$(CUDA)),,$(if $(NVCC),1,))
+ifeq ($(USE_CUDA),1)
+  CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+  CUDA_ARCH ?= sm_90
+  NVCCFLAGS := -std=c++20 -O2 -arch=$(CUDA_ARCH) -Iinclude -Xcompiler -march=$(ISA),-pthread,-ffp-contract=off
+  CPPFLAGS += -DMINITX_CUDA=1 -I$(CUDA_HOME)/include
+  LDLIBS += -L$(CUDA_HOME)/lib64 -lcublas -lcudart -ldl -lrt
+  CUDA_SRCS := $(shell find src -name '*.cu' | LC_ALL=C sort)
+endif
+
+SRCS := $(shell find src -name '*.cpp' | LC_ALL=C sort)
+LIB_OBJS := $(patsubst src/%.cpp,$(BUILD)/obj/%.o,$(filter-out src/cli/main.cpp,$(SRCS))) \
+            $(patsubst src/%.cu,$(BUILD)/obj/%.cu.o,$(CUDA_SRCS))
+MAIN_OBJ := $(BUILD)/obj/cli/main.o
+TEST_SRCS := $(shell find tests -name '*.cpp' | LC_ALL=C sort)
+TEST_OBJS := $(patsubst tests/%.cpp,$(BUILD)/obj/tests/%.o,$(TEST_SRCS))
+
+MINITX ?= $(BUILD)/minitx
+TEST_BIN := $(BUILD)/minitx-tests
+
+# Rewrite the stamp only when the flags differ, so an unchanged build stays up to date.
+FLAGS_STAMP := $(BUILD)/flags.stamp
+FLAGS_NOW := $(CXX) $(CPPFLAGS) $(CXXFLAGS) $(LDFLAGS) $(LDLIBS) | $(NVCC) $(NVCCFLAGS)
+ifneq ($(filter-out help clean distclean deps,$(or $(MAKECMDGOALS),all)),)
+  $(shell mkdir -p $(BUILD) && { [ -f $(FLAGS_STAMP) ] && [ "$$(cat $(FLAGS_STAMP))" = '$(FLAGS_NOW)' ] || printf '%s' '$(FLAGS_NOW)' > $(FLAGS_STAMP); })
+endif
+
+.PHONY: build
+build: $(MINITX) ## build build/minitx (CPU, plus CUDA when nvcc is found)
+
+$(BUILD)/minitx: $(MAIN_OBJ) $(LIB_OBJS)
+	@echo "  LINK  $@$(if $(USE_CUDA), (CUDA $(CUDA_ARCH)),)"
+	@$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TEST_BIN): $(TEST_OBJS) $(LIB_OBJS)
+	@echo "  LINK  $@"
+	@$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: src/%.cpp $(FLAGS_STAMP) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@echo "  CXX   $<"
+	@$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/tests/%.o: tests/%.cpp $(FLAGS_STAMP) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@echo "  CXX   $<"
+	@$(CXX) $(CPPFLAGS) $(CXXFLAGS) -Itests -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/%.cu.o: src/%.cu $(FLAGS_STAMP) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@echo "  NVCC  $<"
+	@$(NVCC) $(NVCCFLAGS) $(filter -D%,$(CPPFLAGS)) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+.PHONY: clean distclean
+clean: ## remove build/ and dist/ (results in out/ and the corpus stay)
+	rm -rf build dist
+
+distclean: ## remove everything generated: build/, out/, dist/, corpus/ (cache included)
+	rm -rf build out dist
+	find corpus -mindepth 1 ! -name README.md -exec rm -rf {} +

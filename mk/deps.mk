@@ -1,0 +1,14 @@
+# System packages: checked once (and installed when we may) before the first compile or stage.
+# A stamp file, not a phony target, so that an up-to-date tree runs no recipe at all.
+
+DEPS_STAMP := build/deps.stamp
+
+$(DEPS_STAMP): scripts/install-deps.sh
+	@mkdir -p $(@D)
+	@scripts/install-deps.sh
+	@touch $@
+
+.PHONY: deps
+deps: ## install the Debian packages minitx needs (runs automatically when missing)
+	@scripts/install-deps.sh
+	@mkdir -p build && touch $(DEPS_STAMP)

@@ -1,0 +1,21 @@
+# Tests: unit tests (doctest) and an end-to-end run of the tiny config, summed up in one line.
+
+.PHONY: test test-unit test-idem coverage
+test: $(MINITX) $(TEST_BIN) ## build and run the unit tests and an end-to-end run of configs/tiny.toml
+	+@MINITX=$(MINITX) TEST_BIN=$(TEST_BIN) BUILD=$(BUILD) scripts/run-tests.sh
+
+test-unit: $(TEST_BIN) ## run only the unit tests (ARGS= passes doctest options, e.g. -tc='sha256*')
+	$(TEST_BIN) $(ARGS)
+
+# test-idem uses configs/tiny.toml unless CONFIG is given on the command line.
+IDEM_CONFIG := $(if $(filter file,$(origin CONFIG)),configs/tiny.toml,$(CONFIG))
+test-idem: $(MINITX) ## run the pipeline twice (and once with other THREADS) and compare every artifact
+	+@MINITX=$(abspath $(MINITX)) scripts/test-idem.sh $(IDEM_CONFIG)
+
+COVERAGE_MIN ?= 90
+coverage: ## line coverage of src/ by `make test` (gcovr); fails under COVERAGE_MIN percent
+	find build/coverage -name '*.gcda' -delete 2>/dev/null || true
+	$(MAKE) --no-print-directory BUILD_TYPE=coverage test
+	gcovr --root . --filter 'src/' --object-directory build/coverage/obj --exclude-unreachable-branches \
+	  --print-summary --txt build/coverage/coverage.txt --fail-under-line $(COVERAGE_MIN) build/coverage/obj
+	@sed -n '1,200p' build/coverage/coverage.txt | tail -n 40

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `make test-idem`: runs the whole pipeline of a config three times in fresh copies of the
+# tree (runs A and B with one thread count, C with another) and compares the SHA-256 of every
+# deterministic artifact and of the packed tarball. Prints a table; exits 1 on any difference.
+set -euo pipefail
+config=${1:?usage: test-idem.sh CONFIG}
+: "${MINITX:?absolute path to build/minitx}"
+root=$(pwd)
+work=build/idem
+threads_ab=${IDEM_THREADS:-2}
+threads_c=$([ "$threads_ab" -eq 1 ] && echo 2 || echo 1)
+
+# One corpus fetch for all runs; each copy then finds it verified and fetches nothing.
+make --no-print-directory CONFIG="$config" MINITX="$MINITX" corpus >/dev/null
+corpus_file=$(make --no-print-directory -s CONFIG="$config" MINITX="$MINITX" print-corpus)
+
+commit=$(git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
+dirty=$([ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo 1 || echo 0)
+export MINITX_SOURCE_COMMIT=$commit MINITX_SOURCE_DIRTY=$dirty
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+
+rm -rf "$work"
+for run in a b c; do
+  dir="$work/$run"
+  mkdir -p "$dir/corpus/.pins"
+  git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$dir"
+  cp "$corpus_file" "$dir/corpus/"
+  threads=$([ "$run" = c ] && echo "$threads_c" || echo "$threads_ab")
+  echo "test-idem: run $run (THREADS=$threads) in $dir"
+  start=$(date +%s)
+  if ! (cd "$dir" && make --no-print-directory CONFIG="$config" MINITX="$MINITX" THREADS="$threads" PACK_DETERMINISTIC=1 all \
+        >"$root/$work/$run.log" 2>&1); then
+    echo "test-idem: run $run failed; the end of $work/$run.log:" >&2
+    tail -n 30 "$work/$run.log" >&2
+    exit 1
+  fi
+  echo "test-idem: run $run took $(( $(date +%s) - start )) s"
+  if [ "$run" = a ] && ! (cd "$dir" && make --no-print-directory --question CONFIG="$config" MINITX="$MINITX" THREADS="$threads" PACK_DETERMINISTIC=1 all); then
+    echo "test-idem: a second make in run a would run recipes: some target is not a real up-to-date file" >&2
+    exit 1
+  fi
+done
+
+mapfile -t artifacts < <(cd "$work/a" && make --no-print-directory -s CONFIG="$config" MINITX="$MINITX" print-artifacts)
+hash_of() { [ -f "$1" ] && sha256sum "$1" | cut -c1-16 || echo "(missing)"; }
+printf '\n%-44s %-17s %-17s %-17s %s\n' artifact "A (threads=$threads_ab)" "B (threads=$threads_ab)" "C (threads=$threads_c)" same?
+differ=0
+for f in "${artifacts[@]}"; do
+  a=$(hash_of "$work/a/$f"); b=$(hash_of "$work/b/$f"); c=$(hash_of "$work/c/$f")
+  same=yes
+  if [ "$a" != "$b" ] || [ "$a" != "$c" ] || [ "$a" = "(missing)" ]; then same=NO; differ=$((differ + 1)); fi
+  printf '%-44s %-17s %-17s %-17s %s\n' "$f" "$a" "$b" "$c" "$same"
+done
+echo
+if [ "$differ" -ne 0 ]; then
+  echo "test-idem: $differ of ${#artifacts[@]} artifacts differ"
+  exit 1
+fi
+echo "test-idem: all ${#artifacts[@]} artifacts are bit-identical across 3 runs and 2 thread counts"

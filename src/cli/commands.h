@@ -1,0 +1,29 @@
+// The subcommands of build/minitx. Each lives in its own cmd_*.cpp: it parses its options,
+// calls the library and reports; the table in commands.cpp lists them for dispatch and help.
+#pragma once
+#include <string_view>
+#include <vector>
+
+#include "args.h"
+
+namespace minitx::cli {
+
+struct Command {
+  std::string_view name;     // one or two words: "fetch", "tokenizer train"
+  std::string_view summary;  // one line for `minitx --help`
+  std::string_view usage;    // the text of `minitx <name> --help`
+  int (*run)(Args& args);
+};
+
+const std::vector<Command>& commands();
+
+// One declaration per command file.
+int run_fetch(Args& args);
+int run_verify_corpus(Args& args);
+int run_config_vars(Args& args);
+int run_pack(Args& args);
+int run_verify(Args& args);
+int run_provenance(Args& args);
+int run_info(Args& args);
+
+}  // namespace minitx::cli

@@ -1,0 +1,17 @@
+#include "common.h"
+
+namespace minitx::cli {
+
+Experiment experiment_from_args(Args& args) {
+  Experiment experiment = load_experiment(args.required("--config"));
+  if (auto out = args.option("--out")) experiment.out_dir = *out;
+  return experiment;
+}
+
+CorpusPaths corpus_paths_from_args(Args& args) {
+  CorpusPaths paths;
+  if (auto dir = args.option("--corpus-dir")) paths.dir = *dir;
+  return paths;
+}
+
+}  // namespace minitx::cli

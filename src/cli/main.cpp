@@ -1,0 +1,104 @@
+// build/minitx: global options, then one subcommand (see commands.cpp).
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "minitx/core/error.h"
+#include "minitx/core/threads.h"
+
+namespace minitx::cli {
+namespace {
+
+void print_help() {
+  fmt::print(
+      "minitx {} - a reproducible laboratory for small transformers\n\n"
+      "usage: minitx [--threads N] <command> [options]\n"
+      "       minitx <command> --help     options of one command\n"
+      "       minitx --version\n\n"
+      "--threads N   worker threads (default: MINITX_THREADS, else all cores); results do not depend on it\n\n"
+      "commands:\n",
+      MINITX_VERSION);
+  for (const Command& c : commands()) fmt::print("  {:<22} {}\n", c.name, c.summary);
+}
+
+// The command whose words match the most leading arguments ("tokenizer train" before "tokenizer").
+const Command* find_command(const std::vector<std::string>& argv, std::size_t* words) {
+  const Command* best = nullptr;
+  std::size_t best_words = 0;
+  for (const Command& c : commands()) {
+    std::size_t n = 0, pos = 0;
+    bool match = true;
+    while (pos <= c.name.size()) {
+      const std::size_t end = std::min(c.name.find(' ', pos), c.name.size());
+      if (n >= argv.size() || argv[n] != c.name.substr(pos, end - pos)) {
+        match = false;
+        break;
+      }
+      ++n;
+      pos = end + 1;
+    }
+    if (match && n > best_words) best = &c, best_words = n;
+  }
+  *words = best_words;
+  return best;
+}
+
+int run(int argc, char** argv) {
+  std::vector<std::string> tokens(argv + 1, argv + argc);
+  std::size_t i = 0;
+  for (; i < tokens.size() && tokens[i].rfind("--", 0) == 0; ++i) {
+    if (tokens[i] == "--help" || tokens[i] == "-h") {
+      print_help();
+      return 0;
+    }
+    if (tokens[i] == "--version") {
+      fmt::print("minitx {}\n", MINITX_VERSION);
+      return 0;
+    }
+    if (tokens[i] == "--threads" && i + 1 < tokens.size()) {
+      const std::string& value = tokens[++i];
+      char* end = nullptr;
+      const long n = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || n < 1 || n > 1024) fail("--threads: expected a whole number from 1 to 1024, got '{}'", value);
+      set_thread_count(static_cast<int>(n));
+      continue;
+    }
+    fail("unknown global option '{}' (see minitx --help)", tokens[i]);
+  }
+  tokens.erase(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(i));
+  if (tokens.empty()) {
+    print_help();
+    return 2;
+  }
+  std::size_t words = 0;
+  const Command* command = find_command(tokens, &words);
+  if (command == nullptr) fail("unknown command '{}' (see minitx --help)", tokens[0]);
+  tokens.erase(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(words));
+  for (const auto& t : tokens)
+    if (t == "--help" || t == "-h") {
+      fmt::print("usage: minitx {}\n\n{}\n", command->name, command->usage);
+      return 0;
+    }
+  Args args(std::string(command->name), std::move(tokens));
+  return command->run(args);
+}
+
+}  // namespace
+}  // namespace minitx::cli
+
+int main(int argc, char** argv) {
+  try {
+    return minitx::cli::run(argc, argv);
+  } catch (const minitx::Error& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "minitx: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "minitx: internal error: %s\n", e.what());
+    return 2;
+  }
+}

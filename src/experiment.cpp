@@ -1,0 +1,25 @@
+#include "minitx/experiment.h"
+
+#include "minitx/core/config.h"
+#include "minitx/core/error.h"
+
+namespace minitx {
+
+const std::vector<std::string>& experiment_sections() {
+  static const std::vector<std::string> kSections = {"corpus"};
+  return kSections;
+}
+
+Experiment load_experiment(const std::filesystem::path& config_path) {
+  const ConfigFile file = ConfigFile::load(config_path);
+  const ConfigSection root = file.root();
+  Experiment experiment;
+  experiment.config_path = config_path;
+  experiment.name = config_path.stem().string();
+  experiment.out_dir = experiment.name == "default" ? std::filesystem::path("out") : std::filesystem::path("out") / experiment.name;
+  experiment.corpus = parse_corpus_config(root.table("corpus"));
+  root.finish();
+  return experiment;
+}
+
+}  // namespace minitx

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# End-to-end checks of the pipeline on configs/tiny.toml, in a fresh build/e2e work area.
+# Prints one "ok - …" or "not ok - …" line per check.
+set -uo pipefail
+: "${MINITX:?path to build/minitx}"
+E2E=build/e2e
+rm -rf "$E2E"
+mkdir -p "$E2E"
+MK=(make --no-print-directory CONFIG=configs/tiny.toml OUT="$E2E/out" DIST_DIR="$E2E/dist" MINITX="$MINITX")
+TGZ="$E2E/dist/minitx-$(cat VERSION)-tiny.tar.gz"
+log="$E2E/log"
+
+ok() { echo "ok - $1"; }
+not_ok() { echo "not ok - $1"; sed 's/^/    /' "$log" | tail -n 20; }
+# check NAME CMD...: the command must succeed.
+check() { local name=$1; shift; if "$@" >"$log" 2>&1; then ok "$name"; else not_ok "$name"; fi; }
+# check_fails NAME PATTERN CMD...: the command must fail with PATTERN in its output.
+check_fails() {
+  local name=$1 pattern=$2; shift 2
+  if "$@" >"$log" 2>&1; then not_ok "$name (it succeeded)"; elif grep -qF -- "$pattern" "$log"; then ok "$name"; else not_ok "$name (no '$pattern')"; fi
+}
+
+check "make all runs every stage of the tiny config" "${MK[@]}" all
+for f in "$E2E/out/provenance.json" "$TGZ" "$TGZ.sha256"; do
+  check "make all wrote $f" test -s "$f"
+done
+check "a second make runs no recipe" "${MK[@]}" --question all
+check "make verify-corpus passes" "${MK[@]}" verify-corpus
+check "make verify passes" "${MK[@]}" verify
+first=$(cat "$TGZ.sha256" 2>/dev/null)
+rm -f "$TGZ" "$TGZ.sha256"
+check "make pack again" "${MK[@]}" pack
+check "pack is byte-identical when repeated" test -n "$first" -a "$first" = "$(cat "$TGZ.sha256" 2>/dev/null)"
+
+corpus=$(sed -n 's/^CORPUS_FILE := //p' "$E2E/out/.stamps/config.mk")
+mkdir -p "$E2E/corpus"
+cp "$corpus" "$E2E/corpus/" 2>/dev/null
+printf 'X' | dd of="$E2E/corpus/$(basename "$corpus")" bs=1 seek=1000 conv=notrunc status=none
+check_fails "verify-corpus fails after one byte of the corpus changes" "SHA-256 mismatch" \
+  "$MINITX" verify-corpus --config configs/tiny.toml --corpus-dir "$E2E/corpus"
+
+cp "$TGZ" "$TGZ.sha256" "$E2E/" 2>/dev/null
+bad="$E2E/$(basename "$TGZ")"
+printf '\x00' | dd of="$bad" bs=1 seek=200 conv=notrunc status=none
+check_fails "verify fails on a flipped byte of the tarball" "SHA-256 mismatch" "$MINITX" verify "$bad"
+
+printf '[corpus]\nname = "x"\nsha256 = "%064d"\nbytes = -1\n' 0 >"$E2E/bad.toml"
+check_fails "a config value out of range names file, line and key" "$E2E/bad.toml:4: [corpus] bytes: expected an integer" \
+  "$MINITX" verify-corpus --config "$E2E/bad.toml"
+check_fails "make rejects a missing CONFIG" "no such file" make --no-print-directory CONFIG=configs/none.toml corpus
+check_fails "make rejects a bad THREADS" "THREADS must be a positive whole number" make --no-print-directory THREADS=two corpus
+check_fails "pack rejects a malformed SOURCE_DATE_EPOCH" "SOURCE_DATE_EPOCH: expected whole seconds" \
+  env SOURCE_DATE_EPOCH=yesterday "$MINITX" pack --output "$E2E/x.tar.gz" --prefix x VERSION
+check_fails "unknown options are errors" "unknown option '--colour'" "$MINITX" fetch --config configs/tiny.toml --colour
+check_fails "unknown commands are errors" "unknown command 'fletch'" "$MINITX" fletch
+check "minitx --help lists the commands" bash -c "'$MINITX' --help | grep -q verify-corpus"
+check "minitx <command> --help shows its options" bash -c "'$MINITX' pack --help | grep -q SOURCE_DATE_EPOCH"

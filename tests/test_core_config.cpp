@@ -1,0 +1,102 @@
+#include <doctest/doctest.h>
+
+#include "helpers.h"
+#include "minitx/core/config.h"
+#include "minitx/core/io.h"
+#include "minitx/core/sha256.h"
+#include "minitx/experiment.h"
+
+using namespace minitx;
+
+namespace {
+const char* kGood = R"(
+title = "x"
+[train]
+steps = 100
+lr = 0.001
+warm = 3
+flags = ["a", "b"]
+fast = true
+
+[[train.runs]]
+name = "one"
+[[train.runs]]
+name = "two"
+)";
+}
+
+TEST_CASE("config: typed getters with ranges and defaults") {
+  const ConfigFile file = ConfigFile::parse(kGood, "t.toml");
+  const ConfigSection root = file.root();
+  CHECK(root.string("title") == "x");
+  const ConfigSection train = root.table("train");
+  CHECK(train.integer("steps", 1, 1000) == 100);
+  CHECK(train.number("lr", 0, 1) == doctest::Approx(0.001));
+  CHECK(train.number("warm", 0, 10) == 3.0);  // integers are numbers too
+  CHECK(train.number("missing", 0, 1, 0.5) == 0.5);
+  CHECK(train.integer("missing", 0, 9, 7) == 7);
+  CHECK(train.boolean("fast", false));
+  CHECK(train.strings("flags") == std::vector<std::string>{"a", "b"});
+  CHECK(train.choice("mode", {"cpu", "cuda"}, "cpu") == "cpu");
+  const auto runs = train.tables("runs");
+  REQUIRE(runs.size() == 2);
+  CHECK(runs[0].string("name") == "one");
+  CHECK(runs[1].string("name") == "two");
+  CHECK(runs[1].path() == "train.runs[2]");
+  for (const auto& r : runs) r.finish();
+  train.finish();
+  root.finish();
+  CHECK_FALSE(root.optional_table("nothing").has_value());
+}
+
+TEST_CASE("config: errors name file, line and key") {
+  const ConfigFile file = ConfigFile::parse(kGood, "t.toml");
+  const ConfigSection train = file.root().table("train");
+  CHECK_ERROR_CONTAINS(train.integer("steps", 1, 10), "t.toml:4: [train] steps: expected an integer from 1 to 10, got 100");
+  CHECK_ERROR_CONTAINS(train.integer("lr", 1, 10), "t.toml:5: [train] lr: expected an integer from 1 to 10, got 0.001");
+  CHECK_ERROR_CONTAINS(train.string("steps"), "[train] steps: expected a string, got 100");
+  CHECK_ERROR_CONTAINS(train.number("lr", 0.01, 1), "expected a number from 0.01 to 1, got 0.001");
+  CHECK_ERROR_CONTAINS(train.boolean("steps", false), "expected true or false, got 100");
+  CHECK_ERROR_CONTAINS(train.string("absent"), "[train] absent: missing (this key is required)");
+  CHECK_ERROR_CONTAINS(train.strings("fast"), "expected an array of strings, got true");
+  CHECK_ERROR_CONTAINS(train.table("steps"), "expected a table, got 100");
+  CHECK_ERROR_CONTAINS(train.tables("flags"), "expected a non-empty array of tables ([[train.flags]])");
+  CHECK_ERROR_CONTAINS(train.choice("mode", {"cpu"}, "gpu"), "expected one of \"cpu\", got \"gpu\"");
+
+  const ConfigFile mixed = ConfigFile::parse("a = [\"x\", 2]\n", "m.toml");
+  CHECK_ERROR_CONTAINS(mixed.root().strings("a"), "m.toml:1: a: item 2: expected a string, got 2");
+}
+
+TEST_CASE("config: unknown keys are errors with their line") {
+  const ConfigFile file = ConfigFile::parse("[train]\nsteps = 1\nstesp = 2\n", "u.toml");
+  const ConfigSection train = file.root().table("train");
+  train.integer("steps", 0, 10);
+  CHECK_ERROR_CONTAINS(train.finish(), "u.toml:3: [train] stesp: unknown key");
+}
+
+TEST_CASE("config: syntax errors name line and column") {
+  CHECK_ERROR_CONTAINS(ConfigFile::parse("[train\n", "s.toml"), "s.toml:1:");
+  CHECK_ERROR_CONTAINS(ConfigFile::parse("a = 1\na = 2\n", "d.toml"), "d.toml:2:");
+  CHECK_ERROR_CONTAINS(ConfigFile::load("/nonexistent.toml"), "/nonexistent.toml: cannot open");
+}
+
+TEST_CASE("config: a section's canonical text ignores layout and order, not content") {
+  const ConfigFile a = ConfigFile::parse("[s]\nx = 1\ny = \"b\"\n[t]\nz = 2\n", "a");
+  const ConfigFile b = ConfigFile::parse("# comment\n[t]\nz = 3\n[s]\ny =   'b'\nx = 1\n", "b");
+  CHECK(a.canonical_section("s") == b.canonical_section("s"));
+  CHECK(a.canonical_section("t") != b.canonical_section("t"));
+  CHECK(a.canonical_section("none").empty());
+}
+
+TEST_CASE("experiment: shipped configs load; out dirs are per config") {
+  for (const char* name : {"default", "tiny", "gpu"}) {
+    const Experiment e = load_experiment(std::string("configs/") + name + ".toml");
+    CHECK(e.name == name);
+    CHECK(e.out_dir == (std::string(name) == "default" ? fs::path("out") : fs::path("out") / name));
+    CHECK(is_sha256_hex(e.corpus.sha256));
+  }
+  TempDir dir;
+  write_file_atomic(dir.path() / "bad.toml", "[corpus]\nname = \"x\"\nsha256 = \"" + std::string(64, '0') +
+                                                  "\"\n[[corpus.sources]]\nurl = \"file://x\"\n[mystery]\n");
+  CHECK_ERROR_CONTAINS(load_experiment(dir.path() / "bad.toml"), "bad.toml:6: mystery: unknown key");
+}

@@ -1,0 +1,267 @@
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+
+#include "helpers.h"
+#include "minitx/core/gzip.h"
+#include "minitx/core/io.h"
+#include "minitx/core/sha256.h"
+#include "minitx/core/tar.h"
+#include "minitx/release/provenance.h"
+#include "minitx/release/release.h"
+
+using namespace minitx;
+
+namespace {
+
+// A small project tree: sources and a results directory, inside the current directory.
+PackOptions make_tree() {
+  write_file_atomic("src/a.cpp", "int a;\n");
+  write_file_atomic("src/b.cpp", "int b;\n");
+  write_file_atomic("run.sh", "#!/bin/sh\n");
+  ::chmod("run.sh", 0775);
+  write_file_atomic("out/model.ckpt", std::string(5000, 'm'));
+  write_file_atomic("out/.stamps/x", "hidden");
+  write_file_atomic("out/log.csv.tmp-123", "in progress");
+  PackOptions options;
+  options.output = "dist/minitx-9.9.9.tar.gz";
+  options.prefix = "minitx-9.9.9";
+  options.files = {"src/b.cpp", "run.sh", "src/a.cpp"};
+  options.results_dir = "out";
+  options.source_date_epoch = 1700000000;
+  return options;
+}
+
+// Writes an archive of the given entries and its matching .sha256, as a tamperer would.
+void write_release(const std::string& path, TarWriter& tar) {
+  const std::string gz = gzip_compress(tar.finish());
+  write_file_atomic(path, gz);
+  write_file_atomic(path + ".sha256", sha256_hex(gz) + "  " + fs::path(path).filename().string() + "\n");
+}
+
+std::string manifest_for(const std::vector<std::pair<std::string, std::string>>& files) {
+  std::vector<ManifestEntry> entries;
+  for (const auto& [path, data] : files) entries.push_back({sha256_hex(data), path});
+  return format_manifest(entries);
+}
+
+}  // namespace
+
+TEST_CASE("release: pack is deterministic and verify accepts it") {
+  TempDir dir;
+  test::InDirectory cd(dir.path());
+  const PackOptions options = make_tree();
+  const PackResult first = pack_release(options);
+  CHECK(first.files == 5);  // 3 sources + 1 result + the manifest
+  const std::string sum = read_file("dist/minitx-9.9.9.tar.gz.sha256");
+  CHECK(sum == first.sha256 + "  minitx-9.9.9.tar.gz\n");
+
+  // Another order of arguments, other mtimes and permissions: the same bytes.
+  ::chmod("src/a.cpp", 0600);
+  PackOptions again = options;
+  again.files = {"src/a.cpp", "./run.sh", "src/b.cpp"};
+  CHECK(pack_release(again).sha256 == first.sha256);
+  again.source_date_epoch = 1;
+  CHECK(pack_release(again).sha256 != first.sha256);
+  pack_release(options);
+
+  const ReleaseReport report = verify_release("dist/minitx-9.9.9.tar.gz");
+  CHECK(report.files == 4);
+  CHECK(report.sha256 == first.sha256);
+
+  const std::string archive = gzip_decompress(read_file("dist/minitx-9.9.9.tar.gz"), "t");
+  const auto entries = parse_tar(archive, "t");
+  std::vector<std::string> names;
+  for (const auto& e : entries) names.push_back(e.path);
+  CHECK(names == std::vector<std::string>{"minitx-9.9.9/MANIFEST.sha256", "minitx-9.9.9/out/model.ckpt", "minitx-9.9.9/run.sh",
+                                          "minitx-9.9.9/src/a.cpp", "minitx-9.9.9/src/b.cpp"});
+  CHECK(entries[2].mode == 0755);
+  CHECK(entries[3].mode == 0644);
+  CHECK(entries[0].data == manifest_for({{"out/model.ckpt", std::string(5000, 'm')}, {"run.sh", "#!/bin/sh\n"},
+                                          {"src/a.cpp", "int a;\n"}, {"src/b.cpp", "int b;\n"}}));
+}
+
+TEST_CASE("release: pack refuses bad input") {
+  TempDir dir;
+  test::InDirectory cd(dir.path());
+  PackOptions options = make_tree();
+  options.files.push_back("missing.cpp");
+  CHECK_ERROR_CONTAINS(pack_release(options), "pack: 'missing.cpp' is not a regular file");
+  options.files.back() = "/etc/hostname";
+  CHECK_ERROR_CONTAINS(pack_release(options), "pack: '/etc/hostname': absolute path");
+  options.files.back() = "../x";
+  CHECK_ERROR_CONTAINS(pack_release(options), "path leaves the tree");
+  options = make_tree();
+  options.prefix = "a/b";
+  CHECK_ERROR_CONTAINS(pack_release(options), "must be a single directory name");
+  CHECK_FALSE(fs::exists("dist/minitx-9.9.9.tar.gz"));
+
+  CHECK(parse_source_date_epoch("0") == 0);
+  CHECK(parse_source_date_epoch("1700000000") == 1700000000);
+  CHECK_ERROR_CONTAINS(parse_source_date_epoch("17e8"), "SOURCE_DATE_EPOCH: expected whole seconds since 1970");
+  CHECK_ERROR_CONTAINS(parse_source_date_epoch(""), "got ''");
+  CHECK_ERROR_CONTAINS(parse_source_date_epoch("-1"), "got '-1'");
+  CHECK_ERROR_CONTAINS(parse_source_date_epoch("99999999999999"), "SOURCE_DATE_EPOCH");
+}
+
+TEST_CASE("release: verify names what is wrong") {
+  TempDir dir;
+  test::InDirectory cd(dir.path());
+  const std::string tgz = "dist/r.tar.gz";
+  const std::string m = "MANIFEST.sha256";
+  const std::string good_manifest = manifest_for({{"a.txt", "A"}, {"b.txt", "B"}});
+
+  SUBCASE("a flipped byte") {
+    TarWriter tar(0);
+    tar.add_file("r/" + m, good_manifest, false);
+    tar.add_file("r/a.txt", "A", false);
+    tar.add_file("r/b.txt", "B", false);
+    write_release(tgz, tar);
+    CHECK(verify_release(tgz).files == 2);
+    std::string bytes = read_file(tgz);
+    bytes[bytes.size() / 2] ^= 0x20;
+    write_file_atomic(tgz, bytes);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "dist/r.tar.gz: SHA-256 mismatch: r.tar.gz.sha256 says");
+  }
+  SUBCASE("a changed file whose archive hash was updated") {
+    TarWriter tar(0);
+    tar.add_file("r/" + m, good_manifest, false);
+    tar.add_file("r/a.txt", "a", false);
+    tar.add_file("r/b.txt", "B", false);
+    write_release(tgz, tar);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "r/a.txt: SHA-256 mismatch: manifest " + sha256_hex("A"));
+  }
+  SUBCASE("a missing file") {
+    TarWriter tar(0);
+    tar.add_file("r/" + m, good_manifest, false);
+    tar.add_file("r/b.txt", "B", false);
+    write_release(tgz, tar);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "r/a.txt: listed in MANIFEST.sha256 but missing");
+  }
+  SUBCASE("an extra file") {
+    TarWriter tar(0);
+    tar.add_file("r/" + m, good_manifest, false);
+    tar.add_file("r/a.txt", "A", false);
+    tar.add_file("r/b.txt", "B", false);
+    tar.add_file("r/sub/extra.sh", "rm -rf /", true);
+    write_release(tgz, tar);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "r/sub/extra.sh: present but not listed in MANIFEST.sha256");
+  }
+  SUBCASE("path traversal") {
+    TarWriter tar(0);
+    tar.add_file("r/" + m, good_manifest, false);
+    tar.add_file("r/../../evil.txt", "x", false);
+    write_release(tgz, tar);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "'r/../../evil.txt': path leaves the tree");
+    CHECK_FALSE(fs::exists("evil.txt"));
+  }
+  SUBCASE("absolute path") {
+    TarWriter tar(0);
+    tar.add_file("/tmp/minitx-evil.txt", "x", false);
+    write_release(tgz, tar);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "'/tmp/minitx-evil.txt': absolute path");
+  }
+  SUBCASE("a link that leaves the tree") {
+    TarWriter tar(0);
+    tar.add_file("r/" + m, good_manifest, false);
+    tar.add_entry("r/a.txt", '2', "", "../../../etc/passwd", 0777);
+    write_release(tgz, tar);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "'r/a.txt': symbolic link to '../../../etc/passwd' leaves the tree");
+  }
+  SUBCASE("a device file") {
+    TarWriter tar(0);
+    tar.add_file("r/" + m, good_manifest, false);
+    tar.add_entry("r/null", '3', "", "", 0666);
+    write_release(tgz, tar);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "'r/null': device, fifo or other special file");
+  }
+  SUBCASE("entries outside the release directory, duplicates, hard links") {
+    TarWriter two(0);
+    two.add_file("r/" + m, good_manifest, false);
+    two.add_file("other/a.txt", "A", false);
+    write_release(tgz, two);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "'other/a.txt': outside the release directory 'r/'");
+    TarWriter dup(0);
+    dup.add_file("r/a.txt", "A", false);
+    dup.add_file("r/a.txt", "A", false);
+    write_release(tgz, dup);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "'r/a.txt': appears twice");
+    TarWriter hard(0);
+    hard.add_entry("r/a.txt", '1', "", "r/nothing", 0644);
+    write_release(tgz, hard);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "hard link to 'r/nothing'");
+    TarWriter linked(0);
+    linked.add_file("r/" + m, good_manifest, false);
+    linked.add_file("r/a.txt", "A", false);
+    linked.add_entry("r/b.txt", '1', "", "r/a.txt", 0644);  // same content as a.txt: "A" != "B"
+    write_release(tgz, linked);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "r/b.txt: SHA-256 mismatch");
+  }
+  SUBCASE("malformed manifest, sums file, archive") {
+    TarWriter tar(0);
+    tar.add_file("r/" + m, "not a manifest\n", false);
+    write_release(tgz, tar);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "MANIFEST.sha256: line 1: expected \"<64 hex digits>  <path>\"");
+    TarWriter nomanifest(0);
+    nomanifest.add_file("r/a.txt", "A", false);
+    write_release(tgz, nomanifest);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "r/MANIFEST.sha256 is missing");
+    write_file_atomic(tgz + ".sha256", "abc  r.tar.gz\n");
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "r.tar.gz.sha256: expected one line");
+    fs::remove(tgz + ".sha256");
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "r.tar.gz.sha256: missing; run `make pack`");
+    fs::remove(tgz);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "dist/r.tar.gz: missing; run `make pack`");
+    write_file_atomic(tgz, "not gzip");
+    write_file_atomic(tgz + ".sha256", sha256_hex("not gzip") + "  r.tar.gz\n");
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "dist/r.tar.gz: not valid gzip data");
+    TarWriter empty(0);
+    write_release(tgz, empty);
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "the archive is empty");
+  }
+}
+
+TEST_CASE("manifest: parse is strict") {
+  const std::string line = sha256_hex("x") + "  a/b.txt\n";
+  CHECK(parse_manifest(line, "m").at(0).path == "a/b.txt");
+  CHECK_ERROR_CONTAINS(parse_manifest(line.substr(0, line.size() - 1), "m"), "m: line 1: missing final newline");
+  CHECK_ERROR_CONTAINS(parse_manifest(sha256_hex("x") + "  ../b\n", "m"), "m: line 1: '../b': path leaves the tree");
+  CHECK_ERROR_CONTAINS(parse_manifest(sha256_hex("x") + " b\n", "m"), "expected \"<64 hex digits>  <path>\"");
+}
+
+TEST_CASE("provenance: stage records, source state and the JSON") {
+  const StageRecord r = parse_stage_record("tokenizer:corpus/x.txt,out/.stamps/t.sha256:out/tokenizer.json");
+  CHECK(r.name == "tokenizer");
+  CHECK(r.inputs == std::vector<std::string>{"corpus/x.txt", "out/.stamps/t.sha256"});
+  CHECK(r.outputs == std::vector<std::string>{"out/tokenizer.json"});
+  CHECK(parse_stage_record("empty::").inputs.empty());
+  CHECK_ERROR_CONTAINS(parse_stage_record("a:b"), "expected NAME:INPUT,…:OUTPUT,…");
+
+  TempDir dir;
+  test::InDirectory cd(dir.path());
+  setenv("MINITX_SOURCE_COMMIT", "abc123", 1);
+  setenv("MINITX_SOURCE_DIRTY", "1", 1);
+  const SourceState state = source_state();
+  unsetenv("MINITX_SOURCE_COMMIT");
+  unsetenv("MINITX_SOURCE_DIRTY");
+  CHECK(state.commit == "abc123");
+  CHECK(state.dirty);
+  CHECK(source_state().commit == "unknown");  // a temporary directory is no git checkout
+
+  write_file_atomic("c.toml", "x");
+  write_file_atomic("in.txt", "input");
+  write_file_atomic("out.txt", "output");
+  Experiment e;
+  e.name = "c";
+  e.config_path = "./c.toml";
+  e.corpus.name = "k";
+  e.corpus.sha256 = sha256_hex("k");
+  const std::string json = provenance_json(e, {parse_stage_record("s:in.txt:out.txt")}, state, false);
+  CHECK(json == provenance_json(e, {parse_stage_record("s:in.txt:out.txt")}, state, false));
+  CHECK(json.find("\"path\": \"c.toml\"") != std::string::npos);
+  CHECK(json.find(sha256_hex("output")) != std::string::npos);
+  CHECK(json.find("\"commit\": \"abc123\"") != std::string::npos);
+  CHECK(json.find("\"isa\": \"x86-64-v3\"") != std::string::npos);
+  CHECK(json.find(dir.path().string()) == std::string::npos);  // no absolute paths
+  CHECK_ERROR_CONTAINS(provenance_json(e, {parse_stage_record("s:missing.txt:")}, state, false), "'missing.txt' does not exist");
+  CHECK_ERROR_CONTAINS(provenance_json(e, {parse_stage_record("s:/etc/hostname:")}, state, false), "absolute path");
+}

@@ -20,10 +20,16 @@ export MINITX_SOURCE_COMMIT=$commit MINITX_SOURCE_DIRTY=$dirty
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 
 rm -rf "$work"
+mkdir -p "$work"
+# One snapshot of the sources for all runs, so an edit made meanwhile cannot split them.
+git ls-files -co --exclude-standard -z | tar --null -T - -cf "$work/sources.tar"
+# The copies live inside this checkout: keep git from finding it, so each copy is packed and
+# described from its own files, as an unpacked release would be.
+export GIT_CEILING_DIRECTORIES="$root/$work"
 for run in a b c; do
   dir="$work/$run"
   mkdir -p "$dir/corpus/.pins"
-  git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$dir"
+  tar -xf "$work/sources.tar" -C "$dir"
   cp "$corpus_file" "$dir/corpus/"
   threads=$([ "$run" = c ] && echo "$threads_c" || echo "$threads_ab")
   echo "test-idem: run $run (THREADS=$threads) in $dir"

@@ -187,6 +187,9 @@ FetchResult fetch_corpus(const CorpusConfig& corpus, const CorpusPaths& paths) {
   if (fs::exists(result.path)) {
     const std::string actual = sha256_file_hex(result.path);
     if (actual == corpus.sha256) {
+      // Verified against the pin just now: mark it so, or Make would see the corpus older than
+      // a freshly written pin and ask for it again on every run.
+      fs::last_write_time(result.path, fs::file_time_type::clock::now());
       result.already_present = true;
       result.source = "cache";
       result.bytes = fs::file_size(result.path);

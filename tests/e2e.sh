@@ -55,3 +55,6 @@ check_fails "unknown options are errors" "unknown option '--colour'" "$MINITX" f
 check_fails "unknown commands are errors" "unknown command 'fletch'" "$MINITX" fletch
 check "minitx --help lists the commands" bash -c "'$MINITX' --help | grep -q verify-corpus"
 check "minitx <command> --help shows its options" bash -c "'$MINITX' pack --help | grep -q SOURCE_DATE_EPOCH"
+check "minitx --version prints the version" bash -c "'$MINITX' --version | grep -qx 'minitx $(cat VERSION)'"
+check "minitx info reports the ISA level and the GPU state" bash -c "'$MINITX' info | grep -q 'isa *x86-64-v3' && '$MINITX' info | grep -q '^gpu '"
+check_fails "a bad --threads is an error" "--threads: expected a whole number from 1 to 1024, got '0'" "$MINITX" --threads 0 info

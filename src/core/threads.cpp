@@ -1,8 +1,11 @@
 #include "minitx/core/threads.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <exception>
 #include <mutex>
@@ -26,7 +29,9 @@ int default_threads() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-// Workers wait for a generation number to change, run their chunk, and count down.
+// Workers wait for a generation number to change, run their chunk, and count down. Both sides
+// spin briefly on atomics before sleeping: a decode step issues dozens of parallel_for calls a
+// few microseconds apart, and a condition-variable wake-up costs more than the work itself.
 class Pool {
  public:
   explicit Pool(int threads) {
@@ -36,7 +41,7 @@ class Pool {
     {
       std::lock_guard lock(mutex_);
       stop_ = true;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     for (auto& worker : workers_) worker.join();
@@ -44,56 +49,82 @@ class Pool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   void run(const std::function<void(int)>& task) {
+    task_ = &task;
+    error_ = nullptr;
+    pending_.store(size() - 1, std::memory_order_relaxed);
     {
+      // Under the lock, so a worker deciding to sleep either sees the new generation or is
+      // already waiting (and counted in sleepers_).
       std::lock_guard lock(mutex_);
-      task_ = &task;
-      pending_ = size() - 1;
-      error_ = nullptr;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
-    wake_.notify_all();
+    if (sleepers_.load() > 0) wake_.notify_all();
     try {
       task(0);
     } catch (...) {
-      std::lock_guard lock(mutex_);
-      if (!error_) error_ = std::current_exception();
+      record_error();
     }
-    std::unique_lock lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    if (!spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock lock(mutex_);
+      done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
     task_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }
 
  private:
+  // Polls for a few tens of microseconds, long enough to bridge the gap between two calls of
+  // one decode step. It yields between polls so that, on a machine with more runnable threads
+  // than cores, the thread we wait for gets the core instead of us.
+  template <class Ready>
+  static bool spin_until(Ready ready) {
+    for (int i = 0; i < 64; ++i) {
+      for (int j = 0; j < 16; ++j) {
+        if (ready()) return true;
+        _mm_pause();
+      }
+      std::this_thread::yield();
+    }
+    return ready();
+  }
+
+  void record_error() {
+    std::lock_guard lock(error_mutex_);
+    if (!error_) error_ = std::current_exception();
+  }
+
   void loop(int index) {
-    unsigned long seen = 0;
+    std::uint64_t seen = 0;
     for (;;) {
-      const std::function<void(int)>* task = nullptr;
-      {
+      const auto changed = [&] { return generation_.load(std::memory_order_acquire) != seen; };
+      if (!spin_until(changed)) {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return generation_ != seen; });
-        seen = generation_;
-        if (stop_) return;
-        task = task_;
+        ++sleepers_;
+        wake_.wait(lock, changed);
+        --sleepers_;
       }
+      seen = generation_.load(std::memory_order_acquire);
+      if (stop_) return;
       try {
-        (*task)(index);
+        (*task_)(index);
       } catch (...) {
-        std::lock_guard lock(mutex_);
-        if (!error_) error_ = std::current_exception();
+        record_error();
       }
-      std::lock_guard lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard lock(mutex_);
+        done_.notify_one();
+      }
     }
   }
 
   std::vector<std::thread> workers_;
-  std::mutex mutex_;
+  std::mutex mutex_, error_mutex_;
   std::condition_variable wake_, done_;
   const std::function<void(int)>* task_ = nullptr;
-  unsigned long generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<int> sleepers_{0};
+  bool stop_ = false;  // written under mutex_ before the generation that workers read it after
   std::exception_ptr error_;
 };
 

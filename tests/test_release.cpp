@@ -38,6 +38,23 @@ void write_release(const std::string& path, TarWriter& tar) {
   write_file_atomic(path + ".sha256", sha256_hex(gz) + "  " + fs::path(path).filename().string() + "\n");
 }
 
+// The archive of a tamperer: the manifest of a.txt = "A" and b.txt = "B", then `entries`
+// (path, tar type, data or link target) under r/, with a matching .sha256.
+struct Entry {
+  std::string path;
+  char type = '0';
+  std::string data;
+};
+void write_tampered(const std::string& path, const std::string& manifest, const std::vector<Entry>& entries) {
+  TarWriter tar(0);
+  if (!manifest.empty()) tar.add_file("r/MANIFEST.sha256", manifest, false);
+  for (const Entry& e : entries) {
+    const bool link = e.type == '1' || e.type == '2';
+    tar.add_entry(e.path, e.type, link ? "" : e.data, link ? e.data : "", 0644);
+  }
+  write_release(path, tar);
+}
+
 std::string manifest_for(const std::vector<std::pair<std::string, std::string>>& files) {
   std::vector<ManifestEntry> entries;
   for (const auto& [path, data] : files) entries.push_back({sha256_hex(data), path});
@@ -107,15 +124,10 @@ TEST_CASE("release: verify names what is wrong") {
   TempDir dir;
   test::InDirectory cd(dir.path());
   const std::string tgz = "dist/r.tar.gz";
-  const std::string m = "MANIFEST.sha256";
   const std::string good_manifest = manifest_for({{"a.txt", "A"}, {"b.txt", "B"}});
 
   SUBCASE("a flipped byte") {
-    TarWriter tar(0);
-    tar.add_file("r/" + m, good_manifest, false);
-    tar.add_file("r/a.txt", "A", false);
-    tar.add_file("r/b.txt", "B", false);
-    write_release(tgz, tar);
+    write_tampered(tgz, good_manifest, {{"r/a.txt", '0', "A"}, {"r/b.txt", '0', "B"}});
     CHECK(verify_release(tgz).files == 2);
     std::string bytes = read_file(tgz);
     bytes[bytes.size() / 2] ^= 0x20;
@@ -123,87 +135,49 @@ TEST_CASE("release: verify names what is wrong") {
     CHECK_ERROR_CONTAINS(verify_release(tgz), "dist/r.tar.gz: SHA-256 mismatch: r.tar.gz.sha256 says");
   }
   SUBCASE("a changed file whose archive hash was updated") {
-    TarWriter tar(0);
-    tar.add_file("r/" + m, good_manifest, false);
-    tar.add_file("r/a.txt", "a", false);
-    tar.add_file("r/b.txt", "B", false);
-    write_release(tgz, tar);
+    write_tampered(tgz, good_manifest, {{"r/a.txt", '0', "a"}, {"r/b.txt", '0', "B"}});
     CHECK_ERROR_CONTAINS(verify_release(tgz), "r/a.txt: SHA-256 mismatch: manifest " + sha256_hex("A"));
   }
   SUBCASE("a missing file") {
-    TarWriter tar(0);
-    tar.add_file("r/" + m, good_manifest, false);
-    tar.add_file("r/b.txt", "B", false);
-    write_release(tgz, tar);
+    write_tampered(tgz, good_manifest, {{"r/b.txt", '0', "B"}});
     CHECK_ERROR_CONTAINS(verify_release(tgz), "r/a.txt: listed in MANIFEST.sha256 but missing");
   }
   SUBCASE("an extra file") {
-    TarWriter tar(0);
-    tar.add_file("r/" + m, good_manifest, false);
-    tar.add_file("r/a.txt", "A", false);
-    tar.add_file("r/b.txt", "B", false);
-    tar.add_file("r/sub/extra.sh", "rm -rf /", true);
-    write_release(tgz, tar);
+    write_tampered(tgz, good_manifest, {{"r/a.txt", '0', "A"}, {"r/b.txt", '0', "B"}, {"r/sub/extra.sh", '0', "rm -rf /"}});
     CHECK_ERROR_CONTAINS(verify_release(tgz), "r/sub/extra.sh: present but not listed in MANIFEST.sha256");
   }
   SUBCASE("path traversal") {
-    TarWriter tar(0);
-    tar.add_file("r/" + m, good_manifest, false);
-    tar.add_file("r/../../evil.txt", "x", false);
-    write_release(tgz, tar);
+    write_tampered(tgz, good_manifest, {{"r/../../evil.txt", '0', "x"}});
     CHECK_ERROR_CONTAINS(verify_release(tgz), "'r/../../evil.txt': path leaves the tree");
     CHECK_FALSE(fs::exists("evil.txt"));
   }
   SUBCASE("absolute path") {
-    TarWriter tar(0);
-    tar.add_file("/tmp/minitx-evil.txt", "x", false);
-    write_release(tgz, tar);
+    write_tampered(tgz, "", {{"/tmp/minitx-evil.txt", '0', "x"}});
     CHECK_ERROR_CONTAINS(verify_release(tgz), "'/tmp/minitx-evil.txt': absolute path");
   }
   SUBCASE("a link that leaves the tree") {
-    TarWriter tar(0);
-    tar.add_file("r/" + m, good_manifest, false);
-    tar.add_entry("r/a.txt", '2', "", "../../../etc/passwd", 0777);
-    write_release(tgz, tar);
+    write_tampered(tgz, good_manifest, {{"r/a.txt", '2', "../../../etc/passwd"}});
     CHECK_ERROR_CONTAINS(verify_release(tgz), "'r/a.txt': symbolic link to '../../../etc/passwd' leaves the tree");
   }
   SUBCASE("a device file") {
-    TarWriter tar(0);
-    tar.add_file("r/" + m, good_manifest, false);
-    tar.add_entry("r/null", '3', "", "", 0666);
-    write_release(tgz, tar);
+    write_tampered(tgz, good_manifest, {{"r/null", '3', ""}});
     CHECK_ERROR_CONTAINS(verify_release(tgz), "'r/null': device, fifo or other special file");
   }
   SUBCASE("entries outside the release directory, duplicates, hard links") {
-    TarWriter two(0);
-    two.add_file("r/" + m, good_manifest, false);
-    two.add_file("other/a.txt", "A", false);
-    write_release(tgz, two);
+    write_tampered(tgz, good_manifest, {{"other/a.txt", '0', "A"}});
     CHECK_ERROR_CONTAINS(verify_release(tgz), "'other/a.txt': outside the release directory 'r/'");
-    TarWriter dup(0);
-    dup.add_file("r/a.txt", "A", false);
-    dup.add_file("r/a.txt", "A", false);
-    write_release(tgz, dup);
+    write_tampered(tgz, "", {{"r/a.txt", '0', "A"}, {"r/a.txt", '0', "A"}});
     CHECK_ERROR_CONTAINS(verify_release(tgz), "'r/a.txt': appears twice");
-    TarWriter hard(0);
-    hard.add_entry("r/a.txt", '1', "", "r/nothing", 0644);
-    write_release(tgz, hard);
+    write_tampered(tgz, "", {{"r/a.txt", '1', "r/nothing"}});
     CHECK_ERROR_CONTAINS(verify_release(tgz), "hard link to 'r/nothing'");
-    TarWriter linked(0);
-    linked.add_file("r/" + m, good_manifest, false);
-    linked.add_file("r/a.txt", "A", false);
-    linked.add_entry("r/b.txt", '1', "", "r/a.txt", 0644);  // same content as a.txt: "A" != "B"
-    write_release(tgz, linked);
+    // b.txt as a hard link to a.txt: its content is "A", not the "B" the manifest lists.
+    write_tampered(tgz, good_manifest, {{"r/a.txt", '0', "A"}, {"r/b.txt", '1', "r/a.txt"}});
     CHECK_ERROR_CONTAINS(verify_release(tgz), "r/b.txt: SHA-256 mismatch");
   }
   SUBCASE("malformed manifest, sums file, archive") {
-    TarWriter tar(0);
-    tar.add_file("r/" + m, "not a manifest\n", false);
-    write_release(tgz, tar);
+    write_tampered(tgz, "not a manifest\n", {});
     CHECK_ERROR_CONTAINS(verify_release(tgz), "MANIFEST.sha256: line 1: expected \"<64 hex digits>  <path>\"");
-    TarWriter nomanifest(0);
-    nomanifest.add_file("r/a.txt", "A", false);
-    write_release(tgz, nomanifest);
+    write_tampered(tgz, "", {{"r/a.txt", '0', "A"}});
     CHECK_ERROR_CONTAINS(verify_release(tgz), "r/MANIFEST.sha256 is missing");
     write_file_atomic(tgz + ".sha256", "abc  r.tar.gz\n");
     CHECK_ERROR_CONTAINS(verify_release(tgz), "r.tar.gz.sha256: expected one line");

@@ -6,7 +6,7 @@
 namespace minitx {
 
 const std::vector<std::string>& experiment_sections() {
-  static const std::vector<std::string> kSections = {"corpus"};
+  static const std::vector<std::string> kSections = {"corpus", "tokenizer", "data"};
   return kSections;
 }
 
@@ -18,6 +18,8 @@ Experiment load_experiment(const std::filesystem::path& config_path) {
   experiment.name = config_path.stem().string();
   experiment.out_dir = experiment.name == "default" ? std::filesystem::path("out") : std::filesystem::path("out") / experiment.name;
   experiment.corpus = parse_corpus_config(root.table("corpus"));
+  if (const auto section = root.optional_table("tokenizer")) experiment.tokenizer = parse_tokenizer_config(*section);
+  if (const auto section = root.optional_table("data")) experiment.data = parse_data_config(*section);
   root.finish();
   return experiment;
 }

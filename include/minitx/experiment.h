@@ -5,6 +5,8 @@
 #include <string>
 
 #include "minitx/data/corpus.h"
+#include "minitx/data/token_file.h"
+#include "minitx/tokenizer/config.h"
 
 namespace minitx {
 
@@ -13,6 +15,8 @@ struct Experiment {
   std::filesystem::path config_path;
   std::filesystem::path out_dir;      // out/ for "default", out/<name>/ otherwise
   CorpusConfig corpus;
+  TokenizerConfig tokenizer;          // [tokenizer]; defaults when absent
+  DataConfig data;                    // [data]: the train/val split; defaults when absent
 };
 
 Experiment load_experiment(const std::filesystem::path& config_path);

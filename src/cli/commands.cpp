@@ -28,6 +28,32 @@ const std::vector<Command>& commands() {
        run_pack},
       {"verify", "check a release tarball: .sha256, safe unpacking, every manifest entry",
        "FILE.tar.gz\n\nExits 1 naming the first bad file.", run_verify},
+      {"tokenizer train", "train a byte-level BPE tokenizer (Hugging Face BpeTrainer's result, faster)",
+       "--config FILE [--out DIR] [--corpus-dir DIR] [--output FILE]\n"
+       "  or  --input FILE --vocab-size N --output FILE\n"
+       "      [--min-frequency N] [--special-tokens A,B] [--pattern gpt2|gpt4] [--quiet]\n\n"
+       "With --config: trains on the config's verified corpus with its [tokenizer] settings and writes\n"
+       "OUT/tokenizer.json; flags override the config. The file is Hugging Face's tokenizer.json.",
+       run_tokenizer_train},
+      {"tokenizer encode", "encode the corpus into OUT/train.bin and OUT/val.bin (or one file)",
+       "--config FILE [--out DIR] [--corpus-dir DIR] [--tokenizer FILE]\n"
+       "  or  --tokenizer FILE --input FILE --output FILE.bin [--allow-special]\n\n"
+       "With --config: encodes the verified corpus with OUT/tokenizer.json and splits the ids by\n"
+       "[data] val_fraction (the last tokens are validation). Special tokens in the text are\n"
+       "matched only with --allow-special.",
+       run_tokenizer_encode},
+      {"tokenizer decode", "turn a token file (or a list of ids) back into bytes",
+       "--tokenizer FILE (--input FILE.bin | --ids N,N,...) [--output FILE]\n\n"
+       "The token file must name this tokenizer's SHA-256. Writes to stdout without --output.",
+       run_tokenizer_decode},
+      {"tokenizer info", "print a tokenizer's vocab size, merges and compression on a file",
+       "--tokenizer FILE [--input FILE]  or  --config FILE [--out DIR] [--input FILE]", run_tokenizer_info},
+      {"bench tokenizer", "time training, encoding and decoding; CSV, optionally beside Hugging Face's",
+       "--input FILE [--vocab-size N] [--repeat R] [--name NAME] [--output FILE.csv] [--hf-log FILE] [--save FILE.json]\n\n"
+       "Trains at --threads, encodes with 1 thread and with --threads (from a cold cache), decodes;\n"
+       "the best of R runs each. --hf-log adds the lines printed by hf_tokenizer_peer.py; --save\n"
+       "writes the trained tokenizer.json.",
+       run_bench_tokenizer},
       {"info", "print the build (compiler, libraries, ISA, CUDA) and the visible GPUs", "(no options)", run_info},
   };
   return kCommands;

@@ -25,5 +25,10 @@ int run_pack(Args& args);
 int run_verify(Args& args);
 int run_provenance(Args& args);
 int run_info(Args& args);
+int run_tokenizer_train(Args& args);
+int run_tokenizer_encode(Args& args);
+int run_tokenizer_decode(Args& args);
+int run_tokenizer_info(Args& args);
+int run_bench_tokenizer(Args& args);
 
 }  // namespace minitx::cli

@@ -55,6 +55,12 @@ const std::vector<Command>& commands() {
        "writes the trained tokenizer.json.",
        run_bench_tokenizer},
       {"info", "print the build (compiler, libraries, ISA, CUDA) and the visible GPUs", "(no options)", run_info},
+      {"bench quant-kernels", "time y = W x with fp32, q8_0 and q4_0 weights (GB/s, GFLOP/s)",
+       "[--shapes 512x512,512x2048,...] [--threads 1,2] [--ms 300] [--output out/bench_quant_kernels.csv]\n\n"
+       "Times matvec for each shape (ROWSxCOLS, columns a multiple of 32), thread count and format\n"
+       "(the fastest of ~1 ms batches within --ms per case; quantized timings include quantizing x),\n"
+       "prints a table and writes the CSV.",
+       run_bench_quant_kernels},
   };
   return kCommands;
 }

@@ -30,5 +30,6 @@ int run_tokenizer_encode(Args& args);
 int run_tokenizer_decode(Args& args);
 int run_tokenizer_info(Args& args);
 int run_bench_tokenizer(Args& args);
+int run_bench_quant_kernels(Args& args);
 
 }  // namespace minitx::cli

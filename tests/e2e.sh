@@ -32,6 +32,16 @@ rm -f "$TGZ" "$TGZ.sha256"
 check "make pack again" "${MK[@]}" pack
 check "pack is byte-identical when repeated" test -n "$first" -a "$first" = "$(cat "$TGZ.sha256" 2>/dev/null)"
 
+T="$E2E/out"
+check "decoding train.bin + val.bin gives back the corpus, byte for byte" bash -c "
+  '$MINITX' tokenizer decode --tokenizer $T/tokenizer.json --input $T/train.bin --output $E2E/train.txt &&
+  '$MINITX' tokenizer decode --tokenizer $T/tokenizer.json --input $T/val.bin --output $E2E/val.txt &&
+  cat $E2E/train.txt $E2E/val.txt | cmp - \$(sed -n 's/^CORPUS_FILE := //p' $T/.stamps/config.mk)"
+check_fails "a token file decoded with another tokenizer is refused" "SHA-256" bash -c "
+  '$MINITX' tokenizer train --input VERSION --vocab-size 300 --output $E2E/other.json &&
+  '$MINITX' tokenizer decode --tokenizer $E2E/other.json --input $T/val.bin --output $E2E/bad.txt"
+check "a refused decode leaves no output file" test ! -e "$E2E/bad.txt"
+
 corpus=$(sed -n 's/^CORPUS_FILE := //p' "$E2E/out/.stamps/config.mk")
 mkdir -p "$E2E/corpus"
 cp "$corpus" "$E2E/corpus/" 2>/dev/null
@@ -58,3 +68,14 @@ check "minitx <command> --help shows its options" bash -c "'$MINITX' pack --help
 check "minitx --version prints the version" bash -c "'$MINITX' --version | grep -qx 'minitx $(cat VERSION)'"
 check "minitx info reports the ISA level and the GPU state" bash -c "'$MINITX' info | grep -q 'isa *x86-64-v3' && '$MINITX' info | grep -q '^gpu '"
 check_fails "a bad --threads is an error" "--threads: expected a whole number from 1 to 1024, got '0'" "$MINITX" --threads 0 info
+
+# Quantized models (mk/quant.mk): make all above ran quantize and bench-quant.
+Q="$E2E/out"
+for f in model-f32.mtq model-q8_0.mtq model-q4_0.mtq model-q4_mix.mtq bench_quant.csv bench_quant_times.csv plot_quant.png; do
+  check "make all wrote $f" test -s "$Q/$f"
+done
+check "bench_quant.csv has a row per format" bash -c "[ \"\$(cut -d, -f1 '$Q/bench_quant.csv' | tr '\n' ' ')\" = 'format fp32 q8_0 q4_0 q4_mix ' ]"
+check "eval accepts a quantized model" "$MINITX" eval --config configs/tiny.toml --out "$Q" --model "$Q/model-q4_0.mtq" --output "$E2E/eval_q4_0.json"
+check "generate accepts a quantized model" "$MINITX" generate --config configs/tiny.toml --out "$Q" --model "$Q/model-q8_0.mtq" --prompt "Call me" --max-new 8 --seed 1
+check_fails "a quantized model of another shape is an error" "does not fit [model] in configs/default.toml" \
+  "$MINITX" eval --config configs/default.toml --out "$Q" --model "$Q/model-q4_0.mtq"

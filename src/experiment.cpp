@@ -6,7 +6,7 @@
 namespace minitx {
 
 const std::vector<std::string>& experiment_sections() {
-  static const std::vector<std::string> kSections = {"corpus", "tokenizer", "data"};
+  static const std::vector<std::string> kSections = {"corpus", "tokenizer", "data", "model", "train", "bench"};
   return kSections;
 }
 
@@ -20,6 +20,9 @@ Experiment load_experiment(const std::filesystem::path& config_path) {
   experiment.corpus = parse_corpus_config(root.table("corpus"));
   if (const auto section = root.optional_table("tokenizer")) experiment.tokenizer = parse_tokenizer_config(*section);
   if (const auto section = root.optional_table("data")) experiment.data = parse_data_config(*section);
+  if (const auto section = root.optional_table("model")) experiment.model = parse_model_config(*section);
+  if (const auto section = root.optional_table("train")) experiment.train = parse_train_config(*section);
+  if (const auto section = root.optional_table("bench")) experiment.bench = parse_bench_config(*section);
   root.finish();
   return experiment;
 }

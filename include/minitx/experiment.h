@@ -6,6 +6,8 @@
 
 #include "minitx/data/corpus.h"
 #include "minitx/data/token_file.h"
+#include "minitx/infer/latency_bench.h"
+#include "minitx/model/config.h"
 #include "minitx/tokenizer/config.h"
 
 namespace minitx {
@@ -17,6 +19,9 @@ struct Experiment {
   CorpusConfig corpus;
   TokenizerConfig tokenizer;          // [tokenizer]; defaults when absent
   DataConfig data;                    // [data]: the train/val split; defaults when absent
+  ModelConfig model;                  // [model]; vocab_size comes from the token files
+  TrainConfig train;                  // [train]
+  BenchConfig bench;                  // [bench]: generation latency with and without the KV cache
 };
 
 Experiment load_experiment(const std::filesystem::path& config_path);

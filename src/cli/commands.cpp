@@ -61,6 +61,61 @@ const std::vector<Command>& commands() {
        "(the fastest of ~1 ms batches within --ms per case; quantized timings include quantizing x),\n"
        "prints a table and writes the CSV.",
        run_bench_quant_kernels},
+      {"quantize", "convert OUT/model.ckpt into a quantized model file OUT/model-<recipe>.mtq",
+       "--config FILE --to f32|q8_0|q4_0|q4_mix [--out DIR] [--checkpoint CKPT] [--output FILE]\n"
+       "      [--calib FILE.bin] [--calib-tokens N] [--q8-share F] [--sensitivity FILE.csv]\n\n"
+       "Matrices get the recipe's format (q8_0: 8.5 bits per weight, q4_0: 4.5), vectors stay f32.\n"
+       "q4_mix is q4_0 except the embeddings and the layer matrices most sensitive to 4 bits, kept\n"
+       "at q8_0: each matrix is quantized alone and the change in the next-token distribution (KL)\n"
+       "measured on --calib-tokens of --calib (default OUT/train.bin, 4096 tokens); the most\n"
+       "sensitive per parameter are kept until they hold --q8-share (0.25) of the layer weights.",
+       run_quantize},
+      {"bench quant", "size, perplexity and speed per quantization format -> OUT/bench_quant.csv",
+       "--config FILE [--out DIR] [--quality FILE.csv] [--speed FILE.csv] [--formats f32,q8_0,q4_0,q4_mix]\n"
+       "      [--input FILE.bin] [--batch-size N] [--prompt N] [--gen N] [--reps N] [--random] [--quiet]\n\n"
+       "Reads OUT/model-<format>.mtq. --quality: bytes, ratio to fp32, bits per parameter, validation\n"
+       "perplexity and its change (deterministic). --speed: prompt tokens/s (an N-token prefill) and\n"
+       "decode tokens/s (N tokens after a one-token prompt), medians of --reps. --random times the\n"
+       "config's shape with random weights quantized in memory instead of the files.",
+       run_bench_quant},
+      {"train", "train the GPT on OUT/train.bin -> OUT/model.ckpt, OUT/train_log.csv",
+       "--config FILE [--out DIR] [--resume | --resume-from CKPT] [--stop-after STEP] [--quiet]\n\n"
+       "Trains with the config's [model] and [train] (vocab from the token files), evaluating on\n"
+       "OUT/val.bin every eval_every steps. Writes OUT/model.ckpt atomically every checkpoint_every\n"
+       "steps and at the end, OUT/train_log.csv (step, lr, train and val loss: deterministic) and\n"
+       "OUT/train_times.csv (timings). --resume continues from OUT/model.ckpt and reaches the same\n"
+       "bits as an uninterrupted run; --stop-after ends early with a checkpoint.",
+       run_train},
+      {"eval", "validation loss and perplexity of OUT/model.ckpt -> OUT/eval.json",
+       "--config FILE [--out DIR] [--model CKPT|FILE.mtq] [--input FILE.bin] [--batch-size N] [--output FILE]\n\n"
+       "--model (or --checkpoint) takes a checkpoint or a quantized model file (minitx quantize).\n"
+       "Predicts every token of OUT/val.bin once (windows of the training length); the result does\n"
+       "not depend on --batch-size or --threads.",
+       run_eval},
+      {"generate", "generate text from OUT/model.ckpt, with or without the KV cache",
+       "--config FILE --prompt TEXT [--out DIR] [--model CKPT|FILE.mtq] [--tokenizer FILE]\n"
+       "      [--max-new N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--no-cache]\n\n"
+       "--model (or --checkpoint) takes a checkpoint or a quantized model file (minitx quantize).\n"
+       "Temperature 0 is greedy. Generation stops at the model's context (a prompt of n tokens\n"
+       "gets at most context - n + 1 new ones); a longer prompt is an error.",
+       run_generate},
+      {"bench gemm", "sgemm GFLOP/s by size and threads, beside PyTorch's",
+       "[--sizes 256,512,1024,2048] [--threads 1,2] [--seconds S] [--torch-log FILE] [--output FILE.csv]\n\n"
+       "--torch-log reads the 'sgemm n=N threads=T gflops=G' lines of torch_cpu_peer.py.",
+       run_bench_gemm},
+      {"bench train", "training tokens/s on the PyTorch peer's shapes, beside its numbers",
+       "[--shapes tiny-2L64,mini-4L256,nanogpt-cpu-4L128] [--steps N] [--torch-log FILE] [--output FILE.csv]\n\n"
+       "Median step time (forward, backward, AdamW) of N steps after one warm-up, random data.",
+       run_bench_train},
+      {"bench generate", "per-token latency with and without the KV cache -> OUT/bench.csv",
+       "--config FILE [--out DIR] [--checkpoint CKPT] [--reps N] [--max-length N] [--output FILE.csv] [--quiet]\n\n"
+       "Generates greedily up to the context in both modes, [bench] reps times; writes the table\n"
+       "(lengths 32, 64, ..., context) and FILE_positions.csv (latency by position) for the plot.",
+       run_bench_generate},
+      {"bench decode", "prompt and generation tokens/s of a config's model shape (random weights)",
+       "--config FILE [--prompt N] [--gen N] [--reps N] [--vocab V] [--output FILE.csv]\n\n"
+       "Like llama-bench's pp and tg tests: N-token prompt processing, then N decoded tokens.",
+       run_bench_decode},
   };
   return kCommands;
 }

@@ -25,11 +25,20 @@ int run_pack(Args& args);
 int run_verify(Args& args);
 int run_provenance(Args& args);
 int run_info(Args& args);
+int run_train(Args& args);
+int run_eval(Args& args);
+int run_generate(Args& args);
+int run_bench_gemm(Args& args);
+int run_bench_train(Args& args);
+int run_bench_generate(Args& args);
+int run_bench_decode(Args& args);
 int run_tokenizer_train(Args& args);
 int run_tokenizer_encode(Args& args);
 int run_tokenizer_decode(Args& args);
 int run_tokenizer_info(Args& args);
 int run_bench_tokenizer(Args& args);
 int run_bench_quant_kernels(Args& args);
+int run_quantize(Args& args);
+int run_bench_quant(Args& args);
 
 }  // namespace minitx::cli

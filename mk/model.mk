@@ -1,0 +1,41 @@
+# The model stages: train the GPT on the token files, evaluate it, and measure generation
+# latency with and without the KV cache. Each rule depends on the config sections it reads.
+#   train: OUT/train.bin, OUT/val.bin -> OUT/model.ckpt, OUT/train_log.csv (+ OUT/train_times.csv)
+#   eval:  OUT/model.ckpt, OUT/val.bin -> OUT/eval.json
+#   bench: OUT/model.ckpt -> OUT/bench.csv, OUT/bench_positions.csv -> OUT/plot_latencia.png
+
+MODEL_CKPT := $(OUT)/model.ckpt
+TRAIN_LOG := $(OUT)/train_log.csv
+TRAIN_TIMES := $(OUT)/train_times.csv
+EVAL_JSON := $(OUT)/eval.json
+BENCH_CSV := $(OUT)/bench.csv
+BENCH_POSITIONS := $(OUT)/bench_positions.csv
+PLOT_LATENCIA := $(OUT)/plot_latencia.png
+
+# One command writes all three (grouped target); the checkpoint and log are bit-reproducible,
+# the times are not.
+$(MODEL_CKPT) $(TRAIN_LOG) $(TRAIN_TIMES) &: $(TOKEN_FILES) $(call section_stamp,model) $(call section_stamp,train) | $(MINITX)
+	$(RUN) train --config $(CONFIG) --out $(OUT)
+
+$(EVAL_JSON): $(MODEL_CKPT) $(OUT)/val.bin $(call section_stamp,train) | $(MINITX)
+	$(RUN) eval --config $(CONFIG) --out $(OUT)
+
+$(BENCH_CSV) $(BENCH_POSITIONS) &: $(MODEL_CKPT) $(call section_stamp,bench) | $(MINITX)
+	$(RUN) bench generate --config $(CONFIG) --out $(OUT) --output $(BENCH_CSV)
+
+$(PLOT_LATENCIA): $(BENCH_CSV) $(BENCH_POSITIONS) scripts/plot_latencia.gp
+	gnuplot -e "table='$(BENCH_CSV)'; positions='$(BENCH_POSITIONS)'; output='$@.tmp'" scripts/plot_latencia.gp
+	mv $@.tmp $@
+
+ARTIFACTS += $(MODEL_CKPT) $(TRAIN_LOG) $(EVAL_JSON)
+NONDETERMINISTIC += $(TRAIN_TIMES) $(BENCH_CSV) $(BENCH_POSITIONS) $(PLOT_LATENCIA)
+# Provenance hashes stage outputs, so the stages list only the deterministic ones. The timing
+# files must still exist before the release is packed; $(DIST) is defined later (mk/release.mk),
+# so the dependency goes through provenance.json, which the tarball needs first.
+$(eval $(call stage,train,$(TOKEN_FILES) $(call section_stamp,model) $(call section_stamp,train),$(MODEL_CKPT) $(TRAIN_LOG)))
+$(eval $(call stage,eval,$(MODEL_CKPT) $(OUT)/val.bin,$(EVAL_JSON)))
+$(OUT)/provenance.json: $(BENCH_CSV) $(BENCH_POSITIONS) $(PLOT_LATENCIA)
+
+.PHONY: train eval bench
+train: $(MODEL_CKPT) $(TRAIN_LOG) $(EVAL_JSON) ## train the GPT on the token files: OUT/model.ckpt, train_log.csv, eval.json
+bench: $(BENCH_CSV) $(PLOT_LATENCIA) ## per-token latency with and without the KV cache: OUT/bench.csv, plot_latencia.png

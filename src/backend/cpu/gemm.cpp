@@ -1,0 +1,211 @@
+#include "minitx/backend/cpu/gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <immintrin.h>
+#include <memory>
+#include <vector>
+
+#include "gemm_kernel.h"
+#include "minitx/core/threads.h"
+
+// Loop nest (BLIS): for each k-block (kc ≤ kGemmKc, in order) pack op(B)[kblock, :] into
+// 16-wide panels, then threads take output tiles of up to kMcMax rows × kNt columns; each packs its
+// op(A)[rows, kblock] into 6-tall panels and runs the micro-kernel over the tile. A packed A
+// block (kMcMax×kc) lives in L2, a packed B panel (kc×16) in L1.
+
+namespace minitx::cpu {
+namespace {
+
+constexpr std::size_t kMr = kGemmMr, kNr = kGemmNr, kKc = kGemmKc;
+constexpr std::size_t kMcMax = 72;   // rows per tile at most: 72×256 floats of A = 72 KiB of L2
+constexpr std::size_t kNt = 256;    // columns per tile
+constexpr std::size_t kMinTiles = 4;
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+
+// A growable 64-byte-aligned scratch buffer, one per thread so nested calls never share.
+class Scratch {
+ public:
+  float* get(std::size_t floats) {
+    if (floats > size_) {
+      const std::size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+      data_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+      if (!data_) throw std::bad_alloc();
+      size_ = floats;
+    }
+    return data_.get();
+  }
+
+ private:
+  std::unique_ptr<float, FreeDeleter> data_;
+  std::size_t size_ = 0;
+};
+
+thread_local Scratch t_pack_a, t_pack_b;
+
+struct Operand {
+  const float* data;
+  std::size_t ld;
+  bool trans;
+  // Element (row, col) of op(X).
+  float at(std::size_t row, std::size_t col) const { return trans ? data[col * ld + row] : data[row * ld + col]; }
+};
+
+// 8×8 transpose of rows r[0..8) in registers.
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// op(A)[i0 .. i0+rows, k0 .. k0+kc) → panels of kMr rows, each stored k-major, zero-padded.
+// Packing runs once per tile of rows and would cost as much as the arithmetic for N ≈ 256 if done
+// one float at a time, so full panels of A go through 8×8 register transposes. `out` needs 8
+// floats of slack at the end (each k writes 8 floats, of which the next k overwrites 2).
+void pack_a(const Operand& a, std::size_t i0, std::size_t rows, std::size_t k0, std::size_t kc, float* out) {
+  for (std::size_t p = 0; p < rows; p += kMr) {
+    const std::size_t r = std::min(kMr, rows - p);
+    float* panel = out + p * kc;
+    std::size_t k = 0;
+    if (a.trans && r == kMr) {
+      for (; k < kc; ++k) {  // six contiguous floats per k: one 4-wide and one 2-wide move
+        const float* src = a.data + (k0 + k) * a.ld + i0 + p;
+        float* dst = panel + k * kMr;
+        _mm_storeu_ps(dst, _mm_loadu_ps(src));
+        _mm_storel_pi(reinterpret_cast<__m64*>(dst + 4), _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(src + 4)));
+      }
+    } else if (!a.trans && r == kMr) {
+      const float* row = a.data + (i0 + p) * a.ld + k0;
+      for (; k + 8 <= kc; k += 8) {
+        __m256 v[8];
+        for (std::size_t i = 0; i < kMr; ++i) v[i] = _mm256_loadu_ps(row + i * a.ld + k);
+        v[6] = v[7] = _mm256_setzero_ps();
+        transpose8(v);
+        for (std::size_t j = 0; j < 8; ++j) _mm256_storeu_ps(panel + (k + j) * kMr, v[j]);
+      }
+    }
+    for (; k < kc; ++k)
+      for (std::size_t i = 0; i < kMr; ++i) panel[k * kMr + i] = i < r ? a.at(i0 + p + i, k0 + k) : 0.0f;
+  }
+}
+
+// op(B)[k0 .. k0+kc, j0 .. j0+cols) for one kNr-wide panel, stored k-major, zero-padded.
+void pack_b_panel(const Operand& b, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t cols, float* panel) {
+  if (!b.trans) {
+    for (std::size_t k = 0; k < kc; ++k) {
+      const float* src = b.data + (k0 + k) * b.ld + j0;
+      float* dst = panel + k * kNr;
+      if (cols == kNr) {
+        _mm256_store_ps(dst, _mm256_loadu_ps(src));
+        _mm256_store_ps(dst + 8, _mm256_loadu_ps(src + 8));
+      } else {
+        for (std::size_t j = 0; j < kNr; ++j) dst[j] = j < cols ? src[j] : 0.0f;
+      }
+    }
+  } else {
+    std::size_t k = 0;
+    if (cols == kNr) {  // two 8×8 register transposes per 8 values of k
+      for (; k + 8 <= kc; k += 8)
+        for (std::size_t half = 0; half < kNr; half += 8) {
+          __m256 v[8];
+          for (std::size_t j = 0; j < 8; ++j) v[j] = _mm256_loadu_ps(b.data + (j0 + half + j) * b.ld + k0 + k);
+          transpose8(v);
+          for (std::size_t kk = 0; kk < 8; ++kk) _mm256_storeu_ps(panel + (k + kk) * kNr + half, v[kk]);
+        }
+    }
+    for (; k < kc; ++k)
+      for (std::size_t j = 0; j < kNr; ++j) panel[k * kNr + j] = j < cols ? b.data[(j0 + j) * b.ld + k0 + k] : 0.0f;
+  }
+}
+
+}  // namespace
+
+void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+           std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // no products: C = beta·C, and beta == 0 must not read C
+    for (std::size_t i = 0; i < m; ++i)
+      for (std::size_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    return;
+  }
+  const Operand op_a{a, lda, trans_a == Trans::yes};
+  const Operand op_b{b, ldb, trans_b == Trans::yes};
+  const std::size_t n_panels = (n + kNr - 1) / kNr;
+  float* packed_b = t_pack_b.get(n_panels * kNr * kKc);
+  // Tile rows: as many as fit in L2, but at least kMinTiles tiles so that two threads get an
+  // even split. (The thread count is not asked for: sgemm also runs inside parallel regions.)
+  const std::size_t n_tiles = (n + kNt - 1) / kNt;
+  const std::size_t want_m_tiles = (kMinTiles + n_tiles - 1) / n_tiles;
+  const std::size_t mc = std::clamp((m + want_m_tiles - 1) / want_m_tiles + kMr - 1, kMr, kMcMax) / kMr * kMr;
+  const std::size_t m_tiles = (m + mc - 1) / mc;
+  const std::size_t tiles = m_tiles * n_tiles;
+  // Small products are not worth waking the pool; the result is the same either way.
+  const bool small = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < 262144.0;
+  auto run = [&](std::size_t count, const std::function<void(std::size_t, std::size_t)>& fn) {
+    if (small)
+      fn(0, count);
+    else
+      parallel_for(count, fn);
+  };
+
+  for (std::size_t k0 = 0; k0 < k; k0 += kKc) {
+    const std::size_t kc = std::min(kKc, k - k0);
+    const detail::TileStore store{alpha, beta, k0 == 0};
+    run(n_panels, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t q = begin; q < end; ++q)
+        pack_b_panel(op_b, k0, kc, q * kNr, std::min(kNr, n - q * kNr), packed_b + q * kNr * kc);
+    });
+    run(tiles, [&](std::size_t begin, std::size_t end) {
+      float* packed_a = t_pack_a.get(kMcMax * kKc + 8);
+      std::size_t packed_tile_row = static_cast<std::size_t>(-1);
+      for (std::size_t t = begin; t < end; ++t) {
+        const std::size_t tm = t / n_tiles, tn = t % n_tiles;
+        const std::size_t i0 = tm * mc, rows = std::min(mc, m - i0);
+        if (tm != packed_tile_row) {  // tiles run row-major, so a thread repacks A rarely
+          pack_a(op_a, i0, rows, k0, kc, packed_a);
+          packed_tile_row = tm;
+        }
+        const std::size_t j_end = std::min(n, (tn + 1) * kNt);
+        for (std::size_t j = tn * kNt; j < j_end; j += kNr) {
+          const float* panel_b = packed_b + (j / kNr) * kNr * kc;
+          const std::size_t cols = std::min(kNr, n - j);
+          for (std::size_t i = 0; i < rows; i += kMr)
+            detail::micro_kernel_6x16(kc, packed_a + i * kc, 1, kMr, panel_b, c + (i0 + i) * ldc + j, ldc,
+                                      std::min(kMr, rows - i), cols, store);
+        }
+      }
+    });
+  }
+}
+
+void sgemm_reference(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                     const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+                     std::size_t ldc) {
+  const Operand op_a{a, lda, trans_a == Trans::yes};
+  const Operand op_b{b, ldb, trans_b == Trans::yes};
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j < n; ++j) {
+      double sum = 0.0;
+      for (std::size_t p = 0; p < k; ++p) sum += static_cast<double>(op_a.at(i, p)) * op_b.at(p, j);
+      const double old = beta == 0.0f ? 0.0 : static_cast<double>(beta) * c[i * ldc + j];
+      c[i * ldc + j] = static_cast<float>(static_cast<double>(alpha) * sum + old);
+    }
+}
+
+}  // namespace minitx::cpu

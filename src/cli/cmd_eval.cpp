@@ -1,0 +1,39 @@
+// minitx eval: OUT/model.ckpt + OUT/val.bin -> OUT/eval.json (validation loss and perplexity)
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "common.h"
+#include "minitx/core/error.h"
+#include "minitx/core/io.h"
+#include "minitx/data/token_file.h"
+#include "minitx/infer/perplexity.h"
+#include "minitx/infer/quant_model.h"
+
+namespace minitx::cli {
+
+int run_eval(Args& args) {
+  const Experiment ex = experiment_from_args(args);
+  // --model takes a checkpoint or a quantized model file (minitx quantize); --checkpoint is its old name.
+  const auto model_option = args.option("--model");
+  const auto checkpoint_option = args.option("--checkpoint");
+  const fs::path checkpoint = model_option.value_or(checkpoint_option.value_or((ex.out_dir / "model.ckpt").string()));
+  const fs::path input = args.option("--input").value_or((ex.out_dir / "val.bin").string());
+  const fs::path output = args.option("--output").value_or((ex.out_dir / "eval.json").string());
+  const auto batch = static_cast<std::size_t>(args.integer("--batch-size", 1, 4096, static_cast<std::int64_t>(ex.train.batch_size)));
+  args.done();
+
+  const TokenFile tokens = read_token_file(input);
+  const InferenceModel model = load_inference_model(checkpoint, ex.model, ex.config_path.string());
+  check_tokenizer_fits(model, checkpoint, tokens.vocab_size, tokens.tokenizer_sha256, input.string());
+  const std::size_t T = ex.train.seq_len == 0 ? model.config.context : std::min(ex.train.seq_len, model.config.context);
+  const EvalResult r = evaluate_loss(model.weights, tokens.ids, T, batch);
+  // No time, path or thread count: the file is a deterministic artifact.
+  write_file_atomic(output, fmt::format("{{\n  \"checkpoint_step\": {},\n  \"window\": {},\n  \"windows\": {},\n"
+                                        "  \"tokens\": {},\n  \"val_loss\": {:.6f},\n  \"perplexity\": {:.4f}\n}}\n",
+                                        model.step, T, r.windows, r.tokens, r.mean_loss(), r.perplexity()));
+  fmt::print("eval: {} tokens of {}: loss {:.4f} nats/token, perplexity {:.2f} -> {}\n", r.tokens, input.string(),
+             r.mean_loss(), r.perplexity(), output.string());
+  return 0;
+}
+
+}  // namespace minitx::cli

@@ -1,0 +1,66 @@
+// minitx generate: text from OUT/model.ckpt and OUT/tokenizer.json, with or without the KV cache.
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "commands.h"
+#include "common.h"
+#include "minitx/core/error.h"
+#include "minitx/core/io.h"
+#include "minitx/core/sha256.h"
+#include "minitx/infer/generate.h"
+#include "minitx/infer/quant_model.h"
+#include "minitx/tokenizer/tokenizer.h"
+
+namespace minitx::cli {
+
+int run_generate(Args& args) {
+  const Experiment ex = experiment_from_args(args);
+  // --model takes a checkpoint or a quantized model file (minitx quantize); --checkpoint is its old name.
+  const auto model_option = args.option("--model");
+  const auto checkpoint_option = args.option("--checkpoint");
+  const fs::path checkpoint = model_option.value_or(checkpoint_option.value_or((ex.out_dir / "model.ckpt").string()));
+  const fs::path tokenizer_path = args.option("--tokenizer").value_or((ex.out_dir / "tokenizer.json").string());
+  const std::string prompt = args.required("--prompt");
+  GenerateOptions options;
+  options.max_new = static_cast<std::size_t>(args.integer("--max-new", 1, 1 << 24, 200));
+  options.sampling.temperature = args.number("--temperature", 0.0, 100.0, 0.8);
+  options.sampling.top_k = static_cast<std::size_t>(args.integer("--top-k", 0, 1 << 24, 0));
+  options.sampling.top_p = args.number("--top-p", 0.0, 1.0, 1.0);
+  options.sampling.seed = static_cast<std::uint64_t>(args.integer("--seed", 0, INT64_MAX, 0));
+  options.use_cache = !args.flag("--no-cache");
+  args.done();
+
+  const Tokenizer tokenizer = Tokenizer::load(tokenizer_path);
+  const InferenceModel model = load_inference_model(checkpoint, ex.model, ex.config_path.string());
+  check_tokenizer_fits(model, checkpoint, tokenizer.vocab_size(), sha256_file_hex(tokenizer_path), tokenizer_path.string());
+  const std::vector<std::uint32_t> ids = tokenizer.encode(prompt);
+  if (ids.size() > model.config.context)
+    fail("generate: the prompt is {} tokens long, more than the model's context of {} tokens", ids.size(),
+         model.config.context);
+  std::fputs(prompt.c_str(), stdout);
+  std::fflush(stdout);
+  // Decode the growing sequence and print what is new, so multi-token characters come out whole.
+  std::vector<std::uint32_t> generated;
+  std::string shown;
+  const GenerateResult r = generate(model.weights, ids, options, [&](std::uint32_t id) {
+    generated.push_back(id);
+    const std::string text = tokenizer.decode(generated);
+    if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
+      std::fputs(text.c_str() + shown.size(), stdout);
+      std::fflush(stdout);
+      shown = text;
+    }
+  });
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+  double total = 0;
+  for (double s : r.step_seconds) total += s;
+  fmt::print(stderr, "generate: {} prompt tokens, {} new tokens in {:.3f} s ({:.1f} tokens/s, {}){}\n", ids.size(),
+             r.tokens.size(), total, static_cast<double>(r.tokens.size()) / total,
+             options.use_cache ? "KV cache" : "no cache, recomputing the prefix",
+             r.hit_context ? "; stopped at the context length" : "");
+  return 0;
+}
+
+}  // namespace minitx::cli

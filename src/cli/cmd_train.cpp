@@ -1,0 +1,57 @@
+// minitx train: OUT/train.bin + OUT/val.bin -> OUT/model.ckpt, OUT/train_log.csv, OUT/train_times.csv
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "common.h"
+#include "minitx/core/config.h"
+#include "minitx/core/error.h"
+#include "minitx/core/io.h"
+#include "minitx/core/sha256.h"
+#include "minitx/data/token_file.h"
+#include "minitx/model/params.h"
+#include "minitx/model/train.h"
+
+namespace minitx::cli {
+
+int run_train(Args& args) {
+  Experiment ex = experiment_from_args(args);
+  const bool resume = args.flag("--resume");
+  const auto resume_from = args.option("--resume-from");
+  const auto stop_after = static_cast<std::size_t>(args.integer("--stop-after", 0, INT64_MAX, 0));
+  const bool quiet = args.flag("--quiet");
+  args.done();
+
+  const fs::path train_path = ex.out_dir / "train.bin", val_path = ex.out_dir / "val.bin";
+  const TokenFile train = read_token_file(train_path), val = read_token_file(val_path);
+  if (train.tokenizer_sha256 != val.tokenizer_sha256 || train.vocab_size != val.vocab_size)
+    fail("{} and {} come from different tokenizers ({} / {})", train_path.string(), val_path.string(),
+         train.tokenizer_sha256, val.tokenizer_sha256);
+  ex.model.vocab_size = train.vocab_size;
+  ex.model.validate(ex.config_path.string() + ": [model]");
+  const ConfigFile file = ConfigFile::load(ex.config_path);
+
+  TrainInputs inputs{&train.ids, &val.ids, train.tokenizer_sha256, sha256_hex(file.canonical_section("train"))};
+  TrainOutputs outputs{ex.out_dir / "model.ckpt", ex.out_dir / "train_log.csv", ex.out_dir / "train_times.csv"};
+  TrainOptions options;
+  if (resume_from)
+    options.resume = fs::path(*resume_from);
+  else if (resume)
+    options.resume = outputs.checkpoint;
+  options.stop_after = stop_after;
+  options.progress = !quiet;
+  fs::create_directories(ex.out_dir);
+  const std::size_t T = ex.train.seq_len == 0 ? ex.model.context : ex.train.seq_len;
+  fmt::print(stderr, "train: {} parameters (layers {}, width {}, heads {}, context {}, vocab {}); {} steps of {}x{} tokens\n",
+             param_count(ex.model), ex.model.n_layer, ex.model.n_embd, ex.model.n_head, ex.model.context,
+             ex.model.vocab_size, ex.train.steps, ex.train.batch_size, T);
+  const TrainSummary s = train_model(ex.model, ex.train, inputs, outputs, options);
+  if (s.tokens_per_second == 0.0) {  // resumed from the last step: no step ran
+    fmt::print("train: {} is already at step {}; nothing to do\n", outputs.checkpoint.string(), s.step);
+    return 0;
+  }
+  fmt::print("train: step {}: train loss {:.4f}, val loss {:.4f}, {:.0f} tokens/s -> {}\n", s.step, s.train_loss,
+             s.val_loss, s.tokens_per_second, outputs.checkpoint.string());
+  return 0;
+}
+
+}  // namespace minitx::cli

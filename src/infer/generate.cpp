@@ -1,0 +1,48 @@
+#include "minitx/infer/generate.h"
+
+#include <chrono>
+
+#include "minitx/core/error.h"
+#include "minitx/infer/decoder.h"
+
+namespace minitx {
+
+GenerateResult generate(const GptModel& model, const std::vector<std::uint32_t>& prompt, const GenerateOptions& options,
+                        const std::function<void(std::uint32_t)>& on_token) {
+  return generate(weights_of(model), prompt, options, on_token);
+}
+
+GenerateResult generate(const GptWeights& model, const std::vector<std::uint32_t>& prompt,
+                        const GenerateOptions& options, const std::function<void(std::uint32_t)>& on_token) {
+  const std::size_t context = model.config.context;
+  MINITX_CHECK(!prompt.empty(), "generate: the prompt is empty: at least one token is needed");
+  MINITX_CHECK(prompt.size() <= context, "generate: the prompt has {} tokens, more than the model's context of {}",
+               prompt.size(), context);
+  for (std::uint32_t id : prompt)
+    MINITX_CHECK(id < model.config.vocab_size, "generate: prompt token {} is outside the vocabulary of {}", id,
+                 model.config.vocab_size);
+  Decoder decoder(model);
+  std::vector<std::uint32_t> sequence = prompt;
+  GenerateResult result;
+  const std::size_t room = context - prompt.size() + 1;
+  const std::size_t count = std::min(options.max_new, room);
+  result.hit_context = options.max_new > room;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    const std::vector<float>* logits;
+    if (!options.use_cache)
+      logits = &decoder.logits_recompute(sequence.data(), sequence.size());
+    else if (i == 0)
+      logits = &decoder.prefill(sequence.data(), sequence.size());
+    else
+      logits = &decoder.step(sequence.back());
+    const std::uint32_t next = sample_token(*logits, options.sampling, i);
+    result.step_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    sequence.push_back(next);
+    result.tokens.push_back(next);
+    if (on_token) on_token(next);
+  }
+  return result;
+}
+
+}  // namespace minitx

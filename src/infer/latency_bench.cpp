@@ -1,0 +1,102 @@
+#include "minitx/infer/latency_bench.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <optional>
+
+#include "minitx/core/config.h"
+#include "minitx/core/progress.h"
+#include "minitx/infer/generate.h"
+
+namespace minitx {
+
+BenchConfig parse_bench_config(const ConfigSection& s) {
+  BenchConfig c;
+  c.reps = static_cast<std::size_t>(s.integer("reps", 1, 100, 3));
+  c.max_length = static_cast<std::size_t>(s.integer("max_length", 0, 65536, 0));
+  s.finish();
+  return c;
+}
+
+namespace {
+
+struct Stats {
+  double mean, std;
+};
+
+Stats stats(const std::vector<double>& values) {
+  double sum = 0;
+  for (double v : values) sum += v;
+  const double mean = sum / static_cast<double>(values.size());
+  double var = 0;
+  for (double v : values) var += (v - mean) * (v - mean);
+  return {mean, values.size() > 1 ? std::sqrt(var / static_cast<double>(values.size() - 1)) : 0.0};
+}
+
+}  // namespace
+
+LatencyBench run_latency_bench(const GptModel& model, const BenchConfig& config, bool progress) {
+  const std::size_t max_len = config.max_length == 0 ? model.config.context : std::min(config.max_length, model.config.context);
+  std::vector<std::vector<double>> runs[2];  // [cached, recompute][rep][position] seconds
+  std::optional<Progress> bar;
+  if (progress) bar.emplace("bench generate", config.reps * 2, "runs");
+  for (std::size_t rep = 0; rep < config.reps; ++rep)
+    for (int mode = 0; mode < 2; ++mode) {
+      GenerateOptions options;
+      options.max_new = max_len;
+      options.sampling.temperature = 0.0;
+      options.use_cache = mode == 0;
+      runs[mode].push_back(generate(model, {0}, options).step_seconds);
+      if (bar) bar->update(rep * 2 + static_cast<std::size_t>(mode) + 1);
+    }
+  if (bar) bar->finish();
+  LatencyBench bench;
+  std::vector<std::size_t> lengths;
+  for (std::size_t len = 32; len < max_len; len *= 2) lengths.push_back(len);
+  lengths.push_back(max_len);
+  for (std::size_t len : lengths) {
+    LatencyRow row{len, 0, 0, 0, 0};
+    for (int mode = 0; mode < 2; ++mode) {
+      std::vector<double> means;
+      for (const auto& run : runs[mode]) {
+        double sum = 0;
+        for (std::size_t i = 0; i < len; ++i) sum += run[i];
+        means.push_back(sum / static_cast<double>(len) * 1e3);
+      }
+      const Stats s = stats(means);
+      (mode == 0 ? row.cached_ms : row.recompute_ms) = s.mean;
+      (mode == 0 ? row.cached_std_ms : row.recompute_std_ms) = s.std;
+    }
+    bench.rows.push_back(row);
+  }
+  for (int mode = 0; mode < 2; ++mode) {
+    auto& out = mode == 0 ? bench.cached_ms : bench.recompute_ms;
+    for (std::size_t i = 0; i < max_len; ++i) {
+      double sum = 0;
+      for (const auto& run : runs[mode]) sum += run[i];
+      out.push_back(sum / static_cast<double>(runs[mode].size()) * 1e3);
+    }
+  }
+  return bench;
+}
+
+std::string latency_table_csv(const LatencyBench& bench) {
+  std::string out =
+      "length,cached_ms_per_token,cached_std_ms,recompute_ms_per_token,recompute_std_ms,cached_tokens_per_s,"
+      "recompute_tokens_per_s,speedup\n";
+  for (const LatencyRow& r : bench.rows)
+    out += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.1f},{:.1f},{:.2f}\n", r.length, r.cached_ms, r.cached_std_ms,
+                       r.recompute_ms, r.recompute_std_ms, 1e3 / r.cached_ms, 1e3 / r.recompute_ms,
+                       r.recompute_ms / r.cached_ms);
+  return out;
+}
+
+std::string latency_positions_csv(const LatencyBench& bench) {
+  std::string out = "position,cached_ms,recompute_ms\n";
+  for (std::size_t i = 0; i < bench.cached_ms.size(); ++i)
+    out += fmt::format("{},{:.4f},{:.4f}\n", i + 1, bench.cached_ms[i], bench.recompute_ms[i]);
+  return out;
+}
+
+}  // namespace minitx

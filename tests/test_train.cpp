@@ -1,0 +1,213 @@
+// Training: overfitting, exact resume, thread-count independence, the NaN stop, checkpoints
+// and their error paths, the learning-rate schedule.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "helpers.h"
+#include "minitx/core/io.h"
+#include "minitx/core/rng.h"
+#include "minitx/core/threads.h"
+#include "minitx/model/checkpoint.h"
+#include "minitx/model/load.h"
+#include "minitx/model/params.h"
+#include "minitx/model/train.h"
+
+using namespace minitx;
+
+namespace {
+
+const std::string kTokHash(64, 'a');
+
+ModelConfig small_model(std::size_t vocab) {
+  ModelConfig m;
+  m.n_layer = 2;
+  m.n_embd = 32;
+  m.n_head = 2;
+  m.context = 16;
+  m.vocab_size = vocab;
+  return m;
+}
+
+TrainConfig small_train(std::size_t steps) {
+  TrainConfig t;
+  t.batch_size = 4;
+  t.steps = steps;
+  t.learning_rate = 3e-3;
+  t.warmup_steps = 3;
+  t.eval_every = 4;
+  t.eval_batches = 2;
+  t.checkpoint_every = 5;
+  t.seed = 7;
+  return t;
+}
+
+std::vector<std::uint32_t> random_stream(std::size_t n, std::uint32_t vocab, std::uint64_t stream) {
+  const CounterRng rng(3, stream);
+  std::vector<std::uint32_t> out(n);
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint32_t>(rng.below(i, vocab));
+  return out;
+}
+
+struct Run {
+  std::string checkpoint, log;
+  TrainSummary summary;
+};
+
+Run run_training(const fs::path& dir, const ModelConfig& m, const TrainConfig& t, const std::vector<std::uint32_t>& data,
+                 TrainOptions options = {}) {
+  TrainInputs in{&data, &data, kTokHash, std::string(64, 'b')};
+  TrainOutputs out{dir / "model.ckpt", dir / "train_log.csv", dir / "train_times.csv"};
+  options.progress = false;
+  Run r;
+  r.summary = train_model(m, t, in, out, options);
+  r.checkpoint = read_file(out.checkpoint);
+  r.log = read_file(out.log);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("learning rate: warmup, cosine, floor") {
+  TrainConfig t;
+  t.learning_rate = 1.0;
+  t.min_lr_fraction = 0.1;
+  t.warmup_steps = 10;
+  t.steps = 110;
+  CHECK(learning_rate_at(t, 0) == doctest::Approx(0.1));
+  CHECK(learning_rate_at(t, 9) == doctest::Approx(1.0));
+  CHECK(learning_rate_at(t, 10) == doctest::Approx(1.0));
+  CHECK(learning_rate_at(t, 109) == doctest::Approx(0.1));
+  CHECK(learning_rate_at(t, 59) == doctest::Approx(0.55).epsilon(0.02));
+}
+
+TEST_CASE("a tiny model overfits a short repeated sequence") {
+  TempDir dir;
+  // every token has one successor, so even the first position of a window is predictable
+  const std::vector<std::uint32_t> pattern = {1, 5, 2, 7, 3, 0, 6, 4};
+  std::vector<std::uint32_t> data;
+  for (int i = 0; i < 40; ++i) data.insert(data.end(), pattern.begin(), pattern.end());
+  TrainConfig t = small_train(150);
+  t.learning_rate = 1e-2;
+  t.weight_decay = 0.0;
+  t.eval_every = 50;
+  t.checkpoint_every = 1000;
+  const Run r = run_training(dir.path(), small_model(8), t, data);
+  CHECK(r.summary.train_loss < 0.05);
+  CHECK(r.summary.val_loss < 0.05);
+}
+
+TEST_CASE("resuming from a checkpoint reproduces the uninterrupted run bit for bit") {
+  TempDir a, b;
+  const auto data = random_stream(3000, 40, 1);
+  const ModelConfig m = small_model(40);
+  const TrainConfig t = small_train(12);
+  const Run full = run_training(a.path(), m, t, data);
+  TrainOptions stop;
+  stop.stop_after = 7;
+  const Run part = run_training(b.path(), m, t, data, stop);
+  CHECK(read_checkpoint(b.path() / "model.ckpt").step == 7);
+  TrainOptions resume;
+  resume.resume = b.path() / "model.ckpt";
+  const Run rest = run_training(b.path(), m, t, data, resume);
+  CHECK(rest.checkpoint == full.checkpoint);
+  CHECK(rest.log == full.log);
+  CHECK(full.log.rfind("step,lr,train_loss,val_loss\n", 0) == 0);
+}
+
+TEST_CASE("training is bit-identical for 1 and 2 threads") {
+  TempDir a, b;
+  const auto data = random_stream(3000, 40, 2);
+  const int saved = thread_count();
+  set_thread_count(1);
+  const Run one = run_training(a.path(), small_model(40), small_train(4), data);
+  set_thread_count(2);
+  const Run two = run_training(b.path(), small_model(40), small_train(4), data);
+  set_thread_count(saved);
+  CHECK(one.checkpoint == two.checkpoint);
+  CHECK(one.log == two.log);
+}
+
+TEST_CASE("a loss that stops being finite stops training and keeps the last checkpoint") {
+  TempDir dir;
+  const auto data = random_stream(3000, 40, 3);
+  TrainConfig t = small_train(10);
+  t.learning_rate = 1e38;  // the first update overflows the parameters
+  t.warmup_steps = 0;
+  t.checkpoint_every = 1;
+  t.grad_clip = 0;
+  CHECK_ERROR_CONTAINS(run_training(dir.path(), small_model(40), t, data), "became");
+  CHECK(read_checkpoint(dir.path() / "model.ckpt").step >= 1);
+}
+
+TEST_CASE("checkpoint round trip and rejected files") {
+  TempDir dir;
+  const ModelConfig m = small_model(40);
+  Checkpoint ck{m, kTokHash, std::string(64, 'c'), 42, std::vector<float>(param_count(m)), {}, {}};
+  for (std::size_t i = 0; i < ck.params.size(); ++i) ck.params[i] = static_cast<float>(i) * 0.5f;
+  const fs::path path = dir.path() / "model.ckpt";
+  write_checkpoint(path, ck);
+  const Checkpoint back = read_checkpoint(path);
+  CHECK(back.step == 42);
+  CHECK(back.params == ck.params);
+  CHECK(back.tokenizer_sha256 == kTokHash);
+  CHECK(back.train_sha256 == std::string(64, 'c'));
+  CHECK(back.m.empty());
+  const std::string good = read_file(path);
+  auto corrupt = [&](std::size_t at, char value) {
+    std::string bad = good;
+    bad[at] = value;
+    write_file_atomic(dir.path() / "bad.ckpt", bad);
+    return dir.path() / "bad.ckpt";
+  };
+  CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(0, 'X')), "wrong magic");
+  CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(8, 9)), "version 9");
+  CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(good.size() - 1, 'Z')), "checksum");
+  CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(64, 1)), "parameters");
+  CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(20, 33)), "not a multiple");
+  write_file_atomic(dir.path() / "short.ckpt", good.substr(0, good.size() - 4));
+  CHECK_ERROR_CONTAINS(read_checkpoint(dir.path() / "short.ckpt"), "truncated");
+  write_file_atomic(dir.path() / "tiny.ckpt", good.substr(0, 10));
+  CHECK_ERROR_CONTAINS(read_checkpoint(dir.path() / "tiny.ckpt"), "too short");
+  CHECK_ERROR_CONTAINS(read_checkpoint(dir.path() / "missing.ckpt"), "missing.ckpt");
+}
+
+TEST_CASE("resume refuses a checkpoint that does not fit") {
+  TempDir dir;
+  const auto data = random_stream(3000, 40, 4);
+  TrainOptions stop;
+  stop.stop_after = 2;
+  run_training(dir.path(), small_model(40), small_train(4), data, stop);
+  TrainOptions resume;
+  resume.resume = dir.path() / "model.ckpt";
+  ModelConfig wider = small_model(40);
+  wider.n_embd = 64;
+  CHECK_ERROR_CONTAINS(run_training(dir.path(), wider, small_train(4), data, resume), "does not fit the config");
+  TrainInputs in{&data, &data, std::string(64, 'e'), std::string(64, 'b')};
+  TrainOutputs out{dir.path() / "x.ckpt", dir.path() / "x.csv", {}};
+  TrainOptions quiet = resume;
+  quiet.progress = false;
+  CHECK_ERROR_CONTAINS(train_model(small_model(40), small_train(4), in, out, quiet), "tokenizer");
+}
+
+TEST_CASE("a checkpoint must fit the config and the tokenizer it is used with") {
+  TempDir dir;
+  const ModelConfig m = small_model(40);
+  const Checkpoint ck{m, kTokHash, {}, 3, std::vector<float>(param_count(m), 0.5f), {}, {}};
+  write_checkpoint(dir.path() / "model.ckpt", ck);
+  Checkpoint header;
+  const auto model = load_model(dir.path() / "model.ckpt", m, "x.toml", &header);
+  CHECK(model->storage == ck.params);
+  CHECK(header.step == 3);
+  CHECK(header.params.empty());
+  ModelConfig deeper = m;
+  deeper.n_layer = 3;
+  CHECK_ERROR_CONTAINS(load_model(dir.path() / "model.ckpt", deeper, "x.toml"), "does not fit [model] in x.toml");
+  CHECK_NOTHROW(check_tokenizer_fits(header, dir.path() / "model.ckpt", 40, kTokHash, "val.bin"));
+  CHECK_ERROR_CONTAINS(check_tokenizer_fits(header, dir.path() / "model.ckpt", 41, kTokHash, "val.bin"),
+                       "vocabulary of 40 tokens, but val.bin has 41");
+  CHECK_ERROR_CONTAINS(check_tokenizer_fits(header, dir.path() / "model.ckpt", 40, std::string(64, 'f'), "val.bin"),
+                       "trained with the tokenizer");
+}

@@ -1,0 +1,118 @@
+// The model commands end to end at toy sizes: bench gemm, bench train and bench decode write
+// their CSVs; train, eval, bench generate and generate run on token files made in memory.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "../src/cli/args.h"
+#include "../src/cli/commands.h"
+#include "helpers.h"
+#include "minitx/core/io.h"
+#include "minitx/core/rng.h"
+#include "minitx/data/token_file.h"
+#include "minitx/model/checkpoint.h"
+
+using minitx::cli::Args;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* const kConfig = R"([corpus]
+name = "x"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+
+[[corpus.sources]]
+url = "file://x.txt"
+
+[tokenizer]
+vocab_size = 300
+
+[model]
+n_layer = 1
+n_embd = 16
+n_head = 2
+context = 40
+
+[train]
+batch_size = 2
+steps = 4
+learning_rate = 1e-3
+eval_every = 2
+eval_batches = 1
+checkpoint_every = 2
+
+[bench]
+reps = 2
+max_length = 40
+)";
+
+}  // namespace
+
+TEST_CASE("bench gemm and bench train write their tables beside the peer's numbers") {
+  minitx::TempDir dir;
+  minitx::write_file_atomic(dir.path() / "peer.log",
+                            "sgemm n=32 threads=1 gflops=2.0\ntrain tiny-2L64 params=1 B=8 T=64 threads=2 step_ms=1 tok_s=100\n");
+  Args gemm("bench gemm", {"--sizes", "32,40", "--threads", "1", "--seconds", "0.01", "--torch-log",
+                           (dir.path() / "peer.log").string(), "--output", (dir.path() / "gemm.csv").string()});
+  CHECK(minitx::cli::run_bench_gemm(gemm) == 0);
+  const std::string csv = minitx::read_file(dir.path() / "gemm.csv");
+  CHECK(csv.rfind("n,threads,gflops,max_abs_error,torch_gflops,ratio\n32,1,", 0) == 0);
+  CHECK(csv.find(",2.0,") != std::string::npos);
+  Args train("bench train", {"--shapes", "tiny-2L64", "--steps", "1", "--torch-log", (dir.path() / "peer.log").string(),
+                             "--output", (dir.path() / "train.csv").string()});
+  CHECK(minitx::cli::run_bench_train(train) == 0);
+  CHECK(minitx::read_file(dir.path() / "train.csv").find("\ntiny-2L64,136960,8,64,") != std::string::npos);
+  Args bad("bench gemm", {"--sizes", "0"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_bench_gemm(bad), "--sizes expects numbers");
+}
+
+TEST_CASE("model commands on a toy config: train, eval, bench generate, bench decode, errors") {
+  minitx::TempDir dir;
+  const fs::path config = dir.path() / "toy.toml", out = dir.path() / "out";
+  minitx::write_file_atomic(config, kConfig);
+  fs::create_directories(out);
+  const minitx::CounterRng rng(1, 0);
+  std::vector<std::uint32_t> ids(600);
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::uint32_t>(rng.below(i, 300));
+  const std::string sha(64, 'a');
+  minitx::write_token_file(out / "train.bin", {300, sha, ids});
+  minitx::write_token_file(out / "val.bin", {300, sha, std::vector<std::uint32_t>(ids.begin(), ids.begin() + 200)});
+  const std::string c = config.string(), o = out.string();
+
+  Args train("train", {"--config", c, "--out", o, "--quiet"});
+  CHECK(minitx::cli::run_train(train) == 0);
+  CHECK(minitx::read_checkpoint(out / "model.ckpt").step == 4);
+  CHECK(minitx::read_file(out / "train_log.csv").find("\n4,") != std::string::npos);
+  Args resume("train", {"--config", c, "--out", o, "--quiet", "--resume"});
+  CHECK(minitx::cli::run_train(resume) == 0);
+
+  Args eval("eval", {"--config", c, "--out", o, "--batch-size", "3"});
+  CHECK(minitx::cli::run_eval(eval) == 0);
+  const std::string json = minitx::read_file(out / "eval.json");
+  CHECK(json.find("\"tokens\": 199") != std::string::npos);
+  CHECK(json.find("\"checkpoint_step\": 4") != std::string::npos);
+
+  Args bench("bench generate", {"--config", c, "--out", o, "--quiet"});
+  CHECK(minitx::cli::run_bench_generate(bench) == 0);
+  const std::string table = minitx::read_file(out / "bench.csv");
+  CHECK(table.find("\n32,") != std::string::npos);
+  CHECK(table.find("\n40,") != std::string::npos);
+  CHECK(fs::exists(out / "bench_positions.csv"));
+
+  Args decode("bench decode", {"--config", c, "--prompt", "8", "--gen", "8", "--reps", "1", "--output",
+                               (out / "decode.csv").string()});
+  CHECK(minitx::cli::run_bench_decode(decode) == 0);
+  CHECK(minitx::read_file(out / "decode.csv").rfind("test,tokens,threads,tokens_per_s\npp,8,", 0) == 0);
+  Args too_long("bench decode", {"--config", c, "--prompt", "30", "--gen", "30"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_bench_decode(too_long), "exceed the context of 40");
+
+  // The token files' tokenizer is not the checkpoint's: eval refuses, nothing is written.
+  fs::remove(out / "eval.json");
+  minitx::write_token_file(out / "val.bin", {300, std::string(64, 'b'), ids});
+  Args mismatch("eval", {"--config", c, "--out", o});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_eval(mismatch), "with the tokenizer whose SHA-256 is");
+  CHECK_FALSE(fs::exists(out / "eval.json"));
+  Args missing_tokenizer("generate", {"--config", c, "--out", o, "--prompt", "hi"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_generate(missing_tokenizer), "tokenizer.json");
+}

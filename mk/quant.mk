@@ -33,9 +33,6 @@ ARTIFACTS += $(QUANT_FILES) $(QUANT_SENSITIVITY) $(BENCH_QUANT)
 NONDETERMINISTIC += $(BENCH_QUANT_TIMES) $(PLOT_QUANT)
 $(eval $(call stage,quantize,$(MODEL_CKPT) $(OUT)/train.bin,$(QUANT_FILES) $(QUANT_SENSITIVITY)))
 $(eval $(call stage,bench-quant,$(QUANT_FILES) $(OUT)/val.bin,$(BENCH_QUANT)))
-# The timing files must exist before the release is packed. $(DIST) is defined later (in
-# mk/release.mk), so the dependency goes through provenance.json, which the tarball needs first.
-$(OUT)/provenance.json: $(BENCH_QUANT_TIMES) $(PLOT_QUANT)
 
 .PHONY: quantize bench-quant
 quantize: $(QUANT_FILES) ## quantize OUT/model.ckpt: OUT/model-{f32,q8_0,q4_0,q4_mix}.mtq

@@ -21,7 +21,8 @@ export SOURCE_DATE_EPOCH
 # of the archive it compares. Stages list such files in NONDETERMINISTIC.
 PACK_EXCLUDE := $(if $(PACK_DETERMINISTIC),$(addprefix --exclude ,$(NONDETERMINISTIC)))
 
-$(DIST): $(PACK_SOURCES) $(ARTIFACTS) $(OUT)/provenance.json | $(MINITX)
+# Timing files are packed too (unless PACK_DETERMINISTIC), so they are made first.
+$(DIST): $(PACK_SOURCES) $(ARTIFACTS) $(NONDETERMINISTIC) $(OUT)/provenance.json | $(MINITX)
 	@echo "  PACK  $@ ($(words $(PACK_SOURCES)) sources + results of $(OUT))"
 	@$(RUN) pack --output $@ --prefix minitx-$(VERSION) --results $(OUT) $(PACK_EXCLUDE) $(PACK_SOURCES)
 

@@ -79,3 +79,8 @@ check "eval accepts a quantized model" "$MINITX" eval --config configs/tiny.toml
 check "generate accepts a quantized model" "$MINITX" generate --config configs/tiny.toml --out "$Q" --model "$Q/model-q8_0.mtq" --prompt "Call me" --max-new 8 --seed 1
 check_fails "a quantized model of another shape is an error" "does not fit [model] in configs/default.toml" \
   "$MINITX" eval --config configs/default.toml --out "$Q" --model "$Q/model-q4_0.mtq"
+check "bench quant --random times the config's shape with random weights" \
+  "$MINITX" bench quant --config configs/tiny.toml --random --speed "$E2E/bench_quant_random.csv" --reps 1 --quiet
+check_fails "quantize rejects an unknown recipe" "quantization recipe 'q3_0' is unknown" \
+  "$MINITX" quantize --config configs/tiny.toml --out "$Q" --to q3_0 --output "$E2E/x.mtq"
+check_fails "bench quant needs an output" "nothing to do" "$MINITX" bench quant --config configs/tiny.toml --out "$Q"

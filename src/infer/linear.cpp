@@ -33,9 +33,9 @@ void linear_forward(float* out, const float* inp, const Linear& w, const float* 
 namespace {
 
 // Below this many weights a quantized product (about 3 µs on one core) stays on the calling
-// thread. The threshold is cpu::matvec's: a higher one measured slower at 2 threads (width 256,
-// 2.2k against 3.2k decode tokens/s), because the longer stretches of serial products let the
-// pool's workers fall asleep, and waking them costs more than the products saved.
+// thread. The threshold is cpu::matvec's: 2^18 measured slower at 2 threads (width 256: 2.0-2.2k
+// against 3.2-3.7k q8_0 decode tokens/s), because the longer stretches of serial products let
+// the pool's workers fall asleep, and waking them costs more than the products saved.
 constexpr std::size_t kSerialWeights = 1 << 16;
 
 template <class Block, class Dot1, class Dot4>

@@ -2,9 +2,8 @@
 """Generates src/tokenizer/nfc_unsafe.cpp: the code points that may change under Unicode NFC
 normalization, from Python's unicodedata (its Unicode version is printed into the file).
 
-A text none of whose code points is listed here is already NFC, so a tokenizer.json with an NFC
-normalizer (GPT-NeoX / Pythia) encodes it exactly without our implementing NFC: the listed ones
-are NFC_Quick_Check No (they never survive NFC), Maybe (they may compose with what precedes them),
+A text none of whose code points is listed here is already NFC, so the tokenizer skips
+normalizing it (src/tokenizer/nfc.cpp's quick check): the listed ones are NFC_Quick_Check No (they never survive NFC), Maybe (they may compose with what precedes them),
 or have a non-zero canonical combining class (they may be reordered).
 Usage: python3 scripts/gen_nfc_unsafe.py > src/tokenizer/nfc_unsafe.cpp"""
 import sys

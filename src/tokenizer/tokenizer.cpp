@@ -8,7 +8,7 @@
 #include <unordered_map>
 
 #include "flat_map.h"
-#include "nfc_unsafe.h"
+#include "nfc.h"
 #include "minitx/core/error.h"
 #include "minitx/core/io.h"
 #include "minitx/core/threads.h"
@@ -113,15 +113,6 @@ thread_local WordScratch t_scratch;
 // Min-heap order on (rank, pos), as Hugging Face's BPE pops its merge queue.
 inline bool heap_less(const MergeItem& a, const MergeItem& b) {
   return a.rank != b.rank ? a.rank > b.rank : a.pos > b.pos;
-}
-
-void check_nfc(std::string_view text) {
-  std::uint32_t cp = 0;
-  const std::size_t at = detail::first_nfc_unsafe(text, &cp);
-  if (at != std::string_view::npos)
-    fail("encode: the text has U+{:04X} at byte {}, which NFC normalization may change; this tokenizer's normalizer is NFC, "
-         "which is implemented only for text that is already in NFC form",
-         cp, at);
 }
 
 }  // namespace
@@ -323,7 +314,8 @@ static void split_added(const Tokenizer::Tables& t, std::string_view text, bool 
 }
 
 void Tokenizer::encode_serial(std::string_view text, bool allow_special, std::vector<std::uint32_t>& out) const {
-  if (model_.nfc) check_nfc(text);
+  std::string normalized;
+  if (model_.nfc) text = detail::nfc(text, normalized);
   const SplitPattern pattern = model_.pattern;
   WordCache& cache = t_cache;
   if (cache.owner != tables_->serial || cache.full()) cache.reset(tables_->serial);
@@ -347,7 +339,8 @@ void Tokenizer::encode_serial(std::string_view text, bool allow_special, std::ve
 
 std::vector<std::uint32_t> Tokenizer::encode(std::string_view text, bool allow_special) const {
   std::vector<std::uint32_t> out;
-  if (model_.nfc) check_nfc(text);
+  std::string normalized;
+  if (model_.nfc) text = detail::nfc(text, normalized);
   constexpr std::size_t kChunk = 1 << 18;
   if (text.size() < 2 * kChunk || thread_count() == 1) {
     out.reserve(text.size() / 3);

@@ -29,8 +29,7 @@ struct AddedToken {
 struct TokenizerModel {
   SplitPattern pattern = SplitPattern::gpt2;
   bool add_prefix_space = false;                 // imported GPT-2-family files only
-  // Normalizer NFC (GPT-NeoX / Pythia). NFC itself is not implemented: encoding refuses a text
-  // that NFC could change, and encodes any other exactly (NFC leaves it as it is).
+  // Normalizer NFC (GPT-NeoX / Pythia): the text is NFC-normalized before it is split.
   bool nfc = false;
   std::vector<std::string> vocab;                // id -> bytes (an added token's content)
   std::vector<AddedToken> added_tokens;          // in id order
@@ -53,8 +52,8 @@ class Tokenizer {
   std::optional<std::uint32_t> token_id(std::string_view bytes) const;
 
   // Ids of `text` (any bytes). With `allow_special`, special tokens' contents in the text become
-  // their ids; non-special added tokens always do (as in Hugging Face). With `nfc`, throws for a
-  // text that NFC would change, naming the first such code point.
+  // their ids; non-special added tokens always do (as in Hugging Face). With `nfc`, the ids
+  // are those of the text's NFC normalization, as Hugging Face's normalizer gives.
   std::vector<std::uint32_t> encode(std::string_view text, bool allow_special = false) const;
   // One thread, no chunking: the reference the parallel encoder must equal.
   void encode_serial(std::string_view text, bool allow_special, std::vector<std::uint32_t>& out) const;

@@ -52,6 +52,13 @@ void check_token_file_matches(const TokenFile& file, const fs::path& file_path, 
     fail("{}: header says vocab size {}, but {} has {} tokens", file_path.string(), file.vocab_size, tokenizer_path.string(), tokenizer.vocab_size());
 }
 
+// The text a command works on: --input FILE, else the config's corpus (checked against its pin).
+std::pair<std::string, std::string> read_text(const std::optional<std::string>& input, const std::optional<Experiment>& experiment,
+                                              const CorpusPaths& paths) {
+  if (input) return {read_file(*input), *input};
+  return {load_verified_corpus(experiment->corpus, paths), paths.file(experiment->corpus).string()};
+}
+
 }  // namespace
 
 int run_tokenizer_train(Args& args) {
@@ -75,15 +82,7 @@ int run_tokenizer_train(Args& args) {
   }
 
   const auto start = std::chrono::steady_clock::now();
-  std::string text;
-  std::string source;
-  if (input) {
-    text = read_file(*input);
-    source = *input;
-  } else {
-    text = load_verified_corpus(experiment->corpus, paths);
-    source = paths.file(experiment->corpus).string();
-  }
+  const auto [text, source] = read_text(input, experiment, paths);
   if (text.empty()) fail("tokenizer train: {}: the corpus is empty", source);
   TrainStats stats;
   const Tokenizer tokenizer = train_bpe(text, options, &stats);
@@ -109,15 +108,7 @@ int run_tokenizer_encode(Args& args) {
   const auto start = std::chrono::steady_clock::now();
   const std::string tokenizer_sha = sha256_file_hex(*tokenizer_path);
   const Tokenizer tokenizer = Tokenizer::load(*tokenizer_path);
-  std::string text;
-  std::string source;
-  if (input) {
-    text = read_file(*input);
-    source = *input;
-  } else {
-    text = load_verified_corpus(experiment->corpus, paths);
-    source = paths.file(experiment->corpus).string();
-  }
+  const auto [text, source] = read_text(input, experiment, paths);
   if (text.empty()) fail("tokenizer encode: {}: the input is empty", source);
   std::vector<std::uint32_t> ids = tokenizer.encode(text, allow_special);
   if (output) {

@@ -13,10 +13,7 @@ namespace minitx::cli {
 
 int run_eval(Args& args) {
   const Experiment ex = experiment_from_args(args);
-  // --model takes a checkpoint or a quantized model file (minitx quantize); --checkpoint is its old name.
-  const auto model_option = args.option("--model");
-  const auto checkpoint_option = args.option("--checkpoint");
-  const fs::path checkpoint = model_option.value_or(checkpoint_option.value_or((ex.out_dir / "model.ckpt").string()));
+  const fs::path checkpoint = model_path_from_args(args, ex);
   const fs::path input = args.option("--input").value_or((ex.out_dir / "val.bin").string());
   const fs::path output = args.option("--output").value_or((ex.out_dir / "eval.json").string());
   const auto batch = static_cast<std::size_t>(args.integer("--batch-size", 1, 4096, static_cast<std::int64_t>(ex.train.batch_size)));

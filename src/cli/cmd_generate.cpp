@@ -16,10 +16,7 @@ namespace minitx::cli {
 
 int run_generate(Args& args) {
   const Experiment ex = experiment_from_args(args);
-  // --model takes a checkpoint or a quantized model file (minitx quantize); --checkpoint is its old name.
-  const auto model_option = args.option("--model");
-  const auto checkpoint_option = args.option("--checkpoint");
-  const fs::path checkpoint = model_option.value_or(checkpoint_option.value_or((ex.out_dir / "model.ckpt").string()));
+  const fs::path checkpoint = model_path_from_args(args, ex);
   const fs::path tokenizer_path = args.option("--tokenizer").value_or((ex.out_dir / "tokenizer.json").string());
   const std::string prompt = args.required("--prompt");
   GenerateOptions options;

@@ -8,6 +8,12 @@ Experiment experiment_from_args(Args& args) {
   return experiment;
 }
 
+std::filesystem::path model_path_from_args(Args& args, const Experiment& experiment) {
+  const auto model = args.option("--model");
+  const auto checkpoint = args.option("--checkpoint");
+  return model.value_or(checkpoint.value_or((experiment.out_dir / "model.ckpt").string()));
+}
+
 CorpusPaths corpus_paths_from_args(Args& args) {
   CorpusPaths paths;
   if (auto dir = args.option("--corpus-dir")) paths.dir = *dir;

@@ -7,6 +7,9 @@ namespace minitx::cli {
 
 // --config FILE (required) and --out DIR (overrides the config's output directory).
 Experiment experiment_from_args(Args& args);
+// --model FILE: a checkpoint or a quantized model file (minitx quantize); --checkpoint, the name
+// the fp32-only commands use, is accepted too. Default: OUT/model.ckpt.
+std::filesystem::path model_path_from_args(Args& args, const Experiment& experiment);
 // --corpus-dir DIR (default corpus/).
 CorpusPaths corpus_paths_from_args(Args& args);
 

@@ -22,24 +22,38 @@ CXXFLAGS := $(CXXSTD) -march=$(ISA) -ffp-contract=off -pthread $(WARN) $(OPT_$(B
 LDFLAGS := -pthread $(filter -fsanitize=% --coverage,$(OPT_$(BUILD_TYPE)))
 LDLIBS := -lfmt -lcrypto -lz
 
-# CUDA: auto builds the .cu sources when nvcc is found, 0 never, 1 requires it.
+# CUDA: auto builds the .cu sources when nvcc and the CUDA runtime and cuBLAS libraries are
+# found, 0 never, 1 requires them. nvcc may be a wrapper script (e.g. /usr/local/bin/nvcc that
+# execs the real one), so the toolkit's root is asked of nvcc itself (its --dryrun TOP), never
+# guessed from where the first nvcc on PATH lives.
 CUDA ?= auto
 ifeq ($(filter $(CUDA),auto 0 1),)
   $(error CUDA must be auto, 0 or 1, not '$(CUDA)')
 endif
-NVCC ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
-ifeq ($(CUDA),1)
-  ifeq ($(NVCC),)
-    $(error CUDA=1 but nvcc was not found: install the CUDA Toolkit or put nvcc on PATH)
+ifneq ($(CUDA),0)
+  NVCC ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
+  ifneq ($(NVCC),)
+    CUDA_HOME ?= $(realpath $(shell $(NVCC) --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/.* TOP=//p' | head -n 1))
+    # The first directory holding both libraries wins; the toolkit's own layout comes first.
+    CUDA_LIBDIR ?= $(firstword $(foreach d,$(CUDA_HOME)/targets/x86_64-linux/lib $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib,$(if $(and $(wildcard $(d)/libcudart.so),$(wildcard $(d)/libcublas.so)),$(d),)))
+  endif
+  CUDA_MISSING := $(if $(NVCC),$(if $(CUDA_HOME),$(if $(CUDA_LIBDIR),,libcudart.so and libcublas.so were not found under $(CUDA_HOME)),nvcc at $(NVCC) did not report its toolkit root),nvcc was not found)
+  ifneq ($(CUDA_MISSING),)
+    ifeq ($(CUDA),1)
+      $(error CUDA=1 but $(CUDA_MISSING): install the CUDA Toolkit with cuBLAS, or set NVCC=/path/to/nvcc)
+    endif
+    ifneq ($(NVCC),)
+      $(info note: building for the CPU only: $(CUDA_MISSING) (CUDA=1 makes this an error))
+    endif
   endif
 endif
-USE_CUDA := $(if $(filter 0,$(CUDA)),,$(if $(NVCC),1,))
+USE_CUDA := $(if $(filter 0,$(CUDA)),,$(if $(CUDA_MISSING),,1))
 ifeq ($(USE_CUDA),1)
-  CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
   CUDA_ARCH ?= sm_90
   NVCCFLAGS := -std=c++20 -O2 -arch=$(CUDA_ARCH) -Iinclude -Xcompiler -march=$(ISA),-pthread,-ffp-contract=off
   CPPFLAGS += -DMINITX_CUDA=1 -I$(CUDA_HOME)/include
-  LDLIBS += -L$(CUDA_HOME)/lib64 -lcublas -lcudart -ldl -lrt
+  # The run path lets the binary find the toolkit's libraries without LD_LIBRARY_PATH or ldconfig.
+  LDLIBS += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -ldl -lrt
   CUDA_SRCS := $(shell find src -name '*.cu' | LC_ALL=C sort)
 endif
 

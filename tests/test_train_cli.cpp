@@ -53,11 +53,11 @@ TEST_CASE("bench gemm and bench train write their tables beside the peer's numbe
   minitx::TempDir dir;
   minitx::write_file_atomic(dir.path() / "peer.log",
                             "sgemm n=32 threads=1 gflops=2.0\ntrain tiny-2L64 params=1 B=8 T=64 threads=2 step_ms=1 tok_s=100\n");
-  Args gemm("bench gemm", {"--sizes", "32,40", "--threads", "1", "--seconds", "0.01", "--torch-log",
+  Args gemm("bench gemm", {"--sizes", "32,40", "--threads", "1", "--isa", "avx2", "--seconds", "0.01", "--torch-log",
                            (dir.path() / "peer.log").string(), "--output", (dir.path() / "gemm.csv").string()});
   CHECK(minitx::cli::run_bench_gemm(gemm) == 0);
   const std::string csv = minitx::read_file(dir.path() / "gemm.csv");
-  CHECK(csv.rfind("n,threads,gflops,max_abs_error,torch_gflops,ratio\n32,1,", 0) == 0);
+  CHECK(csv.rfind("n,threads,isa,gflops,max_abs_error,torch_gflops,ratio\n32,1,avx2,", 0) == 0);
   CHECK(csv.find(",2.0,") != std::string::npos);
   Args train("bench train", {"--shapes", "tiny-2L64", "--steps", "1", "--torch-log", (dir.path() / "peer.log").string(),
                              "--output", (dir.path() / "train.csv").string()});
@@ -65,6 +65,8 @@ TEST_CASE("bench gemm and bench train write their tables beside the peer's numbe
   CHECK(minitx::read_file(dir.path() / "train.csv").find("\ntiny-2L64,136960,8,64,") != std::string::npos);
   Args bad("bench gemm", {"--sizes", "0"});
   CHECK_ERROR_CONTAINS(minitx::cli::run_bench_gemm(bad), "--sizes expects numbers");
+  Args bad_isa("bench gemm", {"--isa", "sse2"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_bench_gemm(bad_isa), "--isa expects avx2 and/or avx512");
 }
 
 TEST_CASE("model commands on a toy config: train, eval, bench generate, bench decode, errors") {

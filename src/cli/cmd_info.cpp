@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "minitx/backend/cpu/gemm.h"
 #include "minitx/core/build_info.h"
 #include "minitx/core/threads.h"
 
@@ -10,6 +11,8 @@ int run_info(Args& args) {
   args.done();
   for (const auto& [key, value] : build_info()) fmt::print("{:<14} {}\n", key, value);
   fmt::print("{:<14} {}\n", "threads", thread_count());
+  // Run-time choice, not a build setting: either kernel gives the same bits.
+  fmt::print("{:<14} {}\n", "gemm kernel", cpu::gemm_isa_name(cpu::gemm_isa()));
   const auto gpus = cuda_devices();
   if (gpus.empty()) fmt::print("{:<14} none visible\n", "gpu");
   for (const auto& g : gpus)

@@ -99,9 +99,11 @@ const std::vector<Command>& commands() {
        "Temperature 0 is greedy. Generation stops at the model's context (a prompt of n tokens\n"
        "gets at most context - n + 1 new ones); a longer prompt is an error.",
        run_generate},
-      {"bench gemm", "sgemm GFLOP/s by size and threads, beside PyTorch's",
-       "[--sizes 256,512,1024,2048] [--threads 1,2] [--seconds S] [--torch-log FILE] [--output FILE.csv]\n\n"
-       "--torch-log reads the 'sgemm n=N threads=T gflops=G' lines of torch_cpu_peer.py.",
+      {"bench gemm", "sgemm GFLOP/s by size, threads and kernel, beside PyTorch's",
+       "[--sizes 256,512,1024,2048] [--threads 1,2] [--isa avx2,avx512] [--seconds S] [--torch-log FILE]\n"
+       "[--output FILE.csv]\n\n"
+       "--isa: the micro-kernels to time (default: avx2, and avx512 where the CPU has it; both give the\n"
+       "same bits). --torch-log reads the 'sgemm n=N threads=T gflops=G' lines of torch_cpu_peer.py.",
        run_bench_gemm},
       {"bench train", "training tokens/s on the PyTorch peer's shapes, beside its numbers",
        "[--shapes tiny-2L64,mini-4L256,nanogpt-cpu-4L128] [--steps N] [--torch-log FILE] [--output FILE.csv]\n\n"

@@ -9,7 +9,8 @@ namespace minitx {
 
 Decoder::Decoder(const GptModel& model) : Decoder(weights_of(model)) {}
 
-Decoder::Decoder(GptWeights weights) : weights_(std::move(weights)), cache_(weights_.config) {
+// Prefill multiplies the whole prompt by each matrix, so the fp32 ones are packed once here.
+Decoder::Decoder(GptWeights weights) : weights_(with_packed_matrices(std::move(weights))), cache_(weights_.config) {
   const ModelConfig& m = weights_.config;
   const std::size_t C = m.n_embd;
   logits_.resize(m.vocab_size);

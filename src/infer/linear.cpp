@@ -1,7 +1,9 @@
 #include "minitx/infer/linear.h"
 
 #include <cstring>
+#include <memory>
 
+#include "minitx/backend/cpu/gemm.h"
 #include "minitx/backend/cpu/matvec.h"
 #include "minitx/backend/cpu/ops.h"
 #include "minitx/core/error.h"
@@ -20,11 +22,13 @@ const float* floats(const Linear& w) { return reinterpret_cast<const float*>(w.d
 }  // namespace
 
 Linear fp32_linear(const float* w, std::size_t rows, std::size_t cols) {
-  return {quant::Format::f32, rows, cols, reinterpret_cast<const std::byte*>(w)};
+  return quant::QMatrix{quant::Format::f32, rows, cols, reinterpret_cast<const std::byte*>(w)};
 }
 
 void linear_forward(float* out, const float* inp, const Linear& w, const float* bias, std::size_t N) {
-  if (w.format == quant::Format::f32)
+  if (w.format == quant::Format::f32 && w.packed != nullptr)
+    cpu::sgemm_packed(cpu::Trans::no, N, 1.0f, inp, w.cols, *w.packed, 0.0f, out, w.rows, bias);
+  else if (w.format == quant::Format::f32)
     cpu::matmul_forward(out, inp, floats(w), bias, N, w.cols, w.rows);
   else
     quant::matmul(out, inp, w, bias, N);
@@ -110,6 +114,30 @@ GptWeights weights_of(const GptModel& model) {
     y.fcprojw = fp32_linear(p.fcprojw + l * 4 * C * C, C, 4 * C);
     y.fcprojb = p.fcprojb + l * C;
   }
+  return w;
+}
+
+GptWeights with_packed_matrices(GptWeights w) {
+  if (w.packed_storage != nullptr) return w;
+  std::vector<Linear*> targets;
+  const auto want = [&](Linear& x) {
+    if (x.format == quant::Format::f32) targets.push_back(&x);
+  };
+  want(w.wte);
+  for (GptLayerWeights& y : w.layers) {
+    want(y.qkvw);
+    want(y.attprojw);
+    want(y.fcw);
+    want(y.fcprojw);
+  }
+  auto storage = std::make_shared<std::vector<cpu::PackedB>>();
+  storage->reserve(targets.size());  // no reallocation: the pointers below stay valid
+  for (Linear* x : targets) {
+    // Linear holds W (OC, C); the product needs op(B) = Wᵀ (C × OC).
+    storage->emplace_back(cpu::Trans::yes, x->cols, x->rows, floats(*x), x->cols);
+    x->packed = &storage->back();
+  }
+  w.packed_storage = std::move(storage);
   return w;
 }
 

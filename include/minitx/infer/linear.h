@@ -5,7 +5,9 @@
 // the same code and differ only in how a linear layer is applied:
 //
 //   fp32       cpu::matmul_forward (rows of a prompt) or cpu::matvec (one token), bit for bit
-//              what the fp32 model computed before the view existed
+//              what the fp32 model computed before the view existed; with_packed_matrices()
+//              adds a copy of each matrix in sgemm's panels, which prompts then multiply
+//              (cpu::sgemm_packed: the same bits, without repacking the weights per product)
 //   q8_0/q4_0  each input row quantized to q8_0 blocks once per product, then integer dot
 //              products with the packed weight rows (quant/matmul.h); weights are never
 //              dequantized, except one embedding row per token for the lookup
@@ -14,6 +16,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "minitx/model/config.h"
@@ -24,8 +27,16 @@ namespace minitx {
 struct GptModel;
 struct GptActivations;
 struct KvCache;
+namespace cpu {
+class PackedB;
+}
 
-using Linear = quant::QMatrix;  // W (OC, C): rows = OC, cols = C
+// W (OC, C): rows = OC, cols = C.
+struct Linear : quant::QMatrix {
+  Linear() = default;
+  Linear(const quant::QMatrix& m) : quant::QMatrix(m) {}  // NOLINT(google-explicit-constructor): any matrix is one
+  const cpu::PackedB* packed = nullptr;                   // fp32 only: Wᵀ in sgemm's panels, or null
+};
 
 // A view of fp32 rows as a Linear.
 Linear fp32_linear(const float* w, std::size_t rows, std::size_t cols);
@@ -56,10 +67,17 @@ struct GptWeights {
   Linear wpe;  // (T, C) learned positions
   std::vector<GptLayerWeights> layers;  // L of them
   const float *lnfw, *lnfb;             // (C)
+  // Owns what the matrices' `packed` point to (shared, so that copies of the view stay valid).
+  std::shared_ptr<const std::vector<cpu::PackedB>> packed_storage;
 };
 
 // Views of an fp32 model's parameters (valid while the model lives).
 GptWeights weights_of(const GptModel& model);
+
+// The same view with every fp32 matrix also packed for prompt-sized products: for evaluation
+// and prefill, which multiply fixed weights by many rows. Costs the fp32 matrices' bytes again;
+// quantized matrices and an already packed view are left as they are.
+GptWeights with_packed_matrices(GptWeights w);
 
 // Runs the transformer up to the final LayerNorm (acts.lnf); see gpt.h's gpt_forward, which
 // is this function on weights_of(model).

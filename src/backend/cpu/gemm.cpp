@@ -1,12 +1,14 @@
 #include "minitx/backend/cpu/gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <immintrin.h>
 #include <memory>
 #include <vector>
 
 #include "gemm_kernel.h"
+#include "minitx/core/error.h"
 #include "minitx/core/threads.h"
 
 // Loop nest (BLIS): for each k-block (kc ≤ kGemmKc, in order) pack op(B)[kblock, :] into
@@ -134,7 +136,62 @@ void pack_b_panel(const Operand& b, std::size_t k0, std::size_t kc, std::size_t 
   }
 }
 
+std::atomic<GemmIsa> g_isa{cpu_has_avx512() ? GemmIsa::avx512 : GemmIsa::avx2};
+
+// Columns [0, cols) of a tile's rows × kc block: `b` is the first packed panel, the next ones
+// `panel_stride` floats apart. Each panel stays in L1 while every row strip of A passes over it.
+void tile_columns(std::size_t kc, const float* packed_a, std::size_t rows, const float* b, std::size_t panel_stride,
+                  float* c, std::size_t ldc, std::size_t cols, detail::TileStore store) {
+  const bool wide = g_isa.load(std::memory_order_relaxed) == GemmIsa::avx512;
+  for (std::size_t j = 0; j < cols;) {
+    const std::size_t left = cols - j;
+    const float* panel = b + (j / kNr) * panel_stride;
+    if (wide && left > kNr) {
+      const std::size_t w = std::min(2 * kNr, left);
+      for (std::size_t i = 0; i < rows; i += kMr)
+        detail::micro_kernel_6x32_avx512(kc, packed_a + i * kc, 1, kMr, panel, panel + panel_stride, c + i * ldc + j,
+                                         ldc, std::min(kMr, rows - i), w, store);
+      j += w;
+    } else {
+      const std::size_t w = std::min(kNr, left);
+      for (std::size_t i = 0; i < rows; i += kMr)
+        detail::micro_kernel_6x16(kc, packed_a + i * kc, 1, kMr, panel, c + i * ldc + j, ldc, std::min(kMr, rows - i),
+                                  w, store);
+      j += w;
+    }
+  }
+}
+
+// Tile rows: as many as fit in L2, but at least kMinTiles tiles so that two threads get an
+// even split. (The thread count is not asked for: sgemm also runs inside parallel regions.)
+std::size_t tile_rows(std::size_t m, std::size_t n_tiles) {
+  const std::size_t want_m_tiles = (kMinTiles + n_tiles - 1) / n_tiles;
+  return std::clamp((m + want_m_tiles - 1) / want_m_tiles + kMr - 1, kMr, kMcMax) / kMr * kMr;
+}
+
+// Small products are not worth waking the pool; the result is the same either way.
+bool is_small(std::size_t m, std::size_t n, std::size_t k) {
+  return static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < 262144.0;
+}
+
 }  // namespace
+
+bool cpu_has_avx512() {
+  static const bool has = [] {
+    __builtin_cpu_init();  // may run before the constructors that would otherwise do this
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return has;
+}
+
+GemmIsa gemm_isa() { return g_isa.load(); }
+
+void set_gemm_isa(GemmIsa isa) {
+  MINITX_CHECK(isa != GemmIsa::avx512 || cpu_has_avx512(), "sgemm: this CPU has no AVX-512F");
+  g_isa.store(isa);
+}
+
+const char* gemm_isa_name(GemmIsa isa) { return isa == GemmIsa::avx512 ? "avx512" : "avx2"; }
 
 void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
            std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
@@ -148,15 +205,11 @@ void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size
   const Operand op_b{b, ldb, trans_b == Trans::yes};
   const std::size_t n_panels = (n + kNr - 1) / kNr;
   float* packed_b = t_pack_b.get(n_panels * kNr * kKc);
-  // Tile rows: as many as fit in L2, but at least kMinTiles tiles so that two threads get an
-  // even split. (The thread count is not asked for: sgemm also runs inside parallel regions.)
   const std::size_t n_tiles = (n + kNt - 1) / kNt;
-  const std::size_t want_m_tiles = (kMinTiles + n_tiles - 1) / n_tiles;
-  const std::size_t mc = std::clamp((m + want_m_tiles - 1) / want_m_tiles + kMr - 1, kMr, kMcMax) / kMr * kMr;
+  const std::size_t mc = tile_rows(m, n_tiles);
   const std::size_t m_tiles = (m + mc - 1) / mc;
   const std::size_t tiles = m_tiles * n_tiles;
-  // Small products are not worth waking the pool; the result is the same either way.
-  const bool small = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < 262144.0;
+  const bool small = is_small(m, n, k);
   auto run = [&](std::size_t count, const std::function<void(std::size_t, std::size_t)>& fn) {
     if (small)
       fn(0, count);
@@ -181,17 +234,81 @@ void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size
           pack_a(op_a, i0, rows, k0, kc, packed_a);
           packed_tile_row = tm;
         }
-        const std::size_t j_end = std::min(n, (tn + 1) * kNt);
-        for (std::size_t j = tn * kNt; j < j_end; j += kNr) {
-          const float* panel_b = packed_b + (j / kNr) * kNr * kc;
-          const std::size_t cols = std::min(kNr, n - j);
-          for (std::size_t i = 0; i < rows; i += kMr)
-            detail::micro_kernel_6x16(kc, packed_a + i * kc, 1, kMr, panel_b, c + (i0 + i) * ldc + j, ldc,
-                                      std::min(kMr, rows - i), cols, store);
-        }
+        const std::size_t j0 = tn * kNt, j_end = std::min(n, j0 + kNt);
+        tile_columns(kc, packed_a, rows, packed_b + (j0 / kNr) * kNr * kc, kNr * kc, c + i0 * ldc + j0, ldc,
+                     j_end - j0, store);
       }
     });
   }
+}
+
+void PackedB::Free::operator()(float* p) const { std::free(p); }
+
+std::size_t PackedB::floats() const { return panels_ * kNr * k_; }
+
+PackedB::PackedB(Trans trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb)
+    : k_(k), n_(n), panels_((n + kNr - 1) / kNr) {
+  // Each k-block's panels lie together, in sgemm's order: block k0 starts at k0 · panels · kNr.
+  const std::size_t bytes = std::max<std::size_t>(64, (floats() * sizeof(float) + 63) / 64 * 64);
+  data_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+  if (!data_) throw std::bad_alloc();
+  const Operand op_b{b, ldb, trans_b == Trans::yes};
+  for (std::size_t k0 = 0; k0 < k; k0 += kKc) {
+    const std::size_t kc = std::min(kKc, k - k0);
+    parallel_for(panels_, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t q = begin; q < end; ++q)
+        pack_b_panel(op_b, k0, kc, q * kNr, std::min(kNr, n - q * kNr), data_.get() + k0 * panels_ * kNr + q * kNr * kc);
+    });
+  }
+}
+
+const float* PackedB::panel(std::size_t k0, std::size_t q) const {
+  return data_.get() + k0 * panels_ * kNr + q * kNr * std::min(kKc, k_ - k0);
+}
+
+void sgemm_packed(Trans trans_a, std::size_t m, float alpha, const float* a, std::size_t lda, const PackedB& b,
+                  float beta, float* c, std::size_t ldc, const float* bias) {
+  const std::size_t n = b.n(), k = b.k();
+  MINITX_CHECK(bias == nullptr || beta == 0.0f, "sgemm_packed: a bias replaces beta · C, so beta must be 0");
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (std::size_t i = 0; i < m; ++i)
+      for (std::size_t j = 0; j < n; ++j)
+        c[i * ldc + j] = bias != nullptr ? bias[j] : beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    return;
+  }
+  const Operand op_a{a, lda, trans_a == Trans::yes};
+  const std::size_t n_tiles = (n + kNt - 1) / kNt;
+  const std::size_t mc = tile_rows(m, n_tiles);
+  const std::size_t tiles = (m + mc - 1) / mc * n_tiles;
+  const float beta_c = bias != nullptr ? 1.0f : beta;
+
+  // A thread's tiles are consecutive in row-major order; the ones sharing a row of tiles share
+  // each packed block of A, and every tile still sees its k-blocks in order, so each element of C
+  // is the same sequence of operations as in sgemm.
+  const auto work = [&](std::size_t begin, std::size_t end) {
+    float* packed_a = t_pack_a.get(kMcMax * kKc + 8);
+    for (std::size_t t = begin; t < end;) {
+      const std::size_t tm = t / n_tiles;
+      const std::size_t t_end = std::min(end, (tm + 1) * n_tiles);
+      const std::size_t i0 = tm * mc, rows = std::min(mc, m - i0);
+      const std::size_t j_begin = (t % n_tiles) * kNt, j_end = std::min(n, ((t_end - 1) % n_tiles + 1) * kNt);
+      if (bias != nullptr)
+        for (std::size_t i = i0; i < i0 + rows; ++i) std::copy(bias + j_begin, bias + j_end, c + i * ldc + j_begin);
+      for (std::size_t k0 = 0; k0 < k; k0 += kKc) {
+        const std::size_t kc = std::min(kKc, k - k0);
+        const detail::TileStore store{alpha, beta_c, k0 == 0};
+        pack_a(op_a, i0, rows, k0, kc, packed_a);
+        tile_columns(kc, packed_a, rows, b.panel(k0, j_begin / kNr), kNr * kc, c + i0 * ldc + j_begin, ldc,
+                     j_end - j_begin, store);
+      }
+      t = t_end;
+    }
+  };
+  if (is_small(m, n, k))
+    work(0, tiles);
+  else
+    parallel_for(tiles, work);
 }
 
 void sgemm_reference(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,

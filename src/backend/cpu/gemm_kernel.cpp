@@ -3,10 +3,9 @@
 #include <immintrin.h>
 
 namespace minitx::cpu::detail {
-namespace {
 
 // C is read only when its old value is used: with beta == 0 it may hold garbage.
-inline void combine(float acc, float& out, const TileStore& s) {
+void combine_scalar(float acc, float& out, const TileStore& s) {
   if (!s.first)
     out = out + s.alpha * acc;
   else if (s.beta == 0.0f)
@@ -14,6 +13,8 @@ inline void combine(float acc, float& out, const TileStore& s) {
   else
     out = s.alpha * acc + s.beta * out;
 }
+
+namespace {
 
 inline __m256 combine(__m256 acc, const float* old, const TileStore& s, __m256 alpha, __m256 beta) {
   if (!s.first) return _mm256_add_ps(_mm256_loadu_ps(old), _mm256_mul_ps(alpha, acc));
@@ -77,7 +78,7 @@ void micro_kernel_6x16(std::size_t kc, const float* a, std::size_t a_row, std::s
     _mm256_store_ps(tile[i] + 8, acc[i][1]);
   }
   for (std::size_t i = 0; i < rows; ++i)
-    for (std::size_t j = 0; j < cols; ++j) combine(tile[i][j], c[i * ldc + j], store);
+    for (std::size_t j = 0; j < cols; ++j) combine_scalar(tile[i][j], c[i * ldc + j], store);
 }
 
 }  // namespace minitx::cpu::detail

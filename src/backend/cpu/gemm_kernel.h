@@ -19,4 +19,13 @@ struct TileStore {
 void micro_kernel_6x16(std::size_t kc, const float* a, std::size_t a_row, std::size_t a_col, const float* b,
                        float* c, std::size_t ldc, std::size_t rows, std::size_t cols, TileStore store);
 
+// The same product for a 6×32 tile whose columns are two packed panels, b0 then b1 (cols ≤ 32),
+// with AVX-512F. Same bits as two calls of micro_kernel_6x16; call only when the CPU has it.
+void micro_kernel_6x32_avx512(std::size_t kc, const float* a, std::size_t a_row, std::size_t a_col, const float* b0,
+                              const float* b1, float* c, std::size_t ldc, std::size_t rows, std::size_t cols,
+                              TileStore store);
+
+// The store of one element, shared by the kernels' edge paths.
+void combine_scalar(float acc, float& out, const TileStore& s);
+
 }  // namespace minitx::cpu::detail

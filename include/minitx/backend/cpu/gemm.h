@@ -10,6 +10,7 @@
 // threads (split over output tiles) never change a bit.
 #pragma once
 #include <cstddef>
+#include <memory>
 
 namespace minitx::cpu {
 
@@ -17,9 +18,47 @@ enum class Trans { no, yes };
 
 inline constexpr std::size_t kGemmMr = 6, kGemmNr = 16, kGemmKc = 256;
 
+// The instruction set of the micro-kernel: AVX-512 (6×32 tiles) where the CPU has it, else AVX2
+// (6×16). Both give the same bits: every element is the same sequence of FMAs and stores, and
+// the rest of the binary stays at the fixed ISA level. Tests and benchmarks may pin one.
+enum class GemmIsa { avx2, avx512 };
+GemmIsa gemm_isa();
+bool cpu_has_avx512();
+void set_gemm_isa(GemmIsa isa);  // avx512 on a CPU without it is an error
+const char* gemm_isa_name(GemmIsa isa);
+
 // beta == 0 overwrites C without reading it (C may hold garbage or NaN).
 void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
            const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc);
+
+// op(B) of a product with fixed K×N weights, packed once into the kGemmKc × kGemmNr panels
+// that sgemm would otherwise rebuild on every call. Inference multiplies the same weights by
+// many prompts; at 128 rows of A, repacking B was about a quarter of a product's time.
+class PackedB {
+ public:
+  PackedB(Trans trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb);
+
+  std::size_t k() const { return k_; }
+  std::size_t n() const { return n_; }
+  std::size_t bytes() const { return floats() * sizeof(float); }
+  // Panel q of the k-block starting at k0: kc × kGemmNr floats, k-major, zero-padded columns.
+  const float* panel(std::size_t k0, std::size_t q) const;
+
+ private:
+  std::size_t floats() const;
+  struct Free {
+    void operator()(float* p) const;
+  };
+  std::size_t k_, n_, panels_;
+  std::unique_ptr<float, Free> data_;
+};
+
+// C (M×N) = alpha · op(A) · B + beta · C, with B packed: bit for bit what sgemm computes from
+// the unpacked B. With a bias (N floats, and beta must be 0) C = alpha · op(A) · B + bias,
+// bit for bit sgemm with C preset to the bias and beta = 1, without a separate pass over C.
+// One parallel region per call: threads own output tiles across all k-blocks.
+void sgemm_packed(Trans trans_a, std::size_t m, float alpha, const float* a, std::size_t lda, const PackedB& b,
+                  float beta, float* c, std::size_t ldc, const float* bias = nullptr);
 
 // The plain triple loop in double precision, for tests and the benchmark's check.
 void sgemm_reference(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,

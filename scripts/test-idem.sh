@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test-idem`: runs the whole pipeline of a config three times in fresh copies of the
-# tree (runs A and B with one thread count, C with another) and compares the SHA-256 of every
-# deterministic artifact and of the packed tarball. Prints a table; exits 1 on any difference.
+# tree (runs A and B with one thread count and the default matrix-product kernel, C with
+# another thread count and the AVX2 kernel) and compares the SHA-256 of every deterministic
+# artifact and of the packed tarball. Prints a table; exits 1 on any difference.
 set -euo pipefail
 config=${1:?usage: test-idem.sh CONFIG}
 : "${MINITX:?absolute path to build/minitx}"
@@ -32,9 +33,10 @@ for run in a b c; do
   tar -xf "$work/sources.tar" -C "$dir"
   cp "$corpus_file" "$dir/corpus/"
   threads=$([ "$run" = c ] && echo "$threads_c" || echo "$threads_ab")
-  echo "test-idem: run $run (THREADS=$threads) in $dir"
+  isa=$([ "$run" = c ] && echo avx2 || echo "${MINITX_GEMM_ISA:-}")
+  echo "test-idem: run $run (THREADS=$threads${isa:+, MINITX_GEMM_ISA=$isa}) in $dir"
   start=$(date +%s)
-  if ! (cd "$dir" && make --no-print-directory CONFIG="$config" MINITX="$MINITX" THREADS="$threads" PACK_DETERMINISTIC=1 all \
+  if ! (cd "$dir" && MINITX_GEMM_ISA="$isa" make --no-print-directory CONFIG="$config" MINITX="$MINITX" THREADS="$threads" PACK_DETERMINISTIC=1 all \
         >"$root/$work/$run.log" 2>&1); then
     echo "test-idem: run $run failed; the end of $work/$run.log:" >&2
     tail -n 30 "$work/$run.log" >&2
@@ -49,7 +51,7 @@ done
 
 mapfile -t artifacts < <(cd "$work/a" && make --no-print-directory -s CONFIG="$config" MINITX="$MINITX" print-artifacts)
 hash_of() { [ -f "$1" ] && sha256sum "$1" | cut -c1-16 || echo "(missing)"; }
-printf '\n%-44s %-17s %-17s %-17s %s\n' artifact "A (threads=$threads_ab)" "B (threads=$threads_ab)" "C (threads=$threads_c)" same?
+printf '\n%-44s %-17s %-17s %-17s %s\n' artifact "A (threads=$threads_ab)" "B (threads=$threads_ab)" "C (threads=$threads_c, avx2)" same?
 differ=0
 for f in "${artifacts[@]}"; do
   a=$(hash_of "$work/a/$f"); b=$(hash_of "$work/b/$f"); c=$(hash_of "$work/c/$f")
@@ -62,4 +64,5 @@ if [ "$differ" -ne 0 ]; then
   echo "test-idem: $differ of ${#artifacts[@]} artifacts differ"
   exit 1
 fi
-echo "test-idem: all ${#artifacts[@]} artifacts are bit-identical across 3 runs and 2 thread counts"
+kernels=$(grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo "2 matrix kernels" || echo "1 matrix kernel (no AVX-512 here)")
+echo "test-idem: all ${#artifacts[@]} artifacts are bit-identical across 3 runs, 2 thread counts and $kernels"

@@ -63,6 +63,9 @@ check_fails "pack rejects a malformed SOURCE_DATE_EPOCH" "SOURCE_DATE_EPOCH: exp
   env SOURCE_DATE_EPOCH=yesterday "$MINITX" pack --output "$E2E/x.tar.gz" --prefix x VERSION
 check_fails "unknown options are errors" "unknown option '--colour'" "$MINITX" fetch --config configs/tiny.toml --colour
 check_fails "unknown commands are errors" "unknown command 'fletch'" "$MINITX" fletch
+check_fails "a malformed MINITX_GEMM_ISA stops before any output" "MINITX_GEMM_ISA: expected avx2 or avx512, got 'sse'" \
+  env MINITX_GEMM_ISA=sse "$MINITX" info
+check "MINITX_GEMM_ISA=avx2 pins the AVX2 kernel" bash -c "MINITX_GEMM_ISA=avx2 '$MINITX' info | grep -q 'gemm kernel *avx2'"
 check "minitx --help lists the commands" bash -c "'$MINITX' --help | grep -q verify-corpus"
 check "minitx <command> --help shows its options" bash -c "'$MINITX' pack --help | grep -q SOURCE_DATE_EPOCH"
 check "minitx --version prints the version" bash -c "'$MINITX' --version | grep -qx 'minitx $(cat VERSION)'"

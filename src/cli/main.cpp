@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "minitx/backend/cpu/gemm.h"
 #include "minitx/core/error.h"
 #include "minitx/core/threads.h"
 
@@ -18,7 +19,9 @@ void print_help() {
       "usage: minitx [--threads N] <command> [options]\n"
       "       minitx <command> --help     options of one command\n"
       "       minitx --version\n\n"
-      "--threads N   worker threads (default: MINITX_THREADS, else all cores); results do not depend on it\n\n"
+      "--threads N   worker threads (default: MINITX_THREADS, else all cores); results do not depend on it\n"
+      "MINITX_GEMM_ISA=avx2|avx512  the matrix-product kernel (default: avx512 where the CPU has it);\n"
+      "              results do not depend on it either\n\n"
       "commands:\n",
       MINITX_VERSION);
   for (const Command& c : commands()) fmt::print("  {:<22} {}\n", c.name, c.summary);
@@ -83,6 +86,7 @@ int run(int argc, char** argv) {
       return 0;
     }
   Args args(std::string(command->name), std::move(tokens));
+  cpu::gemm_isa();  // a malformed MINITX_GEMM_ISA stops here, before any output
   return command->run(args);
 }
 

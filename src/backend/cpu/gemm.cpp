@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <immintrin.h>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "gemm_kernel.h"
@@ -136,13 +137,13 @@ void pack_b_panel(const Operand& b, std::size_t k0, std::size_t kc, std::size_t 
   }
 }
 
-std::atomic<GemmIsa> g_isa{cpu_has_avx512() ? GemmIsa::avx512 : GemmIsa::avx2};
+// -1 until the first product chooses: MINITX_GEMM_ISA, else the best the CPU has.
+std::atomic<int> g_isa{-1};
 
 // Columns [0, cols) of a tile's rows × kc block: `b` is the first packed panel, the next ones
 // `panel_stride` floats apart. Each panel stays in L1 while every row strip of A passes over it.
-void tile_columns(std::size_t kc, const float* packed_a, std::size_t rows, const float* b, std::size_t panel_stride,
-                  float* c, std::size_t ldc, std::size_t cols, detail::TileStore store) {
-  const bool wide = g_isa.load(std::memory_order_relaxed) == GemmIsa::avx512;
+void tile_columns(bool wide, std::size_t kc, const float* packed_a, std::size_t rows, const float* b,
+                  std::size_t panel_stride, float* c, std::size_t ldc, std::size_t cols, detail::TileStore store) {
   for (std::size_t j = 0; j < cols;) {
     const std::size_t left = cols - j;
     const float* panel = b + (j / kNr) * panel_stride;
@@ -184,11 +185,27 @@ bool cpu_has_avx512() {
   return has;
 }
 
-GemmIsa gemm_isa() { return g_isa.load(); }
+GemmIsa gemm_isa() {
+  if (const int chosen = g_isa.load(); chosen >= 0) return static_cast<GemmIsa>(chosen);
+  GemmIsa isa = cpu_has_avx512() ? GemmIsa::avx512 : GemmIsa::avx2;
+  if (const char* env = std::getenv("MINITX_GEMM_ISA"); env != nullptr && *env != '\0') {
+    const std::string_view want(env);
+    if (want == "avx2")
+      isa = GemmIsa::avx2;
+    else if (want == "avx512" && cpu_has_avx512())
+      isa = GemmIsa::avx512;
+    else if (want == "avx512")
+      fail("MINITX_GEMM_ISA=avx512, but this CPU has no AVX-512F");
+    else
+      fail("MINITX_GEMM_ISA: expected avx2 or avx512, got '{}'", want);
+  }
+  g_isa.store(static_cast<int>(isa));
+  return isa;
+}
 
 void set_gemm_isa(GemmIsa isa) {
   MINITX_CHECK(isa != GemmIsa::avx512 || cpu_has_avx512(), "sgemm: this CPU has no AVX-512F");
-  g_isa.store(isa);
+  g_isa.store(static_cast<int>(isa));
 }
 
 const char* gemm_isa_name(GemmIsa isa) { return isa == GemmIsa::avx512 ? "avx512" : "avx2"; }
@@ -203,6 +220,7 @@ void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size
   }
   const Operand op_a{a, lda, trans_a == Trans::yes};
   const Operand op_b{b, ldb, trans_b == Trans::yes};
+  const bool wide = gemm_isa() == GemmIsa::avx512;  // asked here: the choice may throw, workers must not
   const std::size_t n_panels = (n + kNr - 1) / kNr;
   float* packed_b = t_pack_b.get(n_panels * kNr * kKc);
   const std::size_t n_tiles = (n + kNt - 1) / kNt;
@@ -235,7 +253,7 @@ void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size
           packed_tile_row = tm;
         }
         const std::size_t j0 = tn * kNt, j_end = std::min(n, j0 + kNt);
-        tile_columns(kc, packed_a, rows, packed_b + (j0 / kNr) * kNr * kc, kNr * kc, c + i0 * ldc + j0, ldc,
+        tile_columns(wide, kc, packed_a, rows, packed_b + (j0 / kNr) * kNr * kc, kNr * kc, c + i0 * ldc + j0, ldc,
                      j_end - j0, store);
       }
     });
@@ -278,6 +296,7 @@ void sgemm_packed(Trans trans_a, std::size_t m, float alpha, const float* a, std
     return;
   }
   const Operand op_a{a, lda, trans_a == Trans::yes};
+  const bool wide = gemm_isa() == GemmIsa::avx512;
   const std::size_t n_tiles = (n + kNt - 1) / kNt;
   const std::size_t mc = tile_rows(m, n_tiles);
   const std::size_t tiles = (m + mc - 1) / mc * n_tiles;
@@ -299,7 +318,7 @@ void sgemm_packed(Trans trans_a, std::size_t m, float alpha, const float* a, std
         const std::size_t kc = std::min(kKc, k - k0);
         const detail::TileStore store{alpha, beta_c, k0 == 0};
         pack_a(op_a, i0, rows, k0, kc, packed_a);
-        tile_columns(kc, packed_a, rows, b.panel(k0, j_begin / kNr), kNr * kc, c + i0 * ldc + j_begin, ldc,
+        tile_columns(wide, kc, packed_a, rows, b.panel(k0, j_begin / kNr), kNr * kc, c + i0 * ldc + j_begin, ldc,
                      j_end - j_begin, store);
       }
       t = t_end;

@@ -105,7 +105,9 @@ TEST_CASE("model commands on a toy config: train, eval, bench generate, bench de
   Args decode("bench decode", {"--config", c, "--prompt", "8", "--gen", "8", "--reps", "1", "--output",
                                (out / "decode.csv").string()});
   CHECK(minitx::cli::run_bench_decode(decode) == 0);
-  CHECK(minitx::read_file(out / "decode.csv").rfind("test,tokens,threads,tokens_per_s\npp,8,", 0) == 0);
+  const std::string decode_csv = minitx::read_file(out / "decode.csv");
+  CHECK(decode_csv.rfind("test,tokens,threads,gemm_kernel,tokens_per_s,read_gb_per_s,ceiling_tokens_per_s\npp,8,", 0) == 0);
+  CHECK(decode_csv.find("\ntg,8,") != std::string::npos);
   Args too_long("bench decode", {"--config", c, "--prompt", "30", "--gen", "30"});
   CHECK_ERROR_CONTAINS(minitx::cli::run_bench_decode(too_long), "exceed the context of 40");
 

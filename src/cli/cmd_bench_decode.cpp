@@ -1,5 +1,7 @@
 // minitx bench decode: prompt processing and decoding speed of a config's model shape with
-// random weights (the llama.cpp comparison: llama-bench's pp and tg tests at fp32).
+// random weights (the llama.cpp comparison: llama-bench's pp and tg tests at fp32). Each
+// repetition also times a plain read of the model's parameters (what a decode step streams),
+// so the decode figure stands beside the ceiling the memory allowed at that moment.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -7,6 +9,8 @@
 
 #include "commands.h"
 #include "common.h"
+#include "minitx/backend/cpu/gemm.h"
+#include "minitx/backend/cpu/membw.h"
 #include "minitx/core/error.h"
 #include "minitx/core/io.h"
 #include "minitx/core/rng.h"
@@ -34,7 +38,8 @@ int run_bench_decode(Args& args) {
   for (std::size_t i = 0; i < prompt_tokens; ++i) prompt[i] = static_cast<std::uint32_t>(rng.below(i, ex.model.vocab_size));
 
   Decoder decoder(*model);
-  std::vector<double> pp, tg;
+  const std::size_t step_bytes = model->storage.size() * sizeof(float);
+  std::vector<double> pp, tg, ceiling;
   for (std::size_t rep = 0; rep <= reps; ++rep) {  // rep 0 warms up
     auto start = std::chrono::steady_clock::now();
     decoder.prefill(prompt.data(), prompt.size());
@@ -51,19 +56,31 @@ int run_bench_decode(Args& args) {
     if (rep > 0) {
       pp.push_back(static_cast<double>(prompt_tokens) / prefill_s);
       tg.push_back(static_cast<double>(gen_tokens) / decode_s);
+      ceiling.push_back(cpu::read_bandwidth(model->storage.data(), model->storage.size()) * 1e9 /
+                        static_cast<double>(step_bytes));
     }
   }
-  std::sort(pp.begin(), pp.end());
-  std::sort(tg.begin(), tg.end());
-  const double pp_med = pp[pp.size() / 2], tg_med = tg[tg.size() / 2];
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const double pp_med = median(pp), tg_med = median(tg), ceiling_med = median(ceiling);
+  const double gbs = ceiling_med * static_cast<double>(step_bytes) / 1e9;
   fmt::print("bench decode: {} parameters (layers {}, width {}, heads {}, vocab {}, context {}), {} threads\n",
              param_count(ex.model), ex.model.n_layer, ex.model.n_embd, ex.model.n_head, ex.model.vocab_size,
              ex.model.context, thread_count());
-  fmt::print("  prompt {} tokens: {:.0f} tokens/s (median of {})\n", prompt_tokens, pp_med, reps);
+  const char* kernel = cpu::gemm_isa_name(cpu::gemm_isa());
+  fmt::print("  prompt {} tokens: {:.0f} tokens/s (median of {}; {} matrix kernel)\n", prompt_tokens, pp_med, reps,
+             kernel);
   fmt::print("  generate {} tokens: {:.1f} tokens/s (median of {})\n", gen_tokens, tg_med, reps);
+  fmt::print("  memory read: {:.1f} GB/s, so at most {:.0f} tokens/s streaming {:.1f} MB per token; decode reached {:.0f}%\n",
+             gbs, ceiling_med, static_cast<double>(step_bytes) / 1e6, 100.0 * tg_med / ceiling_med);
   if (output)
-    write_file_atomic(*output, fmt::format("test,tokens,threads,tokens_per_s\npp,{},{},{:.1f}\ntg,{},{},{:.1f}\n",
-                                           prompt_tokens, thread_count(), pp_med, gen_tokens, thread_count(), tg_med));
+    write_file_atomic(*output,
+                      fmt::format("test,tokens,threads,gemm_kernel,tokens_per_s,read_gb_per_s,ceiling_tokens_per_s\n"
+                                  "pp,{},{},{},{:.1f},,\ntg,{},{},{},{:.1f},{:.1f},{:.1f}\n",
+                                  prompt_tokens, thread_count(), kernel, pp_med, gen_tokens, thread_count(), kernel,
+                                  tg_med, gbs, ceiling_med));
   return 0;
 }
 

@@ -78,6 +78,10 @@ TEST_CASE("progress: durations read as a person would say them") {
   CHECK(Progress::format_duration(61) == "1m01s");
   CHECK(Progress::format_duration(3 * 3600 + 120) == "3h02m");
   CHECK(Progress::format_duration(-1) == "?");
+  CHECK(Progress::format_rate(25, 2.0, "steps") == "12.5 steps/s");
+  CHECK(Progress::format_rate(0, 3.0, "runs") == "0.0 runs/s");
+  CHECK(Progress::format_rate(2, 84.6, "runs") == "42.3 s/run");
+  CHECK(Progress::format_rate(1, 2.0, "MB") == "2.0 s/MB");
   Progress p("test", 10, "steps");  // not a terminal under the test runner: plain lines
   p.update(5, "loss 1.0");
   p.finish("done");

@@ -38,11 +38,20 @@ void Progress::finish(std::string_view detail) {
   finished_ = true;
 }
 
+std::string Progress::format_rate(std::uint64_t done, double seconds, std::string_view unit) {
+  const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
+  // Slow units (a benchmark run of a minute) read better as seconds per unit than as "0.0 runs/s".
+  if (rate >= 1.0 || done == 0) return fmt::format("{:.1f} {}/s", rate, unit);
+  if (unit.size() > 1 && unit.ends_with('s')) unit.remove_suffix(1);
+  return fmt::format("{:.1f} s/{}", seconds / static_cast<double>(done), unit);
+}
+
 void Progress::draw(std::uint64_t done, std::string_view detail, bool final) {
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
   const double percent = total_ > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total_) : 100.0;
-  std::string line = fmt::format("{}: {:5.1f}% {}/{} {} | {:.1f} {}/s", label_, percent, done, total_, unit_, rate, unit_);
+  std::string line = fmt::format("{}: {:5.1f}% {}/{} {} | {}", label_, percent, done, total_, unit_,
+                                 format_rate(done, elapsed, unit_));
   if (final)
     line += fmt::format(" | {} total", format_duration(elapsed));
   else if (rate > 0)

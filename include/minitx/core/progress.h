@@ -17,6 +17,9 @@ class Progress {
   void finish(std::string_view detail = {});
 
   static std::string format_duration(double seconds);
+  // "12.5 steps/s", or for units slower than one a second "42.3 s/step" (a plural unit ending
+  // in s loses it).
+  static std::string format_rate(std::uint64_t done, double seconds, std::string_view unit);
 
  private:
   void draw(std::uint64_t done, std::string_view detail, bool final);

@@ -80,6 +80,10 @@ done
 check "bench_quant.csv has a row per format" bash -c "[ \"\$(cut -d, -f1 '$Q/bench_quant.csv' | tr '\n' ' ')\" = 'format fp32 q8_0 q4_0 q4_mix ' ]"
 check "eval accepts a quantized model" "$MINITX" eval --config configs/tiny.toml --out "$Q" --model "$Q/model-q4_0.mtq" --output "$E2E/eval_q4_0.json"
 check "generate accepts a quantized model" "$MINITX" generate --config configs/tiny.toml --out "$Q" --model "$Q/model-q8_0.mtq" --prompt "Call me" --max-new 8 --seed 1
+check "generate --context-policy slide goes past the context (64) and says so" bash -c \
+  "'$MINITX' generate --config configs/tiny.toml --out '$Q' --prompt 'Call me' --max-new 150 --seed 1 --context-policy slide 2>&1 >/dev/null | grep -q '150 new tokens.*the window slid 3 times'"
+check "generate stops at the context by default" bash -c \
+  "'$MINITX' generate --config configs/tiny.toml --out '$Q' --prompt 'Call me' --max-new 150 --seed 1 2>&1 >/dev/null | grep -q 'stopped at the context length'"
 check_fails "a quantized model of another shape is an error" "does not fit [model] in configs/default.toml" \
   "$MINITX" eval --config configs/default.toml --out "$Q" --model "$Q/model-q4_0.mtq"
 check "bench quant --random times the config's shape with random weights" \

@@ -81,6 +81,48 @@ TEST_CASE("generation: both modes produce the same tokens and stop at the contex
   CHECK_ERROR_CONTAINS(generate(model, {101}, options), "outside the vocabulary");
 }
 
+TEST_CASE("generation: the sliding window goes past the context, the same in both modes") {
+  const ModelConfig m = gen_config();  // context 80: the window jumps to the last 40 tokens
+  GptModel model(m);
+  init_params(model.data(), m, 1);
+  const std::vector<std::uint32_t> prompt = {5, 6, 7};
+  GenerateOptions options;
+  options.max_new = 200;
+  options.sampling = {0.8, 20, 0.95, 42};
+  options.policy = ContextPolicy::slide;
+  const GenerateResult cached = generate(model, prompt, options);
+  options.use_cache = false;
+  const GenerateResult plain = generate(model, prompt, options);
+  CHECK(cached.tokens.size() == 200);
+  CHECK(cached.tokens == plain.tokens);
+  CHECK_FALSE(cached.hit_context);
+  // The sequence reaches 81 tokens at step 78, then 40 + 41 tokens at steps 119 and 160.
+  CHECK(cached.shifts == 3);
+  CHECK(plain.shifts == 3);
+  // Up to the first jump, sliding is the stop policy: the same first 78 tokens.
+  options.use_cache = true;
+  options.policy = ContextPolicy::stop;
+  const GenerateResult stopped = generate(model, prompt, options);
+  REQUIRE(stopped.tokens.size() == 78);
+  CHECK(std::vector<std::uint32_t>(cached.tokens.begin(), cached.tokens.begin() + 78) == stopped.tokens);
+  CHECK(stopped.shifts == 0);
+  // After the last jump the model sees only the window: the last 41 tokens before step 160,
+  // at positions 0 … 40 (checked against a fresh decoder on exactly those tokens).
+  std::vector<std::uint32_t> sequence = prompt;
+  sequence.insert(sequence.end(), cached.tokens.begin(), cached.tokens.end());
+  const std::size_t len = prompt.size() + 160;  // the sequence's length at step 160
+  Decoder fresh(model);
+  const auto& logits = fresh.prefill(sequence.data() + len - 40, 40);
+  CHECK(sample_token(logits, {0.8, 20, 0.95, 42}, 160) == cached.tokens[160]);
+}
+
+TEST_CASE("context policy names: stop and slide, anything else is an error") {
+  CHECK(parse_context_policy("stop", "x") == ContextPolicy::stop);
+  CHECK(parse_context_policy("slide", "x") == ContextPolicy::slide);
+  CHECK_ERROR_CONTAINS(parse_context_policy("wrap", "--context-policy"),
+                       "--context-policy: expected stop or slide, got 'wrap'");
+}
+
 TEST_CASE("sampling: greedy, top-k 1, and reproducible draws") {
   const std::vector<float> logits = {0.1f, 2.0f, -1.0f, 2.0f, 0.5f};
   CHECK(sample_token(logits, {0.0, 0, 1.0, 1}, 0) == 1);

@@ -26,6 +26,7 @@ int run_generate(Args& args) {
   options.sampling.top_p = args.number("--top-p", 0.0, 1.0, 1.0);
   options.sampling.seed = static_cast<std::uint64_t>(args.integer("--seed", 0, INT64_MAX, 0));
   options.use_cache = !args.flag("--no-cache");
+  options.policy = parse_context_policy(args.option("--context-policy").value_or("stop"), "--context-policy");
   args.done();
 
   const Tokenizer tokenizer = Tokenizer::load(tokenizer_path);
@@ -53,10 +54,13 @@ int run_generate(Args& args) {
   std::fflush(stdout);
   double total = 0;
   for (double s : r.step_seconds) total += s;
+  const std::string context_note = r.hit_context ? "; stopped at the context length"
+                                   : r.shifts > 0
+                                       ? fmt::format("; the window slid {} time{}", r.shifts, r.shifts == 1 ? "" : "s")
+                                       : "";
   fmt::print(stderr, "generate: {} prompt tokens, {} new tokens in {:.3f} s ({:.1f} tokens/s, {}){}\n", ids.size(),
              r.tokens.size(), total, static_cast<double>(r.tokens.size()) / total,
-             options.use_cache ? "KV cache" : "no cache, recomputing the prefix",
-             r.hit_context ? "; stopped at the context length" : "");
+             options.use_cache ? "KV cache" : "no cache, recomputing the prefix", context_note);
   return 0;
 }
 

@@ -94,10 +94,13 @@ const std::vector<Command>& commands() {
        run_eval},
       {"generate", "generate text from OUT/model.ckpt, with or without the KV cache",
        "--config FILE --prompt TEXT [--out DIR] [--model CKPT|FILE.mtq] [--tokenizer FILE]\n"
-       "      [--max-new N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--no-cache]\n\n"
+       "      [--max-new N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--no-cache]\n"
+       "      [--context-policy stop|slide]\n\n"
        "--model (or --checkpoint) takes a checkpoint or a quantized model file (minitx quantize).\n"
-       "Temperature 0 is greedy. Generation stops at the model's context (a prompt of n tokens\n"
-       "gets at most context - n + 1 new ones); a longer prompt is an error.",
+       "Temperature 0 is greedy. With stop (the default) generation ends at the model's context (a\n"
+       "prompt of n tokens gets at most context - n + 1 new ones); with slide the window jumps to the\n"
+       "last context/2 tokens whenever it is full, and generation goes on. A prompt longer than the\n"
+       "context is an error.",
        run_generate},
       {"bench gemm", "sgemm GFLOP/s by size, threads and kernel, beside PyTorch's",
        "[--sizes 256,512,1024,2048] [--threads 1,2] [--isa avx2,avx512] [--seconds S] [--torch-log FILE]\n"

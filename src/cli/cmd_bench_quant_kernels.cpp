@@ -1,7 +1,8 @@
 // minitx bench quant-kernels: y = W x with fp32, q8_0 and q4_0 weights at a few shapes and
 // thread counts. Decoding one token is a chain of such products whose weights are read once per
 // token, so weight bytes per second is the number that bounds decode speed. The quantized
-// timings include quantizing x to q8_0, as a decode step must.
+// timings include quantizing x to q8_0, as a decode step must. --tokens T times a prompt's
+// product instead (T input rows, a different kernel); the kernel column says which ISA ran.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "minitx/core/error.h"
 #include "minitx/core/io.h"
 #include "minitx/core/threads.h"
+#include "minitx/backend/cpu/gemm.h"
 #include "minitx/quant/matmul.h"
 #include "minitx/quant/tensor.h"
 
@@ -102,36 +104,41 @@ int run_bench_quant_kernels(Args& args) {
   for (const std::string& t : split(args.option("--threads").value_or("1,2"), ','))
     thread_counts.push_back(static_cast<int>(parse_size(t, "--threads", 1, 1024)));
   const double budget = static_cast<double>(args.integer("--ms", 1, 60000, 300)) / 1000.0;
+  const auto T = static_cast<std::size_t>(args.integer("--tokens", 1, 4096, 1));
   args.done();
+  // The quantized kernels follow MINITX_GEMM_ISA (dot.h); fp32 rows always take vec_dot_f32_avx2.
+  const bool vnni = quant::dot_kernels().q8_0 != &quant::vec_dot_q8_0_q8_0_avx2;
 
   const int saved_threads = thread_count();
   std::string csv =
-      "rows,cols,threads,format,weight_bytes,bytes_vs_f32,us_per_call,weight_gb_per_s,gflop_per_s,speedup_vs_f32\n";
-  fmt::print("{:>11} {:>3} {:>5} {:>10} {:>6} {:>10} {:>8} {:>8} {:>8}\n", "shape", "thr", "fmt", "weights", "size",
-             "us/call", "GB/s", "GFLOP/s", "speedup");
+      "rows,cols,threads,format,weight_bytes,bytes_vs_f32,us_per_call,weight_gb_per_s,gflop_per_s,speedup_vs_f32,"
+      "tokens,kernel\n";
+  fmt::print("{:>11} {:>3} {:>5} {:>10} {:>6} {:>10} {:>8} {:>8} {:>8} {:>6}\n", "shape", "thr", "fmt", "weights", "size",
+             "us/call", "GB/s", "GFLOP/s", "speedup", "kernel");
   for (const Shape& s : shapes) {
-    const std::vector<float> weights = synthetic(s.rows * s.cols, 1), x = synthetic(s.cols, 2);
+    const std::vector<float> weights = synthetic(s.rows * s.cols, 1), x = synthetic(T * s.cols, 2);
     std::vector<quant::QTensor> tensors;
     for (Format f : {Format::f32, Format::q8_0, Format::q4_0})
       tensors.push_back(quant::quantize_tensor(std::string(quant::format_name(f)), {s.rows, s.cols}, weights, f));
-    std::vector<float> y(s.rows);
+    std::vector<float> y(T * s.rows);
     for (int threads : thread_counts) {
       set_thread_count(threads);
       double f32_seconds = 0.0;
       for (const quant::QTensor& w : tensors) {
         const quant::QMatrix m = w.matrix();
-        const double sec = seconds_per_call([&] { quant::matvec(y.data(), m, x.data()); }, budget);
+        const double sec = seconds_per_call([&] { quant::matmul(y.data(), x.data(), m, nullptr, T); }, budget);
         if (w.format == Format::f32) f32_seconds = sec;
         const double bytes = static_cast<double>(w.data.size());
         const double ratio = bytes / static_cast<double>(tensors[0].data.size());
-        const double flops = 2.0 * static_cast<double>(s.rows * s.cols);
+        const double flops = 2.0 * static_cast<double>(T * s.rows * s.cols);
+        const char* kernel = w.format != Format::f32 && vnni ? "vnni" : "avx2";
         const std::string shape = fmt::format("{}x{}", s.rows, s.cols);
-        fmt::print("{:>11} {:>3} {:>5} {:>8.0f}Ki {:>5.3f}x {:>10.1f} {:>8.1f} {:>8.1f} {:>7.2f}x\n", shape, threads,
-                   quant::format_name(w.format), bytes / 1024, ratio, sec * 1e6, bytes / sec / 1e9, flops / sec / 1e9,
-                   f32_seconds / sec);
-        csv += fmt::format("{},{},{},{},{:.0f},{:.4f},{:.2f},{:.2f},{:.2f},{:.3f}\n", s.rows, s.cols, threads,
+        fmt::print("{:>11} {:>3} {:>5} {:>8.0f}Ki {:>5.3f}x {:>10.1f} {:>8.1f} {:>8.1f} {:>7.2f}x {:>6}\n", shape,
+                   threads, quant::format_name(w.format), bytes / 1024, ratio, sec * 1e6, bytes / sec / 1e9,
+                   flops / sec / 1e9, f32_seconds / sec, kernel);
+        csv += fmt::format("{},{},{},{},{:.0f},{:.4f},{:.2f},{:.2f},{:.2f},{:.3f},{},{}\n", s.rows, s.cols, threads,
                            quant::format_name(w.format), bytes, ratio, sec * 1e6, bytes / sec / 1e9, flops / sec / 1e9,
-                           f32_seconds / sec);
+                           f32_seconds / sec, T, kernel);
       }
     }
   }

@@ -56,10 +56,12 @@ const std::vector<Command>& commands() {
        run_bench_tokenizer},
       {"info", "print the build (compiler, libraries, ISA, CUDA) and the visible GPUs", "(no options)", run_info},
       {"bench quant-kernels", "time y = W x with fp32, q8_0 and q4_0 weights (GB/s, GFLOP/s)",
-       "[--shapes 512x512,512x2048,...] [--threads 1,2] [--ms 300] [--output out/bench_quant_kernels.csv]\n\n"
+       "[--shapes 512x512,512x2048,...] [--threads 1,2] [--tokens 1] [--ms 300]\n"
+       "      [--output out/bench_quant_kernels.csv]\n\n"
        "Times matvec for each shape (ROWSxCOLS, columns a multiple of 32), thread count and format\n"
        "(the fastest of ~1 ms batches within --ms per case; quantized timings include quantizing x),\n"
-       "prints a table and writes the CSV.",
+       "prints a table and writes the CSV. --tokens T multiplies T input rows at once (a prompt);\n"
+       "the kernel column names the quantized kernels in use (MINITX_GEMM_ISA=avx2 pins AVX2).",
        run_bench_quant_kernels},
       {"quantize", "convert OUT/model.ckpt into a quantized model file OUT/model-<recipe>.mtq",
        "--config FILE --to f32|q8_0|q4_0|q4_mix [--out DIR] [--checkpoint CKPT] [--output FILE]\n"

@@ -20,8 +20,8 @@ void print_help() {
       "       minitx <command> --help     options of one command\n"
       "       minitx --version\n\n"
       "--threads N   worker threads (default: MINITX_THREADS, else all cores); results do not depend on it\n"
-      "MINITX_GEMM_ISA=avx2|avx512  the matrix-product kernel (default: avx512 where the CPU has it);\n"
-      "              results do not depend on it either\n\n"
+      "MINITX_GEMM_ISA=avx2|avx512  the matrix-product kernels, fp32 and quantized (default: avx512,\n"
+      "              with VNNI for q8_0/q4_0, where the CPU has it); results do not depend on it either\n\n"
       "commands:\n",
       MINITX_VERSION);
   for (const Command& c : commands()) fmt::print("  {:<22} {}\n", c.name, c.summary);

@@ -12,18 +12,16 @@
 
 #include "minitx/core/error.h"
 #include "minitx/quant/dot.h"
-#include "minitx/quant/fp16.h"
+#include "dot_lanes.h"
 
 namespace minitx::quant {
 
 namespace {
 
-float horizontal_sum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using detail::add_group;
+using detail::add_tail;
+using detail::horizontal_sum;
+using detail::scales8;
 
 // Lane k of the result is the sum of the 8 lanes of v[k].
 inline __m256i sum_each(const __m256i v[8]) {
@@ -31,16 +29,6 @@ inline __m256i sum_each(const __m256i v[8]) {
   const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
   // a = [lo halves of v0..v3 | hi halves of v0..v3], b likewise for v4..v7.
   return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
-}
-
-// The fp16 scales of 8 consecutive blocks, widened to fp32. Built in two general registers
-// (written out, not looped: a loop here became read-modify-writes through the stack).
-template <class Block>
-inline __m256 scales8(const Block* x) {
-  const auto d = [x](int k) { return static_cast<std::uint64_t>(x[k].d); };
-  const std::uint64_t lo = d(0) | d(1) << 16 | d(2) << 32 | d(3) << 48;
-  const std::uint64_t hi = d(4) | d(5) << 16 | d(6) << 32 | d(7) << 48;
-  return _mm256_cvtph_ps(_mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo)));
 }
 
 // A weight block's 32 values as bytes: q8_0 as they are; q4_0 as its unsigned nibbles (0..15) in
@@ -92,7 +80,6 @@ inline void dot_rows(std::size_t n, const Block* x, std::size_t stride, const Q8
   for (std::size_t r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   std::size_t b = 0;
   for (; b + 8 <= blocks; b += 8) {
-    const __m256 dy = _mm256_loadu_ps(y.scales + b);
 #pragma GCC unroll 4
     for (std::size_t r = 0; r < R; ++r) {
       const Block* row = x + r * stride + b;
@@ -101,7 +88,7 @@ inline void dot_rows(std::size_t n, const Block* x, std::size_t stride, const Q8
       for (std::size_t k = 0; k < 8; ++k) block_lanes[k] = lanes(row[k], y.blocks[b + k]);
       __m256i s = sum_each(block_lanes);
       if constexpr (std::is_same_v<Block, block_q4_0>) s = _mm256_sub_epi32(s, q4_0_correction(y, b));
-      acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(scales8(row), dy), _mm256_cvtepi32_ps(s), acc[r]);
+      acc[r] = add_group(acc[r], scales8(row), y, b, s);
     }
   }
   for (std::size_t r = 0; r < R; ++r) out[r] = horizontal_sum(acc[r]);
@@ -110,7 +97,7 @@ inline void dot_rows(std::size_t n, const Block* x, std::size_t stride, const Q8
       const Block& block = x[r * stride + b];
       std::int32_t s = horizontal_sum(lanes(block, y.blocks[b]));
       if constexpr (std::is_same_v<Block, block_q4_0>) s -= 8 * y.sums[b];
-      out[r] += (fp16_to_fp32(block.d) * y.scales[b]) * static_cast<float>(s);
+      out[r] = add_tail(out[r], block.d, y, b, s);
     }
 }
 

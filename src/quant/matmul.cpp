@@ -1,5 +1,7 @@
 #include "minitx/quant/matmul.h"
 
+#include <vector>
+
 #include "minitx/core/error.h"
 #include "minitx/core/threads.h"
 #include "minitx/quant/dot.h"
@@ -11,6 +13,11 @@ namespace {
 // Rows of W handed out per parallel_for unit: enough work per chunk that waking a thread pays
 // off, and chunk edges on whole cache lines of each output row.
 constexpr std::size_t kRowGrain = 16;
+
+// Input rows from which the prompt kernel (DotKernels::prepare_tokens) is used: it rearranges
+// four weight rows before the first token, which 2 tokens did not repay (VNNI, 512x2048 and
+// 2048x512: q4_0 58 -> 71 us) and 4 did (124 -> 92 us).
+constexpr std::size_t kPromptRows = 4;
 
 void check_shapes(const QMatrix& w, std::size_t T, const char* op) {
   MINITX_CHECK(w.data != nullptr || w.rows * w.cols == 0, "{}: weight matrix has no data", op);
@@ -37,11 +44,17 @@ void rows_times_inputs(float* out, const QMatrix& w, const float* bias, std::siz
 }
 
 // Quantized weights: four rows at a time through the four-row kernel (exactly vec_dot's bits,
-// less overhead per row), the rest of a chunk one by one. (A kernel that unpacks each weight
-// block once for four prompt tokens measured no faster: the products, not the unpacking, bound it.)
-template <class Block, class Dot1, class DotRows>
+// less overhead per row), the rest of a chunk one by one. Kernel sets may offer two faster paths
+// with the same bits (dot.h):
+//  - prompts: four rows by all T tokens, each weight block rearranged once for all the tokens
+//    into a form that needs no reduction tree (dot_vnni_tokens.cpp). (An AVX2 kernel that only
+//    unpacked each weight block once for four tokens measured no faster: the products, not the
+//    unpacking, bound it.)
+//  - otherwise a thread's whole chunk per token in one call, which builds the token's blocks
+//    once rather than once per four rows.
+template <class Block, class Dot1, class DotRows, class DotMany, class DotTokens>
 void quantized_rows(float* out, const Q8Activations& inp, const QMatrix& w, const float* bias, Dot1 dot1,
-                    DotRows dot_rows) {
+                    DotRows dot_rows, DotMany dot_many, const std::byte* slices, DotTokens dot_tokens) {
   const std::size_t C = w.cols, stride = C / QK, T = inp.rows();
   const auto* weights = reinterpret_cast<const Block*>(w.data);
   const auto store = [&](std::size_t t, std::size_t o, float value) {
@@ -52,6 +65,23 @@ void quantized_rows(float* out, const Q8Activations& inp, const QMatrix& w, cons
       [&](std::size_t begin, std::size_t end) {
         float four[4];
         std::size_t o = begin;
+        if (slices == nullptr && dot_many != nullptr) {
+          for (std::size_t t = 0; t < T; ++t) {
+            float* row = out + t * w.rows;
+            dot_many(C, weights + begin * stride, stride, end - begin, inp.row(t), row + begin);
+            for (o = begin; o < end; ++o) store(t, o, row[o]);  // + 0.0f without a bias, as below
+          }
+          return;
+        }
+        if (slices != nullptr) {
+          thread_local std::vector<float> block;
+          block.resize(4 * T);
+          for (; o + 4 <= end; o += 4) {
+            dot_tokens(C, weights + o * stride, stride, inp, slices, block.data());
+            for (std::size_t t = 0; t < T; ++t)
+              for (std::size_t r = 0; r < 4; ++r) store(t, o + r, block[4 * t + r]);
+          }
+        }
         for (; o + 4 <= end; o += 4)
           for (std::size_t t = 0; t < T; ++t) {
             dot_rows(C, weights + o * stride, stride, inp.row(t), four);
@@ -68,16 +98,16 @@ void quantized_rows(float* out, const Q8Activations& inp, const QMatrix& w, cons
 void matmul_q8(float* out, const Q8Activations& inp, const QMatrix& w, const float* bias) {
   check_shapes(w, inp.rows(), "matmul_q8");
   MINITX_CHECK(inp.cols() == w.cols, "matmul_q8: inputs have {} columns, the weights {}", inp.cols(), w.cols);
-  switch (w.format) {
-    case Format::q8_0:
-      quantized_rows<block_q8_0>(out, inp, w, bias, vec_dot_q8_0_q8_0, vec_dot4_q8_0_q8_0);
-      return;
-    case Format::q4_0:
-      quantized_rows<block_q4_0>(out, inp, w, bias, vec_dot_q4_0_q8_0, vec_dot4_q4_0_q8_0);
-      return;
-    case Format::f32: break;
-  }
-  fail("matmul_q8: weights in format {} take fp32 inputs (use matmul)", format_name(w.format));
+  if (w.format != Format::q8_0 && w.format != Format::q4_0)
+    fail("matmul_q8: weights in format {} take fp32 inputs (use matmul)", format_name(w.format));
+  const DotKernels& k = dot_kernels();  // here, not in the workers: the choice may throw
+  thread_local std::vector<std::byte> buffer;
+  const bool prompt = k.prepare_tokens != nullptr && inp.rows() >= kPromptRows;
+  const std::byte* slices = prompt ? k.prepare_tokens(inp, buffer) : nullptr;
+  if (w.format == Format::q8_0)
+    quantized_rows<block_q8_0>(out, inp, w, bias, k.q8_0, k.q8_0_rows4, k.q8_0_rowsN, slices, k.q8_0_rows4xT);
+  else
+    quantized_rows<block_q4_0>(out, inp, w, bias, k.q4_0, k.q4_0_rows4, k.q4_0_rowsN, slices, k.q4_0_rows4xT);
 }
 
 void matmul(float* out, const float* inp, const QMatrix& w, const float* bias, std::size_t T) {

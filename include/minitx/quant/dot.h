@@ -69,6 +69,52 @@ float vec_dot_q4_0_q8_0_avx2(std::size_t n, const block_q4_0* x, const Q8Row& y)
 float vec_dot_f32_avx2(std::size_t n, const float* x, const float* y);
 void vec_dot4_q8_0_q8_0_avx2(std::size_t n, const block_q8_0* x, std::size_t stride, const Q8Row& y, float* out);
 void vec_dot4_q4_0_q8_0_avx2(std::size_t n, const block_q4_0* x, std::size_t stride, const Q8Row& y, float* out);
+
+// AVX-512 VNNI twins of the AVX2 kernels: the same bits (only the exact integer sums are
+// computed differently). Call them only where cpu_has_avx512_vnni().
+bool cpu_has_avx512_vnni();
+float vec_dot_q8_0_q8_0_vnni(std::size_t n, const block_q8_0* x, const Q8Row& y);
+float vec_dot_q4_0_q8_0_vnni(std::size_t n, const block_q4_0* x, const Q8Row& y);
+void vec_dot4_q8_0_q8_0_vnni(std::size_t n, const block_q8_0* x, std::size_t stride, const Q8Row& y, float* out);
+void vec_dot4_q4_0_q8_0_vnni(std::size_t n, const block_q4_0* x, std::size_t stride, const Q8Row& y, float* out);
+// `rows` rows (x + r·stride) against y: out[r] is what vec_dot4 / vec_dot give for row r.
+void vec_dotN_q8_0_q8_0_vnni(std::size_t n, const block_q8_0* x, std::size_t stride, std::size_t rows,
+                             const Q8Row& y, float* out);
+void vec_dotN_q4_0_q8_0_vnni(std::size_t n, const block_q4_0* x, std::size_t stride, std::size_t rows,
+                             const Q8Row& y, float* out);
+// Four rows against every row of y: out[4t + r] is what vec_dot4 gives for row r and y.row(t),
+// with each weight block rearranged once for all the tokens. `slices` is what prepare_tokens_vnni
+// made of y (once per product; it returns the start, aligned, within `buffer`).
+const std::byte* prepare_tokens_vnni(const Q8Activations& y, std::vector<std::byte>& buffer);
+void vec_dot4xT_q8_0_q8_0_vnni(std::size_t n, const block_q8_0* x, std::size_t stride, const Q8Activations& y,
+                               const std::byte* slices, float* out);
+void vec_dot4xT_q4_0_q8_0_vnni(std::size_t n, const block_q4_0* x, std::size_t stride, const Q8Activations& y,
+                               const std::byte* slices, float* out);
 #endif
+
+// The quantized kernels of one product, chosen by dot_kernels() on the calling thread and handed
+// to its workers: the choice reads cpu::gemm_isa() (MINITX_GEMM_ISA), which may throw, and must
+// not change halfway through a product. The VNNI kernels where gemm_isa() is avx512 and the CPU
+// has them, else the AVX2 ones; the results are the same either way. vec_dot_* and vec_dot4_*
+// above call dot_kernels() themselves.
+struct DotKernels {
+  float (*q8_0)(std::size_t n, const block_q8_0* x, const Q8Row& y);
+  float (*q4_0)(std::size_t n, const block_q4_0* x, const Q8Row& y);
+  void (*q8_0_rows4)(std::size_t n, const block_q8_0* x, std::size_t stride, const Q8Row& y, float* out);
+  void (*q4_0_rows4)(std::size_t n, const block_q4_0* x, std::size_t stride, const Q8Row& y, float* out);
+  // Many rows against one token: vec_dotN_*, or null (the caller then takes four at a time).
+  void (*q8_0_rowsN)(std::size_t n, const block_q8_0* x, std::size_t stride, std::size_t rows, const Q8Row& y,
+                     float* out);
+  void (*q4_0_rowsN)(std::size_t n, const block_q4_0* x, std::size_t stride, std::size_t rows, const Q8Row& y,
+                     float* out);
+  // Prompts: prepare_tokens_vnni and vec_dot4xT_*, or null where the set has none (the caller
+  // then loops over the tokens).
+  const std::byte* (*prepare_tokens)(const Q8Activations& y, std::vector<std::byte>& buffer);
+  void (*q8_0_rows4xT)(std::size_t n, const block_q8_0* x, std::size_t stride, const Q8Activations& y,
+                       const std::byte* slices, float* out);
+  void (*q4_0_rows4xT)(std::size_t n, const block_q4_0* x, std::size_t stride, const Q8Activations& y,
+                       const std::byte* slices, float* out);
+};
+const DotKernels& dot_kernels();
 
 }  // namespace minitx::quant

@@ -1,21 +1,34 @@
 #!/usr/bin/env bash
 # `make test`: the unit tests, then the end-to-end checks of tests/e2e.sh; one summary line at the end.
+# On a CPU with AVX-512 the unit tests run twice: with the kernels chosen for this CPU, and with
+# MINITX_GEMM_ISA=avx2, so the AVX2 kernels (all a CPU without AVX-512 runs) pass everything too.
 set -uo pipefail
 : "${MINITX:?set by make}" "${TEST_BIN:?set by make}"
 
-echo "== unit tests ($TEST_BIN)"
-unit_log=$(mktemp)
-"$TEST_BIN" --no-intro 2>&1 | tee "$unit_log"
-unit_rc=${PIPESTATUS[0]}
-summary=$(grep -E '^\[doctest\] test cases:' "$unit_log" | tail -n 1)
-rm -f "$unit_log"
-unit_passed=$(sed -E 's/.*\| *([0-9]+) passed.*/\1/' <<<"$summary")
-unit_failed=$(sed -E 's/.*\| *([0-9]+) failed.*/\1/' <<<"$summary")
-unit_skipped=$(sed -E 's/.*\| *([0-9]+) skipped.*/\1/' <<<"$summary")
-if [[ ! "$unit_passed" =~ ^[0-9]+$ ]]; then unit_passed=0; unit_failed=1; unit_skipped=0; fi
-[ "$unit_rc" -ne 0 ] && [ "$unit_failed" -eq 0 ] && unit_failed=1
+unit_passed=0 unit_failed=0 unit_skipped=0
+run_unit() {  # run_unit LABEL [ENV=VALUE...]
+  local label=$1; shift
+  echo "== unit tests ($TEST_BIN, $label)"
+  local log summary passed failed skipped rc
+  log=$(mktemp)
+  env "$@" "$TEST_BIN" --no-intro 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  summary=$(grep -E '^\[doctest\] test cases:' "$log" | tail -n 1)
+  rm -f "$log"
+  passed=$(sed -E 's/.*\| *([0-9]+) passed.*/\1/' <<<"$summary")
+  failed=$(sed -E 's/.*\| *([0-9]+) failed.*/\1/' <<<"$summary")
+  skipped=$(sed -E 's/.*\| *([0-9]+) skipped.*/\1/' <<<"$summary")
+  if [[ ! "$passed" =~ ^[0-9]+$ ]]; then passed=0; failed=1; skipped=0; fi
+  [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+  unit_passed=$((unit_passed + passed)) unit_failed=$((unit_failed + failed)) unit_skipped=$((unit_skipped + skipped))
+  echo
+}
 
-echo
+run_unit "kernels for this CPU"
+if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+  run_unit "AVX2 kernels" MINITX_GEMM_ISA=avx2
+fi
+
 echo "== end-to-end (configs/tiny.toml)"
 e2e_log=$(mktemp)
 MINITX="$MINITX" tests/e2e.sh 2>&1 | tee "$e2e_log"

@@ -15,10 +15,12 @@ set title "Latency of each generated token"
 set xlabel "position"
 set ylabel "ms per token"
 set logscale y
+set autoscale xfix  # the axis ends at the last position, not at the next round number
 plot positions using 1:3 with lines lw 2 title "no cache (recompute the prefix)", \
      positions using 1:2 with lines lw 2 title "KV cache"
 
 set title "Mean per-token latency of L generated tokens"
+set autoscale x
 set xlabel "generated length L"
 set logscale x 2
 set ylabel "ms per token"

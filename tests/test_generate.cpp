@@ -123,6 +123,32 @@ TEST_CASE("context policy names: stop and slide, anything else is an error") {
                        "--context-policy: expected stop or slide, got 'wrap'");
 }
 
+TEST_CASE("packed weights give the plain view's bits; the head is packed only when asked") {
+  const ModelConfig m = gen_config();
+  GptModel model(m);
+  init_params(model.data(), m, 1);
+  const GptWeights plain = weights_of(model);
+  const GptWeights layers = with_packed_matrices(plain, PackHead::no);
+  const GptWeights all = with_packed_matrices(plain, PackHead::yes);
+  CHECK(plain.layers[0].qkvw.packed == nullptr);
+  CHECK(layers.layers[1].fcprojw.packed != nullptr);
+  CHECK(layers.wte.packed == nullptr);
+  CHECK(all.wte.packed != nullptr);
+  CHECK(with_packed_matrices(all, PackHead::yes).packed_storage == all.packed_storage);  // packed once
+  const std::size_t B = 2, T = 70, N = B * T;
+  const auto ids = random_ids(N, 101);
+  const auto run = [&](const GptWeights& w) {
+    GptActivations acts(m, B, T, false);
+    gpt_forward(w, acts, ids.data(), B, T);
+    std::vector<float> logits(N * m.vocab_size);
+    gpt_logits(w, logits.data(), acts.lnf, N);
+    return logits;
+  };
+  const auto want = run(plain);
+  CHECK(run(layers) == want);
+  CHECK(run(all) == want);
+}
+
 TEST_CASE("sampling: greedy, top-k 1, and reproducible draws") {
   const std::vector<float> logits = {0.1f, 2.0f, -1.0f, 2.0f, 0.5f};
   CHECK(sample_token(logits, {0.0, 0, 1.0, 1}, 0) == 1);

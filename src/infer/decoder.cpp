@@ -9,8 +9,10 @@ namespace minitx {
 
 Decoder::Decoder(const GptModel& model) : Decoder(weights_of(model)) {}
 
-// Prefill multiplies the whole prompt by each matrix, so the fp32 ones are packed once here.
-Decoder::Decoder(GptWeights weights) : weights_(with_packed_matrices(std::move(weights))), cache_(weights_.config) {
+// Prefill multiplies the whole prompt by each layer matrix, so the fp32 ones are packed once
+// here; the head only ever multiplies one row.
+Decoder::Decoder(GptWeights weights)
+    : weights_(with_packed_matrices(std::move(weights), PackHead::no)), cache_(weights_.config) {
   const ModelConfig& m = weights_.config;
   const std::size_t C = m.n_embd;
   logits_.resize(m.vocab_size);

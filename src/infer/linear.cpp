@@ -117,13 +117,13 @@ GptWeights weights_of(const GptModel& model) {
   return w;
 }
 
-GptWeights with_packed_matrices(GptWeights w) {
+GptWeights with_packed_matrices(GptWeights w, PackHead head) {
   if (w.packed_storage != nullptr) return w;
   std::vector<Linear*> targets;
   const auto want = [&](Linear& x) {
     if (x.format == quant::Format::f32) targets.push_back(&x);
   };
-  want(w.wte);
+  if (head == PackHead::yes) want(w.wte);
   for (GptLayerWeights& y : w.layers) {
     want(y.qkvw);
     want(y.attprojw);

@@ -42,7 +42,7 @@ EvalResult evaluate_loss(const GptModel& model, const std::vector<std::uint32_t>
 EvalResult evaluate_loss(const GptWeights& weights, const std::vector<std::uint32_t>& ids, std::size_t T,
                          std::size_t batch, std::size_t max_windows) {
   // Every window multiplies the same matrices: pack them once (the same bits as unpacked).
-  const GptWeights model = with_packed_matrices(weights);
+  const GptWeights model = with_packed_matrices(weights, PackHead::yes);
   MINITX_CHECK(T >= 1 && T <= model.config.context, "eval: window of {} tokens outside 1..{} (the model's context)", T,
                model.config.context);
   MINITX_CHECK(batch >= 1, "eval: batch size must be at least 1");

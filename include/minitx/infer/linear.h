@@ -74,10 +74,13 @@ struct GptWeights {
 // Views of an fp32 model's parameters (valid while the model lives).
 GptWeights weights_of(const GptModel& model);
 
-// The same view with every fp32 matrix also packed for prompt-sized products: for evaluation
-// and prefill, which multiply fixed weights by many rows. Costs the fp32 matrices' bytes again;
-// quantized matrices and an already packed view are left as they are.
-GptWeights with_packed_matrices(GptWeights w);
+// The same view with the fp32 layer matrices also packed for prompt-sized products: for
+// evaluation and prefill, which multiply fixed weights by many rows. Costs those matrices' bytes
+// again; quantized matrices and an already packed view are left as they are. The tied output
+// head is packed only when asked (`head`): evaluation multiplies every position by it, while a
+// decoder needs the logits of the last position only, a matrix-vector product.
+enum class PackHead { no, yes };
+GptWeights with_packed_matrices(GptWeights w, PackHead head);
 
 // Runs the transformer up to the final LayerNorm (acts.lnf); see gpt.h's gpt_forward, which
 // is this function on weights_of(model).

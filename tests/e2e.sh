@@ -65,7 +65,8 @@ check_fails "unknown options are errors" "unknown option '--colour'" "$MINITX" f
 check_fails "unknown commands are errors" "unknown command 'fletch'" "$MINITX" fletch
 check_fails "a malformed MINITX_GEMM_ISA stops before any output" "MINITX_GEMM_ISA: expected avx2 or avx512, got 'sse'" \
   env MINITX_GEMM_ISA=sse "$MINITX" info
-check "MINITX_GEMM_ISA=avx2 pins the AVX2 kernel" bash -c "MINITX_GEMM_ISA=avx2 '$MINITX' info | grep -q 'gemm kernel *avx2'"
+check "MINITX_GEMM_ISA=avx2 pins the AVX2 kernels" bash -c \
+  "MINITX_GEMM_ISA=avx2 '$MINITX' info | grep -c 'gemm kernel *avx2\|quant kernel *avx2' | grep -qx 2"
 check "minitx --help lists the commands" bash -c "'$MINITX' --help | grep -q verify-corpus"
 check "minitx <command> --help shows its options" bash -c "'$MINITX' pack --help | grep -q SOURCE_DATE_EPOCH"
 check "minitx --version prints the version" bash -c "'$MINITX' --version | grep -qx 'minitx $(cat VERSION)'"

@@ -107,7 +107,7 @@ int run_bench_quant_kernels(Args& args) {
   const auto T = static_cast<std::size_t>(args.integer("--tokens", 1, 4096, 1));
   args.done();
   // The quantized kernels follow MINITX_GEMM_ISA (dot.h); fp32 rows always take vec_dot_f32_avx2.
-  const bool vnni = quant::dot_kernels().q8_0 != &quant::vec_dot_q8_0_q8_0_avx2;
+  const char* quant_kernel = quant::dot_kernels().name;
 
   const int saved_threads = thread_count();
   std::string csv =
@@ -131,7 +131,7 @@ int run_bench_quant_kernels(Args& args) {
         const double bytes = static_cast<double>(w.data.size());
         const double ratio = bytes / static_cast<double>(tensors[0].data.size());
         const double flops = 2.0 * static_cast<double>(T * s.rows * s.cols);
-        const char* kernel = w.format != Format::f32 && vnni ? "vnni" : "avx2";
+        const char* kernel = w.format != Format::f32 ? quant_kernel : "avx2";
         const std::string shape = fmt::format("{}x{}", s.rows, s.cols);
         fmt::print("{:>11} {:>3} {:>5} {:>8.0f}Ki {:>5.3f}x {:>10.1f} {:>8.1f} {:>8.1f} {:>7.2f}x {:>6}\n", shape,
                    threads, quant::format_name(w.format), bytes / 1024, ratio, sec * 1e6, bytes / sec / 1e9,

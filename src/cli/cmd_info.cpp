@@ -4,6 +4,7 @@
 #include "minitx/backend/cpu/gemm.h"
 #include "minitx/core/build_info.h"
 #include "minitx/core/threads.h"
+#include "minitx/quant/dot.h"
 
 namespace minitx::cli {
 
@@ -13,6 +14,7 @@ int run_info(Args& args) {
   fmt::print("{:<14} {}\n", "threads", thread_count());
   // Run-time choice, not a build setting: either kernel gives the same bits.
   fmt::print("{:<14} {}\n", "gemm kernel", cpu::gemm_isa_name(cpu::gemm_isa()));
+  fmt::print("{:<14} {}\n", "quant kernel", quant::dot_kernels().name);
   const auto gpus = cuda_devices();
   if (gpus.empty()) fmt::print("{:<14} none visible\n", "gpu");
   for (const auto& g : gpus)

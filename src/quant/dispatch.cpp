@@ -10,9 +10,9 @@ namespace minitx::quant {
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 
 namespace {
-constexpr DotKernels kAvx2{vec_dot_q8_0_q8_0_avx2, vec_dot_q4_0_q8_0_avx2, vec_dot4_q8_0_q8_0_avx2,
+constexpr DotKernels kAvx2{"avx2", vec_dot_q8_0_q8_0_avx2, vec_dot_q4_0_q8_0_avx2, vec_dot4_q8_0_q8_0_avx2,
                            vec_dot4_q4_0_q8_0_avx2, nullptr, nullptr, nullptr, nullptr, nullptr};
-constexpr DotKernels kVnni{vec_dot_q8_0_q8_0_vnni, vec_dot_q4_0_q8_0_vnni, vec_dot4_q8_0_q8_0_vnni,
+constexpr DotKernels kVnni{"vnni", vec_dot_q8_0_q8_0_vnni, vec_dot_q4_0_q8_0_vnni, vec_dot4_q8_0_q8_0_vnni,
                            vec_dot4_q4_0_q8_0_vnni, vec_dotN_q8_0_q8_0_vnni, vec_dotN_q4_0_q8_0_vnni,
                            prepare_tokens_vnni, vec_dot4xT_q8_0_q8_0_vnni,
                            vec_dot4xT_q4_0_q8_0_vnni};
@@ -37,7 +37,7 @@ void ref4_q4_0(std::size_t n, const block_q4_0* x, std::size_t stride, const Q8R
 }
 float ref_q8_0(std::size_t n, const block_q8_0* x, const Q8Row& y) { return vec_dot_q8_0_q8_0_ref(n, x, y.blocks); }
 float ref_q4_0(std::size_t n, const block_q4_0* x, const Q8Row& y) { return vec_dot_q4_0_q8_0_ref(n, x, y.blocks); }
-constexpr DotKernels kRef{ref_q8_0, ref_q4_0, ref4_q8_0, ref4_q4_0, nullptr, nullptr, nullptr, nullptr, nullptr};
+constexpr DotKernels kRef{"reference", ref_q8_0, ref_q4_0, ref4_q8_0, ref4_q4_0, nullptr, nullptr, nullptr, nullptr, nullptr};
 }  // namespace
 
 const DotKernels& dot_kernels() { return kRef; }

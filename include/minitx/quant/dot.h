@@ -98,6 +98,7 @@ void vec_dot4xT_q4_0_q8_0_vnni(std::size_t n, const block_q4_0* x, std::size_t s
 // has them, else the AVX2 ones; the results are the same either way. vec_dot_* and vec_dot4_*
 // above call dot_kernels() themselves.
 struct DotKernels {
+  const char* name;  // "vnni", "avx2" or "reference", for tables and `minitx info`
   float (*q8_0)(std::size_t n, const block_q8_0* x, const Q8Row& y);
   float (*q4_0)(std::size_t n, const block_q4_0* x, const Q8Row& y);
   void (*q8_0_rows4)(std::size_t n, const block_q8_0* x, std::size_t stride, const Q8Row& y, float* out);

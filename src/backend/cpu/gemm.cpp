@@ -5,17 +5,17 @@
 #include <cstdlib>
 #include <memory>
 #include <string_view>
-#include <vector>
 
 #include "gemm_kernel.h"
 #include "gemm_pack.h"
 #include "minitx/core/error.h"
 #include "minitx/core/threads.h"
 
-// Loop nest (BLIS): for each k-block (kc ≤ kGemmKc, in order) pack op(B)[kblock, :] into
-// 16-wide panels, then threads take output tiles of up to kMcMax rows × kNt columns; each packs its
-// op(A)[rows, kblock] into 6-tall panels and runs the micro-kernel over the tile. A packed A
-// block (kMcMax×kc) lives in L2, a packed B panel (kc×16) in L1.
+// Loop nest (BLIS): op(B) is packed into 16-wide panels for every k-block (by sgemm on each call,
+// or once by PackedB); then threads take output tiles of up to kMcMax rows × kNt columns, and for
+// each tile and each k-block in order pack op(A)[rows, kblock] into 6-tall panels and run the
+// micro-kernel over the tile. A packed A block (kMcMax×kc) lives in L2, a packed B panel (kc×16)
+// in L1. One driver, multiply_tiles, serves both entry points, so they give the same bits.
 
 namespace minitx::cpu {
 namespace {
@@ -91,6 +91,76 @@ bool is_small(std::size_t m, std::size_t n, std::size_t k) {
   return static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < 262144.0;
 }
 
+// op(B) packed for all k-blocks: block k0 starts at k0 · panels · kNr floats, and panel q of it
+// (kc × kNr, k-major) at q · kNr · kc within the block.
+std::size_t panel_floats(std::size_t k, std::size_t n) { return (n + kNr - 1) / kNr * kNr * k; }
+
+struct Panels {
+  float* data;
+  std::size_t k, n;
+  std::size_t count() const { return (n + kNr - 1) / kNr; }
+  float* panel(std::size_t k0, std::size_t q) const {
+    return data + k0 * count() * kNr + q * kNr * std::min(kKc, k - k0);
+  }
+};
+
+void pack_panels(const Operand& op_b, const Panels& out, bool serial) {
+  const std::size_t blocks = (out.k + kKc - 1) / kKc, panels = out.count();
+  const auto pack = [&](std::size_t begin, std::size_t end) {
+    for (std::size_t item = begin; item < end; ++item) {
+      const std::size_t k0 = item / panels * kKc, q = item % panels;
+      pack_b_panel(op_b, k0, std::min(kKc, out.k - k0), q * kNr, std::min(kNr, out.n - q * kNr), out.panel(k0, q));
+    }
+  };
+  if (serial)
+    pack(0, blocks * panels);
+  else
+    parallel_for(blocks * panels, pack);
+}
+
+// No products (k = 0): C = bias, or beta·C, where beta == 0 must not read C.
+void scale_only(std::size_t m, std::size_t n, float beta, const float* bias, float* c, std::size_t ldc) {
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j < n; ++j)
+      c[i * ldc + j] = bias != nullptr ? bias[j] : beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+}
+
+// C = alpha · op(A) · B + beta · C (or + bias, written by each tile first, when bias is given).
+// A thread's tiles are consecutive in row-major order; the ones sharing a row of tiles share
+// each packed block of A, and every tile sees its k-blocks in order, so each element of C is
+// the same sequence of operations whatever the thread count or the tile it falls in.
+void multiply_tiles(const Operand& op_a, std::size_t m, float alpha, const Panels& b, float beta, const float* bias,
+                    float* c, std::size_t ldc, bool serial) {
+  const std::size_t n = b.n, k = b.k;
+  const bool wide = gemm_isa() == GemmIsa::avx512;  // asked here: the choice may throw, workers must not
+  const std::size_t n_tiles = (n + kNt - 1) / kNt;
+  const std::size_t mc = tile_rows(m, n_tiles);
+  const std::size_t tiles = (m + mc - 1) / mc * n_tiles;
+  const float beta_c = bias != nullptr ? 1.0f : beta;
+  const auto work = [&](std::size_t begin, std::size_t end) {
+    float* packed_a = t_pack_a.get(kMcMax * kKc + 8);
+    for (std::size_t t = begin; t < end;) {
+      const std::size_t tm = t / n_tiles;
+      const std::size_t t_end = std::min(end, (tm + 1) * n_tiles);
+      const std::size_t i0 = tm * mc, rows = std::min(mc, m - i0);
+      const std::size_t j_begin = (t % n_tiles) * kNt, j_end = std::min(n, ((t_end - 1) % n_tiles + 1) * kNt);
+      if (bias != nullptr)
+        for (std::size_t i = i0; i < i0 + rows; ++i) std::copy(bias + j_begin, bias + j_end, c + i * ldc + j_begin);
+      for (std::size_t k0 = 0; k0 < k; k0 += kKc) {
+        const std::size_t kc = std::min(kKc, k - k0);
+        pack_a(op_a, i0, rows, k0, kc, packed_a);
+        tile_columns(wide, kc, packed_a, rows, b.panel(k0, j_begin / kNr), kNr * kc, c + i0 * ldc + j_begin, ldc,
+                     j_end - j_begin, {alpha, beta_c, k0 == 0});
+      }
+      t = t_end;
+    }
+  };
+  if (serial)
+    work(0, tiles);
+  else
+    parallel_for(tiles, work);
+}
+
 }  // namespace
 
 bool cpu_has_avx512() {
@@ -129,75 +199,21 @@ const char* gemm_isa_name(GemmIsa isa) { return isa == GemmIsa::avx512 ? "avx512
 void sgemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
            std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
   if (m == 0 || n == 0) return;
-  if (k == 0) {  // no products: C = beta·C, and beta == 0 must not read C
-    for (std::size_t i = 0; i < m; ++i)
-      for (std::size_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-    return;
-  }
-  const Operand op_a{a, lda, trans_a == Trans::yes};
+  if (k == 0) return scale_only(m, n, beta, nullptr, c, ldc);
   const Operand op_b{b, ldb, trans_b == Trans::yes};
-  const bool wide = gemm_isa() == GemmIsa::avx512;  // asked here: the choice may throw, workers must not
-  const std::size_t n_panels = (n + kNr - 1) / kNr;
-  float* packed_b = t_pack_b.get(n_panels * kNr * kKc);
-  const std::size_t n_tiles = (n + kNt - 1) / kNt;
-  const std::size_t mc = tile_rows(m, n_tiles);
-  const std::size_t m_tiles = (m + mc - 1) / mc;
-  const std::size_t tiles = m_tiles * n_tiles;
   const bool small = is_small(m, n, k);
-  auto run = [&](std::size_t count, const std::function<void(std::size_t, std::size_t)>& fn) {
-    if (small)
-      fn(0, count);
-    else
-      parallel_for(count, fn);
-  };
-
-  for (std::size_t k0 = 0; k0 < k; k0 += kKc) {
-    const std::size_t kc = std::min(kKc, k - k0);
-    const detail::TileStore store{alpha, beta, k0 == 0};
-    run(n_panels, [&](std::size_t begin, std::size_t end) {
-      for (std::size_t q = begin; q < end; ++q)
-        pack_b_panel(op_b, k0, kc, q * kNr, std::min(kNr, n - q * kNr), packed_b + q * kNr * kc);
-    });
-    run(tiles, [&](std::size_t begin, std::size_t end) {
-      float* packed_a = t_pack_a.get(kMcMax * kKc + 8);
-      std::size_t packed_tile_row = static_cast<std::size_t>(-1);
-      for (std::size_t t = begin; t < end; ++t) {
-        const std::size_t tm = t / n_tiles, tn = t % n_tiles;
-        const std::size_t i0 = tm * mc, rows = std::min(mc, m - i0);
-        if (tm != packed_tile_row) {  // tiles run row-major, so a thread repacks A rarely
-          pack_a(op_a, i0, rows, k0, kc, packed_a);
-          packed_tile_row = tm;
-        }
-        const std::size_t j0 = tn * kNt, j_end = std::min(n, j0 + kNt);
-        tile_columns(wide, kc, packed_a, rows, packed_b + (j0 / kNr) * kNr * kc, kNr * kc, c + i0 * ldc + j0, ldc,
-                     j_end - j0, store);
-      }
-    });
-  }
+  const Panels panels{t_pack_b.get(panel_floats(k, n)), k, n};
+  pack_panels(op_b, panels, small);
+  multiply_tiles({a, lda, trans_a == Trans::yes}, m, alpha, panels, beta, nullptr, c, ldc, small);
 }
 
 void PackedB::Free::operator()(float* p) const { std::free(p); }
 
-std::size_t PackedB::floats() const { return panels_ * kNr * k_; }
-
-PackedB::PackedB(Trans trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb)
-    : k_(k), n_(n), panels_((n + kNr - 1) / kNr) {
-  // Each k-block's panels lie together, in sgemm's order: block k0 starts at k0 · panels · kNr.
-  const std::size_t bytes = std::max<std::size_t>(64, (floats() * sizeof(float) + 63) / 64 * 64);
+PackedB::PackedB(Trans trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb) : k_(k), n_(n) {
+  const std::size_t bytes = std::max<std::size_t>(64, (panel_floats(k, n) * sizeof(float) + 63) / 64 * 64);
   data_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
   if (!data_) throw std::bad_alloc();
-  const Operand op_b{b, ldb, trans_b == Trans::yes};
-  for (std::size_t k0 = 0; k0 < k; k0 += kKc) {
-    const std::size_t kc = std::min(kKc, k - k0);
-    parallel_for(panels_, [&](std::size_t begin, std::size_t end) {
-      for (std::size_t q = begin; q < end; ++q)
-        pack_b_panel(op_b, k0, kc, q * kNr, std::min(kNr, n - q * kNr), data_.get() + k0 * panels_ * kNr + q * kNr * kc);
-    });
-  }
-}
-
-const float* PackedB::panel(std::size_t k0, std::size_t q) const {
-  return data_.get() + k0 * panels_ * kNr + q * kNr * std::min(kKc, k_ - k0);
+  pack_panels({b, ldb, trans_b == Trans::yes}, {data_.get(), k, n}, false);
 }
 
 void sgemm_packed(Trans trans_a, std::size_t m, float alpha, const float* a, std::size_t lda, const PackedB& b,
@@ -205,45 +221,9 @@ void sgemm_packed(Trans trans_a, std::size_t m, float alpha, const float* a, std
   const std::size_t n = b.n(), k = b.k();
   MINITX_CHECK(bias == nullptr || beta == 0.0f, "sgemm_packed: a bias replaces beta · C, so beta must be 0");
   if (m == 0 || n == 0) return;
-  if (k == 0) {
-    for (std::size_t i = 0; i < m; ++i)
-      for (std::size_t j = 0; j < n; ++j)
-        c[i * ldc + j] = bias != nullptr ? bias[j] : beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-    return;
-  }
-  const Operand op_a{a, lda, trans_a == Trans::yes};
-  const bool wide = gemm_isa() == GemmIsa::avx512;
-  const std::size_t n_tiles = (n + kNt - 1) / kNt;
-  const std::size_t mc = tile_rows(m, n_tiles);
-  const std::size_t tiles = (m + mc - 1) / mc * n_tiles;
-  const float beta_c = bias != nullptr ? 1.0f : beta;
-
-  // A thread's tiles are consecutive in row-major order; the ones sharing a row of tiles share
-  // each packed block of A, and every tile still sees its k-blocks in order, so each element of C
-  // is the same sequence of operations as in sgemm.
-  const auto work = [&](std::size_t begin, std::size_t end) {
-    float* packed_a = t_pack_a.get(kMcMax * kKc + 8);
-    for (std::size_t t = begin; t < end;) {
-      const std::size_t tm = t / n_tiles;
-      const std::size_t t_end = std::min(end, (tm + 1) * n_tiles);
-      const std::size_t i0 = tm * mc, rows = std::min(mc, m - i0);
-      const std::size_t j_begin = (t % n_tiles) * kNt, j_end = std::min(n, ((t_end - 1) % n_tiles + 1) * kNt);
-      if (bias != nullptr)
-        for (std::size_t i = i0; i < i0 + rows; ++i) std::copy(bias + j_begin, bias + j_end, c + i * ldc + j_begin);
-      for (std::size_t k0 = 0; k0 < k; k0 += kKc) {
-        const std::size_t kc = std::min(kKc, k - k0);
-        const detail::TileStore store{alpha, beta_c, k0 == 0};
-        pack_a(op_a, i0, rows, k0, kc, packed_a);
-        tile_columns(wide, kc, packed_a, rows, b.panel(k0, j_begin / kNr), kNr * kc, c + i0 * ldc + j_begin, ldc,
-                     j_end - j_begin, store);
-      }
-      t = t_end;
-    }
-  };
-  if (is_small(m, n, k))
-    work(0, tiles);
-  else
-    parallel_for(tiles, work);
+  if (k == 0) return scale_only(m, n, beta, bias, c, ldc);
+  multiply_tiles({a, lda, trans_a == Trans::yes}, m, alpha, {b.data_.get(), k, n}, beta, bias, c, ldc,
+                 is_small(m, n, k));
 }
 
 void sgemm_reference(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,

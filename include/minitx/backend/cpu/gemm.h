@@ -40,17 +40,15 @@ class PackedB {
 
   std::size_t k() const { return k_; }
   std::size_t n() const { return n_; }
-  std::size_t bytes() const { return floats() * sizeof(float); }
-  // Panel q of the k-block starting at k0: kc × kGemmNr floats, k-major, zero-padded columns.
-  const float* panel(std::size_t k0, std::size_t q) const;
 
  private:
-  std::size_t floats() const;
+  friend void sgemm_packed(Trans, std::size_t, float, const float*, std::size_t, const PackedB&, float, float*,
+                           std::size_t, const float*);
   struct Free {
     void operator()(float* p) const;
   };
-  std::size_t k_, n_, panels_;
-  std::unique_ptr<float, Free> data_;
+  std::size_t k_, n_;
+  std::unique_ptr<float, Free> data_;  // kc × kGemmNr panels, every k-block in order
 };
 
 // C (M×N) = alpha · op(A) · B + beta · C, with B packed: bit for bit what sgemm computes from

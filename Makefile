@@ -12,8 +12,13 @@ MAKEFLAGS += --no-builtin-rules
 
 VERSION := $(shell cat VERSION)
 
-include mk/build.mk
+# Names that rules in several fragments use as prerequisites. Make expands a rule's
+# prerequisites when it reads the rule, so these must exist before any fragment is read:
+# a name defined later would silently expand to nothing (tests/make_graph.sh checks this).
+DEPS_STAMP := build/deps.stamp
+
 include mk/deps.mk
+include mk/build.mk
 include mk/pipeline.mk
 # The stages after the corpus, in pipeline order; each fragment owns its rules.
 include $(wildcard mk/tokenizer.mk mk/model.mk mk/quant.mk mk/sparse.mk)

@@ -70,18 +70,18 @@ TEST_BIN := $(BUILD)/minitx-tests
 # Rewrite the stamp only when the flags differ, so an unchanged build stays up to date.
 FLAGS_STAMP := $(BUILD)/flags.stamp
 FLAGS_NOW := $(CXX) $(CPPFLAGS) $(CXXFLAGS) $(LDFLAGS) $(LDLIBS) | $(NVCC) $(NVCCFLAGS)
-ifneq ($(filter-out help clean distclean deps,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(filter-out help clean distclean deps test-fresh,$(or $(MAKECMDGOALS),all)),)
   $(shell mkdir -p $(BUILD) && { [ -f $(FLAGS_STAMP) ] && [ "$$(cat $(FLAGS_STAMP))" = '$(FLAGS_NOW)' ] || printf '%s' '$(FLAGS_NOW)' > $(FLAGS_STAMP); })
 endif
 
 .PHONY: build
 build: $(MINITX) ## build build/minitx (CPU, plus CUDA when nvcc is found)
 
-$(BUILD)/minitx: $(MAIN_OBJ) $(LIB_OBJS)
+$(BUILD)/minitx: $(MAIN_OBJ) $(LIB_OBJS) | $(DEPS_STAMP)
 	@echo "  LINK  $@$(if $(USE_CUDA), (CUDA $(CUDA_ARCH)),)"
 	@$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(TEST_BIN): $(TEST_OBJS) $(LIB_OBJS)
+$(TEST_BIN): $(TEST_OBJS) $(LIB_OBJS) | $(DEPS_STAMP)
 	@echo "  LINK  $@"
 	@$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -1,8 +1,7 @@
 # System packages: checked once (and installed when we may) before the first compile or stage.
 # A stamp file, not a phony target, so that an up-to-date tree runs no recipe at all.
 
-DEPS_STAMP := build/deps.stamp
-
+# DEPS_STAMP is defined in the Makefile, before any fragment that names it in a rule.
 $(DEPS_STAMP): scripts/install-deps.sh
 	@mkdir -p $(@D)
 	@scripts/install-deps.sh

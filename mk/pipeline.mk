@@ -21,12 +21,12 @@ RUN = $(MINITX) $(if $(THREADS),--threads $(THREADS))
 # editing [train] does not refetch the corpus or retrain the tokenizer.
 STAMPS := $(OUT)/.stamps
 section_stamp = $(STAMPS)/$(1).sha256
-NO_CONFIG_GOALS := help clean distclean deps
+NO_CONFIG_GOALS := help clean distclean deps test-fresh
 ifneq ($(filter-out $(NO_CONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
   include $(STAMPS)/config.mk
 endif
 
-$(STAMPS)/config.mk: $(CONFIG) | $(MINITX)
+$(STAMPS)/config.mk: $(CONFIG) | $(MINITX) $(DEPS_STAMP)
 	@$(MINITX) config-vars --config $(CONFIG) --out $(OUT) --corpus-dir $(CORPUS_DIR) --output $@
 
 # Provenance: each stage records its inputs and outputs; `minitx provenance` hashes them all.

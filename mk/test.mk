@@ -1,6 +1,6 @@
 # Tests: unit tests (doctest) and an end-to-end run of the tiny config, summed up in one line.
 
-.PHONY: test test-unit test-idem coverage
+.PHONY: test test-unit test-idem test-fresh coverage
 test: $(MINITX) $(TEST_BIN) ## build and run the unit tests and an end-to-end run of configs/tiny.toml
 	+@MINITX=$(MINITX) TEST_BIN=$(TEST_BIN) BUILD=$(BUILD) scripts/run-tests.sh
 
@@ -19,3 +19,6 @@ coverage: ## line coverage of src/ by `make test` (gcovr); fails under COVERAGE_
 	gcovr --root . --filter 'src/' --object-directory build/coverage/obj --exclude-unreachable-branches \
 	  --print-summary --txt build/coverage/coverage.txt --fail-under-line $(COVERAGE_MIN) build/coverage/obj
 	@sed -n '1,200p' build/coverage/coverage.txt | tail -n 40
+
+test-fresh: ## in a fresh Debian 12 chroot (debootstrap minbase), a clean clone runs `make` (tiny) and `make test`
+	+@scripts/test-fresh.sh

@@ -20,6 +20,7 @@ check_fails() {
   if "$@" >"$log" 2>&1; then not_ok "$name (it succeeded)"; elif grep -qF -- "$pattern" "$log"; then ok "$name"; else not_ok "$name (no '$pattern')"; fi
 }
 
+tests/make_graph.sh  # one line per rule that must wait for the dependency check
 check "make all runs every stage of the tiny config" "${MK[@]}" all
 for f in "$E2E/out/provenance.json" "$TGZ" "$TGZ.sha256"; do
   check "make all wrote $f" test -s "$f"

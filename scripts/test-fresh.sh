@@ -109,7 +109,16 @@ done
 for f in /etc/apt/apt.conf.d/*; do
   [ -f "$f" ] && grep -q 'Acquire' "$f" && cp "$f" "$work/etc/apt/apt.conf.d/"
 done
-[ -f /root/.npmrc ] && cp /root/.npmrc "$work/root/.npmrc"
+# The network's own certificate authorities (e.g. a TLS-inspecting egress proxy) and the npm
+# settings that point at them are this network's machine setup, not the project's: a fresh
+# machine here gets them too. ca-certificates, once make installs it, folds them into the bundle.
+if [ -d /usr/local/share/ca-certificates ]; then
+  mkdir -p "$work/usr/local/share/ca-certificates"
+  cp -r /usr/local/share/ca-certificates/. "$work/usr/local/share/ca-certificates/"
+fi
+for f in /etc/npmrc /usr/etc/npmrc /root/.npmrc; do
+  [ -f "$f" ] && mkdir -p "$work$(dirname "$f")" && cp "$f" "$work$f"
+done
 git clone -q --no-local "$repo" "$work/root/minitx"
 git -C "$work/root/minitx" log -1 --format='test-fresh: HEAD is %h %s'
 end
@@ -128,7 +137,7 @@ done
 # As a new user would: root, a plain environment, nothing typed in between.
 in_root() {
   chroot "$work" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    LANG=C.UTF-8 TERM=dumb ${http_proxy:+http_proxy=$http_proxy} ${https_proxy:+https_proxy=$https_proxy} \
+    LANG=C.UTF-8 TERM=dumb ${NODE_EXTRA_CA_CERTS:+NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS} ${http_proxy:+http_proxy=$http_proxy} ${https_proxy:+https_proxy=$https_proxy} \
     ${no_proxy:+no_proxy=$no_proxy} /bin/bash -c "cd /root/minitx && $1"
 }
 

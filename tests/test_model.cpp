@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "minitx/core/threads.h"
+#include "helpers.h"
 #include "minitx/model/gpt.h"
+#include "minitx/model/kv_cache.h"
 #include "minitx/model/params.h"
 #include "test_ops_reference.h"
 
@@ -40,10 +42,40 @@ void perturb(GptModel& model) {
   for (std::size_t i = 0; i < model.size(); ++i) model.storage[i] += 0.1f * rng.normal(i);
 }
 
+// The architectures the descriptor carries, in miniature: every option away from GPT-2's.
+std::vector<std::pair<const char*, ModelConfig>> variants() {
+  std::vector<std::pair<const char*, ModelConfig>> out;
+  out.emplace_back("gpt2", tiny_config());
+  ModelConfig pythia = tiny_config();
+  pythia.position = ModelConfig::Position::rotary;
+  pythia.rotary_fraction = 0.5;
+  pythia.parallel_residual = true;
+  pythia.activation = ModelConfig::Activation::gelu_erf;
+  pythia.tied_head = false;
+  out.emplace_back("neox-partial-rotary-parallel", pythia);
+  ModelConfig neox = pythia;
+  neox.rotary_fraction = 1.0;
+  neox.rotary_base = 100.0;
+  neox.parallel_residual = false;
+  neox.ln_eps = 1e-3;
+  out.emplace_back("neox-full-rotary-sequential", neox);
+  ModelConfig opt = tiny_config();
+  opt.activation = ModelConfig::Activation::relu;
+  opt.position_offset = 2;
+  opt.ffn = 12;
+  out.emplace_back("opt", opt);
+  ModelConfig bare = tiny_config();
+  bare.bias = false;
+  bare.tied_head = false;
+  out.emplace_back("no-bias-untied", bare);
+  return out;
+}
+
 }  // namespace
 
-TEST_CASE("GPT gradient matches finite differences of the double reference") {
-  const ModelConfig m = tiny_config();
+TEST_CASE("GPT gradient matches finite differences of the double reference, every architecture") {
+ for (const auto& [arch, m] : variants()) {
+  CAPTURE(arch);
   GptModel model(m);
   init_params(model.data(), m, 3);
   perturb(model);
@@ -53,20 +85,51 @@ TEST_CASE("GPT gradient matches finite differences of the double reference") {
   const double loss = trainer.forward(ids.data(), targets.data());
   std::vector<float> grads(model.size());
   trainer.backward(grads.data());
-  const RefShape shape{m.n_layer, m.n_embd, m.n_head, m.vocab_size, m.context};
   const Vec w = to_double(model.storage);
-  CHECK(loss == doctest::Approx(ref_gpt_loss(w, shape, ids, targets, B, T)).epsilon(1e-5));
-  const Vec numeric = numeric_grad([&](const Vec& v) { return ref_gpt_loss(v, shape, ids, targets, B, T); }, w);
+  CHECK(loss == doctest::Approx(ref_gpt_loss(w, m, ids, targets, B, T)).epsilon(1e-5));
+  const Vec numeric = numeric_grad([&](const Vec& v) { return ref_gpt_loss(v, m, ids, targets, B, T); }, w);
   check_close(grads, numeric, 1e-4, "whole-model gradient");
   // and tensor by tensor, so a wrong small tensor is not hidden by a large one
   std::size_t off = 0;
   for (const auto& t : param_tensors(m)) {
     CAPTURE(t.name);
+    const std::size_t n = t.size(m.n_layer);
     check_close(std::vector<float>(grads.begin() + static_cast<std::ptrdiff_t>(off),
-                                   grads.begin() + static_cast<std::ptrdiff_t>(off + t.size)),
-                Vec(numeric.begin() + static_cast<std::ptrdiff_t>(off), numeric.begin() + static_cast<std::ptrdiff_t>(off + t.size)),
+                                   grads.begin() + static_cast<std::ptrdiff_t>(off + n)),
+                Vec(numeric.begin() + static_cast<std::ptrdiff_t>(off), numeric.begin() + static_cast<std::ptrdiff_t>(off + n)),
                 1e-3, t.name);
-    off += t.size;
+    off += n;
+  }
+  CHECK(off == model.size());
+ }
+}
+
+TEST_CASE("the decode step gives the forward's logits at every position, every architecture") {
+  for (const auto& [arch, m] : variants()) {
+    CAPTURE(arch);
+    GptModel model(m);
+    init_params(model.data(), m, 6);
+    perturb(model);
+    const std::size_t T = m.context;
+    const auto ids = tokens(T, static_cast<std::uint32_t>(m.vocab_size), 3);
+    const GptWeights w = weights_of(model);
+    GptActivations acts(m, 1, T, false);
+    gpt_forward(w, acts, ids.data(), 1, T);
+    std::vector<float> all(T * m.vocab_size), step(m.vocab_size);
+    gpt_logits(w, all.data(), acts.lnf, T);
+    KvCache cache(m);
+    StepBuffers buffers(m);
+    for (std::size_t t = 0; t < T; ++t) {
+      gpt_step(w, cache, buffers, ids[t], step.data());
+      CAPTURE(t);
+      const std::vector<float> row(all.begin() + static_cast<std::ptrdiff_t>(t * m.vocab_size),
+                                   all.begin() + static_cast<std::ptrdiff_t>((t + 1) * m.vocab_size));
+      check_close(step, to_double(row), 1e-5, "step logits");
+    }
+    CHECK_ERROR_CONTAINS(gpt_step(w, cache, buffers, ids[0], step.data()), "past the model's context");
+    cache.length = 0;
+    CHECK_ERROR_CONTAINS(gpt_step(w, cache, buffers, static_cast<std::uint32_t>(m.vocab_size), step.data()),
+                         "outside the model's vocabulary");
   }
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "minitx/core/rng.h"
+#include "minitx/model/config.h"
 
 namespace minitx::test {
 
@@ -57,14 +58,14 @@ inline void check_close(const std::vector<float>& got, const Vec& want, double t
   CHECK(worst / scale < tol);
 }
 
-inline Vec ref_layernorm(const Vec& x, const Vec& w, const Vec& b, std::size_t N, std::size_t C) {
+inline Vec ref_layernorm(const Vec& x, const Vec& w, const Vec& b, std::size_t N, std::size_t C, double eps = 1e-5) {
   Vec out(N * C);
   for (std::size_t n = 0; n < N; ++n) {
     double m = 0, v = 0;
     for (std::size_t c = 0; c < C; ++c) m += x[n * C + c];
     m /= static_cast<double>(C);
     for (std::size_t c = 0; c < C; ++c) v += (x[n * C + c] - m) * (x[n * C + c] - m);
-    const double s = 1.0 / std::sqrt(v / static_cast<double>(C) + 1e-5);
+    const double s = 1.0 / std::sqrt(v / static_cast<double>(C) + eps);
     for (std::size_t c = 0; c < C; ++c) out[n * C + c] = (x[n * C + c] - m) * s * w[c] + b[c];
   }
   return out;
@@ -112,6 +113,27 @@ inline double ref_gelu(double x) {
   return 0.5 * x * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x)));
 }
 
+inline double ref_gelu_erf(double x) { return 0.5 * x * (1 + std::erf(x / std::numbers::sqrt2)); }
+
+// Rotary positions in double, from the definition: pairs (i, i + dims/2) of the first `dims`
+// dimensions of each head of q and k rotate by pos · base^(-2i/dims).
+inline void ref_rotary(Vec& qkv, std::size_t B, std::size_t T, std::size_t C, std::size_t NH, std::size_t dims,
+                       double base) {
+  const std::size_t hs = C / NH, half = dims / 2;
+  for (std::size_t b = 0; b < B; ++b)
+    for (std::size_t t = 0; t < T; ++t)
+      for (std::size_t part = 0; part < 2; ++part)
+        for (std::size_t h = 0; h < NH; ++h) {
+          double* x = &qkv[(b * T + t) * 3 * C + part * C + h * hs];
+          for (std::size_t i = 0; i < half; ++i) {
+            const double theta = static_cast<double>(t) * std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(dims));
+            const double a = x[i], c = x[i + half];
+            x[i] = a * std::cos(theta) - c * std::sin(theta);
+            x[i + half] = c * std::cos(theta) + a * std::sin(theta);
+          }
+        }
+}
+
 inline Vec ref_crossentropy(const Vec& logits, const std::vector<std::uint32_t>& t, std::size_t N, std::size_t V) {
   Vec out(N);
   for (std::size_t n = 0; n < N; ++n) {
@@ -125,43 +147,61 @@ inline Vec ref_crossentropy(const Vec& logits, const std::vector<std::uint32_t>&
 
 // A whole GPT in double: params laid out as in minitx/model/params.h. Mean cross-entropy of
 // targets given ids over (B, T).
-struct RefShape {
-  std::size_t L, C, NH, V, context;
-};
-
-inline double ref_gpt_loss(const Vec& w, const RefShape& s, const std::vector<std::uint32_t>& ids,
-                           const std::vector<std::uint32_t>& targets, std::size_t B, std::size_t T) {
-  const std::size_t L = s.L, C = s.C, V = s.V, N = B * T;
+// A whole GPT in double for any architecture of the descriptor, written from the definitions
+// (not from the float code): params laid out as the tensor table (minitx/model/params.h) says.
+// Mean cross-entropy of targets given ids over (B, T); `logits_out`, when given, receives the
+// logits (B·T, V).
+inline double ref_gpt_loss(const Vec& w, const ModelConfig& m, const std::vector<std::uint32_t>& ids,
+                           const std::vector<std::uint32_t>& targets, std::size_t B, std::size_t T,
+                           Vec* logits_out = nullptr) {
+  const std::size_t L = m.n_layer, C = m.n_embd, V = m.vocab_size, F = m.ffn_width(), N = B * T;
+  const bool learned = m.position == ModelConfig::Position::learned;
   std::size_t off = 0;
-  auto take = [&](std::size_t n) {
+  auto take = [&](std::size_t n, bool present = true) {
+    if (!present) return Vec();
     Vec out(w.begin() + static_cast<std::ptrdiff_t>(off), w.begin() + static_cast<std::ptrdiff_t>(off + n));
     off += n;
     return out;
   };
-  const Vec wte = take(V * C), wpe = take(s.context * C), ln1w = take(L * C), ln1b = take(L * C),
-            qkvw = take(L * 3 * C * C), qkvb = take(L * 3 * C), apw = take(L * C * C), apb = take(L * C),
-            ln2w = take(L * C), ln2b = take(L * C), fcw = take(L * 4 * C * C), fcb = take(L * 4 * C),
-            fpw = take(L * 4 * C * C), fpb = take(L * C), lnfw = take(C), lnfb = take(C);
+  const Vec wte = take(V * C), wpe = take((m.context + m.position_offset) * C, learned), ln1w = take(L * C),
+            ln1b = take(L * C), qkvw = take(L * 3 * C * C), qkvb = take(L * 3 * C, m.bias), apw = take(L * C * C),
+            apb = take(L * C, m.bias), ln2w = take(L * C), ln2b = take(L * C), fcw = take(L * F * C),
+            fcb = take(L * F, m.bias), fpw = take(L * C * F), fpb = take(L * C, m.bias), lnfw = take(C), lnfb = take(C),
+            head = take(V * C, !m.tied_head);
   auto slice = [](const Vec& v, std::size_t at, std::size_t n) {
+    if (v.empty()) return Vec();
     return Vec(v.begin() + static_cast<std::ptrdiff_t>(at), v.begin() + static_cast<std::ptrdiff_t>(at + n));
+  };
+  const auto act = [&](double v) {
+    switch (m.activation) {
+      case ModelConfig::Activation::gelu_tanh: return ref_gelu(v);
+      case ModelConfig::Activation::gelu_erf: return ref_gelu_erf(v);
+      case ModelConfig::Activation::relu: return std::max(v, 0.0);
+    }
+    return v;
   };
   Vec x(N * C);
   for (std::size_t n = 0; n < N; ++n)
-    for (std::size_t c = 0; c < C; ++c) x[n * C + c] = wte[ids[n] * C + c] + wpe[(n % T) * C + c];
+    for (std::size_t c = 0; c < C; ++c)
+      x[n * C + c] = wte[ids[n] * C + c] + (learned ? wpe[(n % T + m.position_offset) * C + c] : 0.0);
   for (std::size_t l = 0; l < L; ++l) {
-    const Vec h = ref_layernorm(x, slice(ln1w, l * C, C), slice(ln1b, l * C, C), N, C);
-    const Vec qkv = ref_matmul(h, slice(qkvw, l * 3 * C * C, 3 * C * C), slice(qkvb, l * 3 * C, 3 * C), N, C, 3 * C);
-    const Vec a = ref_attention(qkv, B, T, C, s.NH);
+    const Vec h = ref_layernorm(x, slice(ln1w, l * C, C), slice(ln1b, l * C, C), N, C, m.ln_eps);
+    Vec qkv = ref_matmul(h, slice(qkvw, l * 3 * C * C, 3 * C * C), slice(qkvb, l * 3 * C, 3 * C), N, C, 3 * C);
+    if (!learned) ref_rotary(qkv, B, T, C, m.n_head, m.rotary_dims(), m.rotary_base);
+    const Vec a = ref_attention(qkv, B, T, C, m.n_head);
     const Vec p = ref_matmul(a, slice(apw, l * C * C, C * C), slice(apb, l * C, C), N, C, C);
+    const Vec mlp_in = x;
     for (std::size_t i = 0; i < N * C; ++i) x[i] += p[i];
-    const Vec h2 = ref_layernorm(x, slice(ln2w, l * C, C), slice(ln2b, l * C, C), N, C);
-    Vec f = ref_matmul(h2, slice(fcw, l * 4 * C * C, 4 * C * C), slice(fcb, l * 4 * C, 4 * C), N, C, 4 * C);
-    for (auto& v : f) v = ref_gelu(v);
-    const Vec q = ref_matmul(f, slice(fpw, l * 4 * C * C, 4 * C * C), slice(fpb, l * C, C), N, 4 * C, C);
+    const Vec h2 = ref_layernorm(m.parallel_residual ? mlp_in : x, slice(ln2w, l * C, C), slice(ln2b, l * C, C), N, C,
+                                 m.ln_eps);
+    Vec f = ref_matmul(h2, slice(fcw, l * F * C, F * C), slice(fcb, l * F, F), N, C, F);
+    for (auto& v : f) v = act(v);
+    const Vec q = ref_matmul(f, slice(fpw, l * C * F, C * F), slice(fpb, l * C, C), N, F, C);
     for (std::size_t i = 0; i < N * C; ++i) x[i] += q[i];
   }
-  const Vec xf = ref_layernorm(x, lnfw, lnfb, N, C);
-  const Vec logits = ref_matmul(xf, wte, {}, N, C, V);
+  const Vec xf = ref_layernorm(x, lnfw, lnfb, N, C, m.ln_eps);
+  const Vec logits = ref_matmul(xf, m.tied_head ? wte : head, {}, N, C, V);
+  if (logits_out != nullptr) *logits_out = logits;
   double sum = 0;
   for (double loss : ref_crossentropy(logits, targets, N, V)) sum += loss;
   return sum / static_cast<double>(N);

@@ -13,7 +13,7 @@
 #include "minitx/core/rng.h"
 #include "minitx/infer/decoder.h"
 #include "minitx/infer/generate.h"
-#include "minitx/infer/linear.h"
+#include "minitx/model/weights.h"
 #include "minitx/infer/perplexity.h"
 #include "minitx/infer/quant_model.h"
 #include "minitx/model/checkpoint.h"
@@ -194,7 +194,7 @@ TEST_CASE("a quantized model file round-trips: same tensors, metadata and logits
   CHECK(quant::encode_quant_file(quantize_model(model, quant::recipe_by_name("q4_mix", patterns), {kSha, 42, "q4_mix"})) ==
         read_file(path));
   // A checkpoint loads through the same entry point.
-  Checkpoint ck{m, kSha, "", 3, model.storage, {}, {}};
+  Checkpoint ck{m, kSha, "", 3, "cpu", "fp32", model.storage, {}, {}};
   write_checkpoint(dir.path() / "model.ckpt", ck);
   const InferenceModel fp32 = load_inference_model(dir.path() / "model.ckpt", m, "test.toml");
   CHECK(fp32.fp32 != nullptr);
@@ -238,7 +238,8 @@ TEST_CASE("a quantized file that does not fit the config or the tokenizer is an 
   ModelConfig other = m;
   other.n_layer = 3;
   CHECK_ERROR_CONTAINS(load_inference_model(path, other, "other.toml"),
-                       "the quantized model (n_layer 2, n_embd 64, n_head 2, context 48) does not fit [model] in other.toml");
+                       "the quantized model (n_layer 2, n_embd 64, n_head 2, context 48, vocab_size 96,");
+  CHECK_ERROR_CONTAINS(load_inference_model(path, other, "other.toml"), "does not fit [model] in other.toml (n_layer 3, n_embd 64");
   const InferenceModel loaded = load_inference_model(path, m, "test.toml");
   CHECK_ERROR_CONTAINS(check_tokenizer_fits(loaded, path, 96, std::string(64, 'b'), "val.bin"),
                        "made with the tokenizer whose SHA-256 is " + kSha + ", but val.bin comes from");
@@ -280,12 +281,22 @@ TEST_CASE("a quantized file that does not fit the config or the tokenizer is an 
   {
     quant::QuantFile f = file;
     f.metadata.replace(f.metadata.find("n_head 2"), 8, "n_head x");
-    CHECK_ERROR_CONTAINS(make_quant_model(f, "x.mtq"), "metadata n_head: expected a whole number, got 'x'");
+    CHECK_ERROR_CONTAINS(make_quant_model(f, "x.mtq"), "x.mtq: n_head = 'x': expected a whole number");
   }
   {
     quant::QuantFile f = file;
     f.metadata.replace(f.metadata.find("recipe"), 6, "recipi");
-    CHECK_ERROR_CONTAINS(make_quant_model(f, "x.mtq"), "unknown metadata key 'recipi'");
+    CHECK_ERROR_CONTAINS(make_quant_model(f, "x.mtq"), "metadata lacks 'recipe'");
+  }
+  {
+    quant::QuantFile f = file;
+    f.metadata += "colour blue\n";
+    CHECK_ERROR_CONTAINS(make_quant_model(f, "x.mtq"), "unknown metadata key 'colour'");
+  }
+  {
+    quant::QuantFile f = file;
+    f.metadata.replace(0, f.metadata.find('\n'), "minitx-gpt 1");
+    CHECK_ERROR_CONTAINS(make_quant_model(f, "x.mtq"), "format 1 (GPT-2 only");
   }
   // A truncated file: the file layer's checks come first.
   std::string bytes = read_file(path);

@@ -9,6 +9,7 @@
 #include "helpers.h"
 #include "minitx/core/io.h"
 #include "minitx/core/rng.h"
+#include "minitx/core/sha256.h"
 #include "minitx/core/threads.h"
 #include "minitx/model/checkpoint.h"
 #include "minitx/model/load.h"
@@ -145,7 +146,7 @@ TEST_CASE("a loss that stops being finite stops training and keeps the last chec
 TEST_CASE("checkpoint round trip and rejected files") {
   TempDir dir;
   const ModelConfig m = small_model(40);
-  Checkpoint ck{m, kTokHash, std::string(64, 'c'), 42, std::vector<float>(param_count(m)), {}, {}};
+  Checkpoint ck{m, kTokHash, std::string(64, 'c'), 42, "cpu", "fp32", std::vector<float>(param_count(m)), {}, {}};
   for (std::size_t i = 0; i < ck.params.size(); ++i) ck.params[i] = static_cast<float>(i) * 0.5f;
   const fs::path path = dir.path() / "model.ckpt";
   write_checkpoint(path, ck);
@@ -156,17 +157,44 @@ TEST_CASE("checkpoint round trip and rejected files") {
   CHECK(back.train_sha256 == std::string(64, 'c'));
   CHECK(back.m.empty());
   const std::string good = read_file(path);
-  auto corrupt = [&](std::size_t at, char value) {
-    std::string bad = good;
-    bad[at] = value;
+  // `resign` recomputes the checksum over the changed header, as a deliberate forger would: the
+  // field checks behind the checksum must still hold.
+  const std::size_t header = static_cast<unsigned char>(good[12]) | static_cast<std::size_t>(static_cast<unsigned char>(good[13])) << 8;
+  auto write_bad = [&](std::string bad, bool resign) {
+    if (resign) {
+      Sha256 hash;
+      hash.update(bad.data(), header);
+      hash.update(bad.data() + header + 32, bad.size() - header - 32);
+      const Digest d = hash.finish();
+      std::copy(d.begin(), d.end(), bad.begin() + static_cast<std::ptrdiff_t>(header));
+    }
     write_file_atomic(dir.path() / "bad.ckpt", bad);
     return dir.path() / "bad.ckpt";
   };
+  auto corrupt = [&](std::size_t at, char value, bool resign = false) {
+    std::string bad = good;
+    bad[at] = value;
+    return write_bad(bad, resign);
+  };
+  auto edit = [&](const std::string& from, const std::string& to, bool resign = true) {
+    std::string bad = good;
+    REQUIRE(bad.find(from) != std::string::npos);
+    bad.replace(bad.find(from), from.size(), to);
+    return write_bad(bad, resign);
+  };
   CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(0, 'X')), "wrong magic");
   CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(8, 9)), "version 9");
+  CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(8, 1)), "format version 1 (GPT-2 only");
   CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(good.size() - 1, 'Z')), "checksum");
-  CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(64, 1)), "parameters");
-  CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(20, 33)), "not a multiple");
+  // Every header field is under the checksum: a changed step, hash or architecture is caught.
+  CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(16, 43)), "checksum mismatch");
+  CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(60, 'f')), "checksum mismatch");
+  CHECK_ERROR_CONTAINS(read_checkpoint(edit("rotary_fraction 1\n", "rotary_fraction 0\n", false)), "checksum mismatch");
+  CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(24, 1, true)), "parameters");
+  CHECK_ERROR_CONTAINS(read_checkpoint(edit("n_head 2\n", "n_head 3\n")), "not a multiple");
+  CHECK_ERROR_CONTAINS(read_checkpoint(edit("device cpu", "device gpu")), "device 'gpu' in the header");
+  CHECK_ERROR_CONTAINS(read_checkpoint(edit("bias 1", "bias 7")), "bias = '7': expected 0 or 1");
+  CHECK_ERROR_CONTAINS(read_checkpoint(corrupt(12, 100, true)), "header size");
   write_file_atomic(dir.path() / "short.ckpt", good.substr(0, good.size() - 4));
   CHECK_ERROR_CONTAINS(read_checkpoint(dir.path() / "short.ckpt"), "truncated");
   write_file_atomic(dir.path() / "tiny.ckpt", good.substr(0, 10));
@@ -195,7 +223,7 @@ TEST_CASE("resume refuses a checkpoint that does not fit") {
 TEST_CASE("a checkpoint must fit the config and the tokenizer it is used with") {
   TempDir dir;
   const ModelConfig m = small_model(40);
-  const Checkpoint ck{m, kTokHash, {}, 3, std::vector<float>(param_count(m), 0.5f), {}, {}};
+  const Checkpoint ck{m, kTokHash, {}, 3, "cpu", "fp32", std::vector<float>(param_count(m), 0.5f), {}, {}};
   write_checkpoint(dir.path() / "model.ckpt", ck);
   Checkpoint header;
   const auto model = load_model(dir.path() / "model.ckpt", m, "x.toml", &header);

@@ -20,8 +20,8 @@ GenerateResult generate(const GptWeights& model, const std::vector<std::uint32_t
   MINITX_CHECK(prompt.size() <= context, "generate: the prompt has {} tokens, more than the model's context of {}",
                prompt.size(), context);
   for (std::uint32_t id : prompt)
-    MINITX_CHECK(id < model.config.vocab_size, "generate: prompt token {} is outside the vocabulary of {}", id,
-                 model.config.vocab_size);
+    MINITX_CHECK(id < model.config.tokens(), "generate: prompt token {} is outside the vocabulary of {}", id,
+                 model.config.tokens());
   Decoder decoder(model);
   std::vector<std::uint32_t> sequence = prompt;
   GenerateResult result;
@@ -48,7 +48,7 @@ GenerateResult generate(const GptWeights& model, const std::vector<std::uint32_t
       logits = &decoder.prefill(seen, seen_n);
     else
       logits = &decoder.step(sequence.back());
-    const std::uint32_t next = sample_token(*logits, options.sampling, i);
+    const std::uint32_t next = sample_token(std::span(*logits).first(model.config.tokens()), options.sampling, i);
     result.step_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     sequence.push_back(next);
     result.tokens.push_back(next);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <vector>
 
 #include "minitx/core/error.h"
 #include "minitx/core/rng.h"
@@ -12,7 +13,7 @@ namespace {
 constexpr std::uint64_t kSampleStream = 0x73616d706c65ULL;  // "sample"
 }
 
-std::uint32_t sample_token(const std::vector<float>& logits, const SamplingConfig& c, std::uint64_t index) {
+std::uint32_t sample_token(std::span<const float> logits, const SamplingConfig& c, std::uint64_t index) {
   MINITX_CHECK(!logits.empty(), "sampling: no logits");
   if (c.temperature <= 0.0)
     return static_cast<std::uint32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());

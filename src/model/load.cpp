@@ -9,12 +9,7 @@ std::unique_ptr<GptModel> load_model(const std::filesystem::path& path, const Mo
                                      const std::string& config_name, Checkpoint* header_out) {
   Checkpoint ck = read_checkpoint(path);
   const ModelConfig& c = ck.config;
-  if (c.n_layer != config.n_layer || c.n_embd != config.n_embd || c.n_head != config.n_head ||
-      c.context != config.context)
-    fail("{}: the checkpoint's model (n_layer {}, n_embd {}, n_head {}, context {}) does not fit [model] in {} "
-         "(n_layer {}, n_embd {}, n_head {}, context {})",
-         path.string(), c.n_layer, c.n_embd, c.n_head, c.context, config_name, config.n_layer, config.n_embd,
-         config.n_head, config.context);
+  check_architecture_fits(c, config, path.string() + ": the checkpoint's model", config_name);
   auto model = std::make_unique<GptModel>(c);
   model->storage = std::move(ck.params);
   model->params = bind_params(model->data(), c);
@@ -23,6 +18,28 @@ std::unique_ptr<GptModel> load_model(const std::filesystem::path& path, const Mo
     header_out->params.clear();
   }
   return model;
+}
+
+namespace {
+
+// "n_layer 4, n_embd 256, …": the description on one line, for messages.
+std::string one_line(const ModelConfig& m) {
+  std::string text = describe_architecture(m);
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  std::string out;
+  for (char ch : text) out += ch == '\n' ? std::string(", ") : std::string(1, ch);
+  return out;
+}
+
+}  // namespace
+
+void check_architecture_fits(const ModelConfig& model, const ModelConfig& config, const std::string& what,
+                             const std::string& config_name) {
+  ModelConfig expected = config;  // the vocabulary comes from the tokenizer, not from [model]
+  expected.vocab_size = model.vocab_size;
+  expected.vocab_tokens = model.vocab_tokens;
+  if (!same_architecture(model, expected))
+    fail("{} ({}) does not fit [model] in {} ({})", what, one_line(model), config_name, one_line(expected));
 }
 
 void check_tokenizer_fits(const Checkpoint& ck, const std::filesystem::path& path, std::uint32_t vocab_size,

@@ -38,12 +38,6 @@ std::string csv_rows_up_to(const std::filesystem::path& path, const char* header
   return out;
 }
 
-bool same_shape(const ModelConfig& a, const ModelConfig& b) {
-  return a.n_layer == b.n_layer && a.n_embd == b.n_embd && a.n_head == b.n_head && a.context == b.context &&
-         a.vocab_size == b.vocab_size && a.position == b.position && a.activation == b.activation &&
-         a.parallel_residual == b.parallel_residual;
-}
-
 }  // namespace
 
 std::size_t batch_start(const TrainConfig& train, std::size_t step, std::size_t row, std::size_t n_tokens,
@@ -71,7 +65,7 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
   if (options.resume) {
     Checkpoint ck = read_checkpoint(*options.resume);
     const std::string name = options.resume->string();
-    MINITX_CHECK(same_shape(ck.config, config), "{}: the checkpoint's model (layers {}, width {}, heads {}, context {}, vocab {}) does not fit the config (layers {}, width {}, heads {}, context {}, vocab {})",
+    MINITX_CHECK(same_architecture(ck.config, config), "{}: the checkpoint's model (layers {}, width {}, heads {}, context {}, vocab {}) does not fit the config (layers {}, width {}, heads {}, context {}, vocab {})",
                  name, ck.config.n_layer, ck.config.n_embd, ck.config.n_head, ck.config.context, ck.config.vocab_size,
                  config.n_layer, config.n_embd, config.n_head, config.context, config.vocab_size);
     MINITX_CHECK(ck.tokenizer_sha256 == in.tokenizer_sha256, "{}: trained with tokenizer {}, but the token files come from tokenizer {}",
@@ -92,7 +86,7 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
   model.params = bind_params(model.data(), config);
 
   auto save = [&](std::size_t at_step) {
-    Checkpoint ck{config, in.tokenizer_sha256, in.train_sha256, at_step, model.storage, m, v};
+    Checkpoint ck{config, in.tokenizer_sha256, in.train_sha256, at_step, "cpu", "fp32", model.storage, m, v};
     write_checkpoint(out.checkpoint, ck);
     write_file_atomic(out.log, log);
     if (!out.times.empty()) write_file_atomic(out.times, times);
@@ -131,8 +125,9 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
       const cpu::AdamWStep s{static_cast<float>(lr), static_cast<float>(tc.beta1), static_cast<float>(tc.beta2),
                              static_cast<float>(tc.eps), t.decay ? static_cast<float>(tc.weight_decay) : 0.0f,
                              step + 1};
-      cpu::adamw_update(model.data() + off, grads.data() + off, m.data() + off, v.data() + off, t.size, s);
-      off += t.size;
+      const std::size_t n = t.size(config.n_layer);
+      cpu::adamw_update(model.data() + off, grads.data() + off, m.data() + off, v.data() + off, n, s);
+      off += n;
     }
     tokens += B * T;
     const std::size_t done = step + 1;

@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "minitx/infer/kv_cache.h"
-#include "minitx/infer/linear.h"
+#include "minitx/model/kv_cache.h"
+#include "minitx/model/weights.h"
 #include "minitx/model/gpt.h"
 
 namespace minitx {
@@ -37,8 +37,7 @@ class Decoder {
   GptWeights weights_;
   KvCache cache_;
   std::vector<float> logits_;
-  // step() scratch, one token
-  std::vector<float> x_, ln_, qkv_, atty_, proj_, fch_, fch_gelu_, scores_;
+  StepBuffers step_;
 };
 
 }  // namespace minitx

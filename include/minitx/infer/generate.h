@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "minitx/infer/sampling.h"
-#include "minitx/infer/linear.h"
+#include "minitx/model/weights.h"
 #include "minitx/model/gpt.h"
 
 namespace minitx {

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "minitx/infer/linear.h"
+#include "minitx/model/weights.h"
 #include "minitx/model/gpt.h"
 
 namespace minitx {

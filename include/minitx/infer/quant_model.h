@@ -2,14 +2,12 @@
 // into a quantized model file (quant/file.h, `OUT/model-<recipe>.mtq`), and read back as
 // GptWeights (linear.h) for evaluation, generation and benchmarks.
 //
-// Tensor names, one tensor per layer so that a recipe can give layers different formats:
-//   wte (V, C)  wpe (T, C)  lnfw, lnfb (C)
-//   h.<l>.ln1w, ln1b (C)  qkvw (3C, C)  qkvb (3C)  attprojw (C, C)  attprojb (C)
-//   h.<l>.ln2w, ln2b (C)  fcw (4C, C)  fcb (4C)  fcprojw (C, 4C)  fcprojb (C)
+// Tensor names come from the tensor table (model/params.h), one tensor per layer so that a
+// recipe can give layers different formats: "wte", "wpe", "lnfw", "head", "h.<l>.qkvw", ….
 // Vectors are always f32. The metadata is text, one "key value" per line: the first line
-// "minitx-gpt 1", then the model's shape (n_layer, n_embd, n_head, context, vocab_size,
-// position, activation, parallel_residual, rotary_fraction), tokenizer_sha256, checkpoint_step,
-// recipe, and q8_0_tensors (the matrices a q4_mix recipe kept at 8 bits, informative).
+// "minitx-gpt 2", then the architecture (describe_architecture), tokenizer_sha256,
+// checkpoint_step, recipe, and q8_0_tensors (the matrices a q4_mix recipe kept at 8 bits,
+// informative). Format 1 files (GPT-2 only) are refused by name.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -17,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "minitx/infer/linear.h"
+#include "minitx/model/weights.h"
 #include "minitx/model/gpt.h"
 #include "minitx/quant/file.h"
 #include "minitx/quant/recipe.h"

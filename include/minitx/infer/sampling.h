@@ -4,7 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <span>
 
 namespace minitx {
 
@@ -15,6 +15,8 @@ struct SamplingConfig {
   std::uint64_t seed = 0;
 };
 
-std::uint32_t sample_token(const std::vector<float>& logits, const SamplingConfig& config, std::uint64_t index);
+// `logits` holds one entry per token that may be chosen: a model whose embedding is padded past
+// its tokenizer (Pythia: 50,304 rows for 50,277 tokens) passes only the first config.tokens().
+std::uint32_t sample_token(std::span<const float> logits, const SamplingConfig& config, std::uint64_t index);
 
 }  // namespace minitx

@@ -1,17 +1,21 @@
-// Checkpoints (out/model.ckpt): the model's shape, the tokenizer it was trained with, the step,
-// the parameters and the AdamW moments.
+// Checkpoints (out/model.ckpt): the model's architecture, the tokenizer it was trained with, the
+// step, where and how it was trained, the parameters and the AdamW moments.
 //
-// Layout, little-endian:
-//   0   magic "MTXCKPT\0"                 8  u32 format version (1)        12 u32 header bytes (192)
-//   16  u32 n_layer  20 u32 n_embd  24 u32 n_head  28 u32 context  32 u32 vocab_size
-//   36  u32 position  40 u32 activation  44 u32 parallel_residual  48 f64 rotary_fraction
-//   56  u64 step      64 u64 parameter count   72 u32 has optimizer state  76 u32 zero
-//   80  64 ASCII hex: SHA-256 of the tokenizer.json
-//   144 32 bytes: SHA-256 of the [train] section the run used (resume refuses another)
-//   176 u64 payload bytes   184 u64 zero
-//   192 32 bytes: SHA-256 of the payload, then the payload: parameters, then m and v when present
-// A reader checks every field and the payload hash before using anything; nothing is read past
-// the end of the file.
+// Layout (format version 2), little-endian:
+//   0    magic "MTXCKPT\0"      8  u32 format version (2)     12  u32 header bytes H
+//   16   u64 step               24 u64 parameter count         32  u64 payload bytes
+//   40   u32 has optimizer state                               44  u32 description bytes D
+//   48   64 ASCII hex: SHA-256 of the tokenizer.json
+//   112  32 bytes: SHA-256 of the [train] section the run used (zeros: unknown)
+//   144  16 bytes zero
+//   160  D bytes of "key value" lines: the architecture (describe_architecture in config.h), then
+//        "device cpu|cuda" and "precision fp32|bf16"; zero padding up to H (a multiple of 8)
+//   H    32 bytes: SHA-256 of bytes [0, H) and of the payload
+//   H+32 the payload: parameters in the tensor table's order, then m and v when present
+// The checksum covers the header, so no field can change unnoticed. A reader checks the sizes
+// against the file's length, then the checksum, then every field, before allocating or using
+// anything; nothing is read past the end of the file. Version 1 files (GPT-2 only, header not
+// covered by the checksum) are refused by name.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -27,6 +31,8 @@ struct Checkpoint {
   std::string tokenizer_sha256;  // 64 lowercase hex
   std::string train_sha256;      // 64 lowercase hex, or empty when unknown
   std::uint64_t step = 0;
+  std::string device = "cpu";       // where the parameters were last updated: cpu or cuda
+  std::string precision = "fp32";   // the arithmetic of that training: fp32 or bf16
   std::vector<float> params;
   std::vector<float> m, v;  // empty when the checkpoint holds no optimizer state
 };

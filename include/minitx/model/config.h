@@ -1,12 +1,18 @@
 // The [model] and [train] sections of an experiment.
 //
-// GPT-2 style today: learned positions, pre-LayerNorm, GELU, tied input/output embeddings. The
-// fields for rotary positions (full or partial), parallel residual and ReLU are already part of
-// the config so that Pythia/OPT-style models can be added without reshaping it; until their
-// kernels exist, choosing them is an error that says so.
+// ModelConfig is the architecture descriptor: one struct carries GPT-2, OPT and GPT-NeoX
+// (Pythia). The tensor table (params.h), the forward, decode step and backward (block.h), the
+// checkpoint and quantized-file headers and the Hugging Face importer all read it, so a new
+// variant is a new value here, never a new copy of the layer.
+//
+//   GPT-2     learned positions, gelu-tanh, sequential residual, tied head
+//   OPT       learned positions with an offset of 2, relu, sequential residual, tied head
+//   GPT-NeoX  rotary on a fraction of each head (rotate-half layout), gelu-erf, parallel residual
+//             (Pythia) or sequential, untied head
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace minitx {
@@ -15,22 +21,45 @@ class ConfigSection;
 
 struct ModelConfig {
   enum class Position { learned, rotary };
-  enum class Activation { gelu, relu };
+  enum class Activation { gelu_tanh, gelu_erf, relu };
 
   std::size_t n_layer = 4, n_embd = 256, n_head = 4;
-  std::size_t context = 256;  // positions the model can see (block size)
-  std::size_t vocab_size = 0;  // from the tokenizer (token file header), not the config
+  std::size_t context = 256;   // positions the model can see (block size)
+  std::size_t vocab_size = 0;  // rows of the embedding (and the head): from the tokenizer, or the checkpoint
+  std::size_t vocab_tokens = 0;  // tokens that exist (≤ vocab_size; 0 = all); rows past it are padding, never sampled
+  std::size_t ffn = 0;           // hidden width of the MLP; 0 = 4·n_embd
   Position position = Position::learned;
-  double rotary_fraction = 1.0;  // with rotary: share of each head's dimensions rotated
-  bool parallel_residual = false;
-  Activation activation = Activation::gelu;
-  double dropout = 0.0;  // only 0 is supported: training is deterministic
+  std::size_t position_offset = 0;  // learned: position t reads row t + offset (OPT: 2)
+  double rotary_fraction = 1.0;     // rotary: share of each head's dimensions rotated
+  double rotary_base = 10000.0;
+  bool parallel_residual = false;  // x + attn(ln1(x)) + mlp(ln2(x)) instead of two steps
+  Activation activation = Activation::gelu_tanh;
+  double ln_eps = 1e-5;
+  bool tied_head = true;  // the output head is the token embedding
+  bool bias = true;       // the four linear layers of a block have biases
+  double dropout = 0.0;   // only 0 is supported: training is deterministic
   double init_std = 0.02;
 
   std::size_t head_size() const { return n_embd / n_head; }
+  std::size_t ffn_width() const { return ffn == 0 ? 4 * n_embd : ffn; }
+  std::size_t tokens() const { return vocab_tokens == 0 ? vocab_size : vocab_tokens; }
+  // Rows of the learned position table (context + offset); 0 with rotary positions.
+  std::size_t position_rows() const { return position == Position::learned ? context + position_offset : 0; }
+  // Dimensions of each head that rotary positions rotate (even; 0 with learned positions).
+  std::size_t rotary_dims() const;
   // Throws unless the shape is usable (heads divide the width, vocab known, ...).
   void validate(const std::string& where) const;
 };
+
+// The architecture as "key value" lines, in a fixed order: what checkpoints and quantized files
+// store, so that a model file describes itself. parse_architecture reads them back from a
+// key→value map (keys it uses are erased, so the caller can reject leftovers); `where` names
+// the file in messages. Format version 2 (version 1 files knew GPT-2 only).
+std::string describe_architecture(const ModelConfig& config);
+ModelConfig parse_architecture(std::map<std::string, std::string>& keys, const std::string& where);
+// Parses "key value" lines (text after a first line that the caller checks) into a map;
+// a malformed or repeated line is an error naming `where`.
+std::map<std::string, std::string> parse_key_values(const std::string& text, const std::string& where);
 
 struct TrainConfig {
   std::size_t batch_size = 8;
@@ -54,5 +83,7 @@ double learning_rate_at(const TrainConfig& train, std::size_t step);
 
 const char* to_string(ModelConfig::Position position);
 const char* to_string(ModelConfig::Activation activation);
+// Do two models have the same architecture and shape (what a resume or a load must match)?
+bool same_architecture(const ModelConfig& a, const ModelConfig& b);
 
 }  // namespace minitx

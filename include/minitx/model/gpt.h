@@ -1,5 +1,9 @@
-// The GPT forward and backward passes on the CPU, composed from the ops in
-// minitx/backend/cpu/ops.h. B = batch, T = time (≤ context), C = channels, L = layers.
+// A GPT of any architecture the descriptor (config.h) describes: its parameters, the activations
+// of a forward pass, and the block — one forward, one decode step and one backward, each driven
+// by the descriptor and composed from the ops in minitx/backend/cpu/ops.h. Training, evaluation,
+// prefill, generation and quantized models all run these three functions.
+//
+// B = batch, T = time (≤ context), C = channels, F = FFN width, L = layers, V = vocab rows.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -7,6 +11,7 @@
 
 #include "minitx/model/config.h"
 #include "minitx/model/params.h"
+#include "minitx/model/weights.h"
 
 namespace minitx {
 
@@ -36,32 +41,63 @@ struct GptActivations {
   float* ln1;        // (L, B, T, C)
   float* ln1_mean;   // (L, B, T)
   float* ln1_rstd;   // (L, B, T)
-  float* qkv;        // (L, B, T, 3C)
+  float* qkv;        // (L, B, T, 3C)  q and k after rotary positions, if any
   float* atty;       // (L, B, T, C)
   float* att;        // (L, B, NH, T, T)
   float* attproj;    // (L, B, T, C)
-  float* residual2;  // (L, B, T, C)
-  float* ln2;        // (L, B, T, C)
+  float* residual2;  // (L, B, T, C)  the layer's input + attention
+  float* ln2;        // (L, B, T, C)  of residual2, or of the layer's input with a parallel residual
   float* ln2_mean;   // (L, B, T)
   float* ln2_rstd;   // (L, B, T)
-  float* fch;        // (L, B, T, 4C)
-  float* fch_gelu;   // (L, B, T, 4C)
+  float* fch;        // (L, B, T, F)
+  float* fch_act;    // (L, B, T, F)
   float* fcproj;     // (L, B, T, C)
-  float* residual3;  // (L, B, T, C)
+  float* residual3;  // (L, B, T, C)  the layer's output: residual2 + MLP
   float* lnf;        // (B, T, C)
   float* lnf_mean;   // (B, T)
   float* lnf_rstd;   // (B, T)
   // Per-layer strides in floats: zero when the layers share buffers.
-  std::size_t s_btc, s_bt, s_bt3c, s_att, s_bt4c;
+  std::size_t s_btc, s_bt, s_bt3c, s_att, s_btf;
 };
 
-// Runs the transformer up to the final LayerNorm (acts.lnf). ids: (B, T) with T ≤ context.
-// With a cache (B must be 1) the keys and values of positions [0, T) are stored in it.
-void gpt_forward(const GptModel& model, GptActivations& acts, const std::uint32_t* ids, std::size_t B,
-                 std::size_t T, KvCache* cache = nullptr);
+// Every token id that enters a model goes through this check first: an id at or past the
+// embedding's rows would read other memory. `source` names where the ids came from.
+void check_token_ids(const std::uint32_t* ids, std::size_t n, const ModelConfig& config, const char* source);
 
-// logits (N, V) = x (N, C) · wteᵀ.
-void gpt_logits(const GptModel& model, float* logits, const float* x, std::size_t N);
+// The forward: the transformer up to the final LayerNorm (acts.lnf) over ids (B, T), T ≤
+// context, row t at position t. With a cache (B must be 1) the keys and values of positions
+// [0, T) are stored in it (after rotary positions), as a prefill.
+void gpt_forward(const GptWeights& w, GptActivations& acts, const std::uint32_t* ids, std::size_t B, std::size_t T,
+                 KvCache* cache = nullptr);
+inline void gpt_forward(const GptModel& model, GptActivations& acts, const std::uint32_t* ids, std::size_t B,
+                        std::size_t T, KvCache* cache = nullptr) {
+  gpt_forward(weights_of(model), acts, ids, B, T, cache);
+}
+
+// logits (N, V) = x (N, C) · headᵀ.
+void gpt_logits(const GptWeights& w, float* logits, const float* x, std::size_t N);
+
+// Scratch of one decode step: one token's activations.
+struct StepBuffers {
+  explicit StepBuffers(const ModelConfig& config);
+  std::vector<float> x, ln, ln2, qkv, atty, proj, fch, fch_act, scores;
+};
+
+// The decode step: token `id` at position cache.length, its keys and values appended to the
+// cache, the logits (V) after it written to `logits`. The same arithmetic as the forward's row
+// for that position, with matrix-vector products.
+void gpt_step(const GptWeights& w, KvCache& cache, StepBuffers& buffers, std::uint32_t id, float* logits);
+
+// Gradient scratch of the backward, shared by the layers.
+struct BackwardBuffers {
+  BackwardBuffers(const ModelConfig& config, std::size_t B, std::size_t T);
+  std::vector<float> dresidual, dres2, dln, dqkv, datty, datt, dfch, dfch_act, dlnf;
+};
+
+// The backward of gpt_forward + gpt_logits over acts (kept layers): dlogits (B·T, V) in, the
+// parameters' gradients accumulated into `grads` (the caller zeroes them once per step).
+void gpt_backward(const GptModel& model, const GptParams& grads, const GptActivations& acts,
+                  const std::uint32_t* ids, const float* dlogits, BackwardBuffers& buffers);
 
 // Training step pieces: forward over (B, T) with loss, then the backward into `grads`
 // (same layout as the parameters; zeroed here first).
@@ -79,8 +115,7 @@ class GptTrainer {
   std::vector<float> logits_;  // (B, T, V): logits, then their gradient
   std::vector<float> losses_;  // (B, T)
   std::vector<std::uint32_t> ids_;
-  // Gradient scratch shared by the layers: the residual stream and one layer's intermediates.
-  std::vector<float> dresidual_, dln_, dqkv_, datty_, datt_, dfch_, dfch_gelu_, dlnf_;
+  BackwardBuffers buffers_;
 };
 
 }  // namespace minitx

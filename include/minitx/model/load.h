@@ -15,6 +15,11 @@ namespace minitx {
 std::unique_ptr<GptModel> load_model(const std::filesystem::path& checkpoint, const ModelConfig& config,
                                      const std::string& config_name, Checkpoint* header_out = nullptr);
 
+// Errors unless `model` has the architecture of the config's [model] (vocab aside); `what`
+// starts the message ("out/model.ckpt: the checkpoint's model").
+void check_architecture_fits(const ModelConfig& model, const ModelConfig& config, const std::string& what,
+                             const std::string& config_name);
+
 // Errors unless the checkpoint was trained with this vocabulary and tokenizer.
 void check_tokenizer_fits(const Checkpoint& checkpoint, const std::filesystem::path& checkpoint_path,
                           std::uint32_t vocab_size, const std::string& tokenizer_sha256, const std::string& source);

@@ -5,12 +5,8 @@
 #include "reduce_rows.h"
 
 namespace minitx::cpu {
-namespace {
-constexpr float kEps = 1e-5f;  // as in GPT-2 and PyTorch's default
-}
-
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, std::size_t N, std::size_t C) {
+                       const float* bias, std::size_t N, std::size_t C, float eps) {
   parallel_for(N, [&](std::size_t begin, std::size_t end) {
     for (std::size_t n = begin; n < end; ++n) {
       const float* x = inp + n * C;
@@ -19,7 +15,7 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
       const float m = sum / static_cast<float>(C);
       float var = 0.0f;
       for (std::size_t c = 0; c < C; ++c) var += (x[c] - m) * (x[c] - m);
-      const float s = 1.0f / std::sqrt(var / static_cast<float>(C) + kEps);
+      const float s = 1.0f / std::sqrt(var / static_cast<float>(C) + eps);
       float* o = out + n * C;
       for (std::size_t c = 0; c < C; ++c) o[c] = (x[c] - m) * s * weight[c] + bias[c];
       if (mean != nullptr) mean[n] = m;

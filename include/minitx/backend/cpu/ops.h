@@ -15,15 +15,18 @@
 
 namespace minitx::cpu {
 
-// out[n] = wte[ids[n]] + wpe[n % T]. ids: (N), wte: (V, C), wpe: (T, C), out: (N, C).
+// out[n] = wte[ids[n]] + wpe[n % T + offset]: row n is position n % T of its sequence, and the
+// table's row for position t is t + offset (OPT's learned positions start at row 2). wpe null:
+// no learned positions (rotary models). ids: (N), wte: (V, C), wpe: (T + offset, C), out: (N, C).
 void encoder_forward(float* out, const std::uint32_t* ids, const float* wte, const float* wpe, std::size_t N,
-                     std::size_t T, std::size_t C);
+                     std::size_t T, std::size_t C, std::size_t offset = 0);
+// dwpe may be null (no learned positions).
 void encoder_backward(float* dwte, float* dwpe, const float* dout, const std::uint32_t* ids, std::size_t N,
-                      std::size_t T, std::size_t C);
+                      std::size_t T, std::size_t C, std::size_t offset = 0);
 
 // out = (inp - mean) · rstd · weight + bias per row; mean, rstd: (N) saved for the backward.
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, std::size_t N, std::size_t C);
+                       const float* bias, std::size_t N, std::size_t C, float eps = 1e-5f);
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                         const float* weight, const float* mean, const float* rstd, std::size_t N, std::size_t C);
 
@@ -50,6 +53,23 @@ void attention_decode(float* out, float* scores, const float* q, const float* ke
 // GELU, tanh approximation (GPT-2): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
 void gelu_forward(float* out, const float* inp, std::size_t n);
 void gelu_backward(float* dinp, const float* inp, const float* dout, std::size_t n);
+
+// GELU, exact (erf) form (GPT-NeoX, BERT): 0.5·x·(1 + erf(x/√2)).
+void gelu_erf_forward(float* out, const float* inp, std::size_t n);
+void gelu_erf_backward(float* dinp, const float* inp, const float* dout, std::size_t n);
+// ReLU (OPT): max(x, 0); the gradient at 0 is 0, as in PyTorch.
+void relu_forward(float* out, const float* inp, std::size_t n);
+void relu_backward(float* dinp, const float* inp, const float* dout, std::size_t n);
+
+// Rotary positions (GPT-NeoX's rotate-half layout) on the first `dims` of each head's D
+// dimensions of q and k, in place in rows of q|k|v (B, T, 3C); row (b, t) is at position
+// pos0 + t. For i < dims/2, with θ = pos · base^(-2i/dims):
+//   x[i] ← x[i]·cos θ − x[i + dims/2]·sin θ,   x[i + dims/2] ← x[i + dims/2]·cos θ + x[i]·sin θ.
+// The backward applies the inverse rotation to the gradients of q and k (v is untouched).
+void rotary_forward(float* qkv, std::size_t B, std::size_t T, std::size_t C, std::size_t NH, std::size_t dims,
+                    float base, std::size_t pos0 = 0);
+void rotary_backward(float* dqkv, std::size_t B, std::size_t T, std::size_t C, std::size_t NH, std::size_t dims,
+                     float base, std::size_t pos0 = 0);
 
 // out = a + b.
 void residual_forward(float* out, const float* a, const float* b, std::size_t n);

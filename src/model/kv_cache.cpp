@@ -1,4 +1,4 @@
-#include "minitx/infer/kv_cache.h"
+#include "minitx/model/kv_cache.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "minitx/infer/linear.h"
+#include "minitx/model/weights.h"
 
 #include <cstring>
 #include <memory>
@@ -8,7 +8,6 @@
 #include "minitx/backend/cpu/ops.h"
 #include "minitx/core/error.h"
 #include "minitx/core/threads.h"
-#include "minitx/infer/kv_cache.h"
 #include "minitx/model/gpt.h"
 #include "minitx/quant/matmul.h"
 #include "minitx/quant/quantize.h"
@@ -88,33 +87,47 @@ void linear_row(float* out, const Linear& w, std::size_t r) {
   }
 }
 
+GptWeights make_weights(const ModelConfig& m, const MatrixSource& matrix, const VectorSource& vector) {
+  GptWeights w;
+  w.config = m;
+  w.layers.resize(m.n_layer);
+  for (const ParamTensor& t : param_tensors(m)) {
+    for (std::size_t l = 0; l < (t.per_layer ? m.n_layer : 1); ++l) {
+      GptLayerWeights& y = w.layers[l];  // layer 0's for global tensors, which do not use it
+      const auto mat = [&] { return matrix(t, l); };
+      const auto vec = [&] { return vector(t, l); };
+      switch (t.kind) {
+        case Param::wte: w.wte = mat(); break;
+        case Param::wpe: w.wpe = mat(); break;
+        case Param::ln1w: y.ln1w = vec(); break;
+        case Param::ln1b: y.ln1b = vec(); break;
+        case Param::qkvw: y.qkvw = mat(); break;
+        case Param::qkvb: y.qkvb = vec(); break;
+        case Param::attprojw: y.attprojw = mat(); break;
+        case Param::attprojb: y.attprojb = vec(); break;
+        case Param::ln2w: y.ln2w = vec(); break;
+        case Param::ln2b: y.ln2b = vec(); break;
+        case Param::fcw: y.fcw = mat(); break;
+        case Param::fcb: y.fcb = vec(); break;
+        case Param::fcprojw: y.fcprojw = mat(); break;
+        case Param::fcprojb: y.fcprojb = vec(); break;
+        case Param::lnfw: w.lnfw = vec(); break;
+        case Param::lnfb: w.lnfb = vec(); break;
+        case Param::head: w.head = mat(); break;
+      }
+    }
+  }
+  if (m.tied_head) w.head = w.wte;
+  return w;
+}
+
 GptWeights weights_of(const GptModel& model) {
   const ModelConfig& m = model.config;
   const GptParams& p = model.params;
-  const std::size_t C = m.n_embd;
-  GptWeights w;
-  w.config = m;
-  w.wte = fp32_linear(p.wte, m.vocab_size, C);
-  w.wpe = fp32_linear(p.wpe, m.context, C);
-  w.lnfw = p.lnfw;
-  w.lnfb = p.lnfb;
-  w.layers.resize(m.n_layer);
-  for (std::size_t l = 0; l < m.n_layer; ++l) {
-    GptLayerWeights& y = w.layers[l];
-    y.ln1w = p.ln1w + l * C;
-    y.ln1b = p.ln1b + l * C;
-    y.qkvw = fp32_linear(p.qkvw + l * 3 * C * C, 3 * C, C);
-    y.qkvb = p.qkvb + l * 3 * C;
-    y.attprojw = fp32_linear(p.attprojw + l * C * C, C, C);
-    y.attprojb = p.attprojb + l * C;
-    y.ln2w = p.ln2w + l * C;
-    y.ln2b = p.ln2b + l * C;
-    y.fcw = fp32_linear(p.fcw + l * 4 * C * C, 4 * C, C);
-    y.fcb = p.fcb + l * 4 * C;
-    y.fcprojw = fp32_linear(p.fcprojw + l * 4 * C * C, C, 4 * C);
-    y.fcprojb = p.fcprojb + l * C;
-  }
-  return w;
+  return make_weights(
+      m,
+      [&](const ParamTensor& t, std::size_t l) { return fp32_linear(p.at(t.kind) + l * t.slice(), t.rows, t.cols); },
+      [&](const ParamTensor& t, std::size_t l) -> const float* { return p.at(t.kind) + l * t.slice(); });
 }
 
 GptWeights with_packed_matrices(GptWeights w, PackHead head) {
@@ -123,7 +136,7 @@ GptWeights with_packed_matrices(GptWeights w, PackHead head) {
   const auto want = [&](Linear& x) {
     if (x.format == quant::Format::f32) targets.push_back(&x);
   };
-  if (head == PackHead::yes) want(w.wte);
+  if (head == PackHead::yes) want(w.head);
   for (GptLayerWeights& y : w.layers) {
     want(y.qkvw);
     want(y.attprojw);
@@ -141,63 +154,14 @@ GptWeights with_packed_matrices(GptWeights w, PackHead head) {
   return w;
 }
 
-void gpt_forward(const GptWeights& w, GptActivations& a, const std::uint32_t* ids, std::size_t B, std::size_t T,
-                 KvCache* cache) {
-  const ModelConfig& m = w.config;
-  const std::size_t L = m.n_layer, C = m.n_embd, NH = m.n_head, BT = B * T;
-  if (w.wte.format == quant::Format::f32 && w.wpe.format == quant::Format::f32) {
-    cpu::encoder_forward(a.encoded, ids, floats(w.wte), floats(w.wpe), BT, T, C);
-  } else {
-    // Quantized tables: one row of each dequantized per token, never the whole table.
-    parallel_for(BT, [&](std::size_t begin, std::size_t end) {
-      std::vector<float> pos(C);
-      for (std::size_t n = begin; n < end; ++n) {
-        float* o = a.encoded + n * C;
-        linear_row(o, w.wte, ids[n]);
-        linear_row(pos.data(), w.wpe, n % T);
-        for (std::size_t c = 0; c < C; ++c) o[c] += pos[c];
-      }
-    });
-  }
-  const float* residual = a.encoded;
-  for (std::size_t l = 0; l < L; ++l) {
-    const GptLayerWeights& y = w.layers[l];
-    float* ln1 = a.ln1 + l * a.s_btc;
-    float* qkv = a.qkv + l * a.s_bt3c;
-    float* atty = a.atty + l * a.s_btc;
-    float* attproj = a.attproj + l * a.s_btc;
-    float* residual2 = a.residual2 + l * a.s_btc;
-    float* ln2 = a.ln2 + l * a.s_btc;
-    float* fch = a.fch + l * a.s_bt4c;
-    float* fch_gelu = a.fch_gelu + l * a.s_bt4c;
-    float* fcproj = a.fcproj + l * a.s_btc;
-    float* residual3 = a.residual3 + l * a.s_btc;
-    cpu::layernorm_forward(ln1, a.ln1_mean + l * a.s_bt, a.ln1_rstd + l * a.s_bt, residual, y.ln1w, y.ln1b, BT, C);
-    linear_forward(qkv, ln1, y.qkvw, y.qkvb, BT);
-    if (cache != nullptr) cache->store(l, 0, qkv, T);
-    cpu::attention_forward(atty, a.att + l * a.s_att, qkv, B, T, C, NH);
-    linear_forward(attproj, atty, y.attprojw, y.attprojb, BT);
-    cpu::residual_forward(residual2, residual, attproj, BT * C);
-    cpu::layernorm_forward(ln2, a.ln2_mean + l * a.s_bt, a.ln2_rstd + l * a.s_bt, residual2, y.ln2w, y.ln2b, BT, C);
-    linear_forward(fch, ln2, y.fcw, y.fcb, BT);
-    cpu::gelu_forward(fch_gelu, fch, BT * 4 * C);
-    linear_forward(fcproj, fch_gelu, y.fcprojw, y.fcprojb, BT);
-    cpu::residual_forward(residual3, residual2, fcproj, BT * C);
-    residual = residual3;
-  }
-  cpu::layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, residual, w.lnfw, w.lnfb, BT, C);
-}
-
-void gpt_logits(const GptWeights& w, float* logits, const float* x, std::size_t N) {
-  linear_forward(logits, x, w.wte, nullptr, N);
-}
-
 std::size_t weight_bytes(const GptWeights& w) {
   const auto bytes = [](const Linear& x) { return x.rows * quant::row_bytes(x.format, x.cols); };
-  const std::size_t C = w.config.n_embd;
-  std::size_t total = bytes(w.wte) + bytes(w.wpe) + 2 * C * sizeof(float);
+  const ModelConfig& m = w.config;
+  const std::size_t C = m.n_embd;
+  const std::size_t layer_vectors = 4 * C + (m.bias ? 3 * C + C + m.ffn_width() + C : 0);
+  std::size_t total = bytes(w.wte) + bytes(w.wpe) + (m.tied_head ? 0 : bytes(w.head)) + 2 * C * sizeof(float);
   for (const GptLayerWeights& y : w.layers)
-    total += bytes(y.qkvw) + bytes(y.attprojw) + bytes(y.fcw) + bytes(y.fcprojw) + 13 * C * sizeof(float);
+    total += bytes(y.qkvw) + bytes(y.attprojw) + bytes(y.fcw) + bytes(y.fcprojw) + layer_vectors * sizeof(float);
   return total;
 }
 

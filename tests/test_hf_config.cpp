@@ -153,6 +153,39 @@ TEST_CASE("hf config: Pythia reads as partial rotary, parallel residual, gelu-er
   CHECK_FALSE(full.parallel_residual);
 }
 
+TEST_CASE("hf config: the files transformers 5 writes (rope_parameters, dtype) read the same") {
+  // As save_pretrained wrote them with transformers 5.17 for scripts/make_arch_fixtures.py.
+  const HfConfig neox = parse(R"({
+    "architectures": ["GPTNeoXForCausalLM"], "attention_bias": true, "attention_dropout": 0.0, "bos_token_id": 0,
+    "classifier_dropout": 0.1, "dtype": "float32", "eos_token_id": 0, "hidden_act": "gelu", "hidden_dropout": 0.0,
+    "hidden_size": 64, "initializer_range": 0.2, "intermediate_size": 128, "is_decoder": false,
+    "layer_norm_eps": 1e-05, "max_position_embeddings": 64, "model_type": "gpt_neox", "num_attention_heads": 4,
+    "num_hidden_layers": 2, "pad_token_id": null,
+    "rope_parameters": {"partial_rotary_factor": 0.25, "rope_theta": 10000, "rope_type": "default"},
+    "tie_word_embeddings": false, "transformers_version": "5.17.0", "use_cache": true,
+    "use_parallel_residual": true, "vocab_size": 384})");
+  CHECK(neox.rotary_dims() == 4);
+  CHECK(neox.rotary_base == 10000.0);
+  CHECK(neox.parallel_residual);
+  CHECK_FALSE(neox.tie_word_embeddings);
+  CHECK(neox.vocab_size == 384);
+  CHECK(neox.ffn_size == 128);
+  CHECK_FALSE(neox.pad_token_id.has_value());
+  const HfConfig gpt2 = parse(R"({
+    "activation_function": "gelu_new", "add_cross_attention": false, "architectures": ["GPT2LMHeadModel"],
+    "attn_pdrop": 0.0, "bos_token_id": 0, "dtype": "float32", "embd_pdrop": 0.0, "eos_token_id": 0,
+    "initializer_range": 0.2, "layer_norm_epsilon": 1e-05, "model_type": "gpt2", "n_embd": 64, "n_head": 4,
+    "n_inner": 128, "n_layer": 2, "n_positions": 64, "pad_token_id": null, "reorder_and_upcast_attn": false,
+    "resid_pdrop": 0.0, "scale_attn_by_inverse_layer_idx": false, "scale_attn_weights": true,
+    "summary_activation": null, "summary_first_dropout": 0.1, "summary_proj_to_labels": true,
+    "summary_type": "cls_index", "summary_use_proj": true, "tie_word_embeddings": true,
+    "transformers_version": "5.17.0", "use_cache": true, "vocab_size": 383})");
+  CHECK(gpt2.ffn_size == 128);
+  CHECK(gpt2.vocab_size == 383);
+  CHECK(gpt2.tie_word_embeddings);
+  CHECK(gpt2.bos_token_id == 0);
+}
+
 TEST_CASE("hf config: every spelling of the rotary settings, and disagreements between them") {
   const auto strip = [](std::initializer_list<std::pair<const char*, const char*>> more) {
     std::string base = edit(kPythia, {{"rotary_pct", ""}, {"rotary_emb_base", ""}});

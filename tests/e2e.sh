@@ -93,3 +93,28 @@ check "bench quant --random times the config's shape with random weights" \
 check_fails "quantize rejects an unknown recipe" "quantization recipe 'q3_0' is unknown" \
   "$MINITX" quantize --config configs/tiny.toml --out "$Q" --to q3_0 --output "$E2E/x.mtq"
 check_fails "bench quant needs an output" "nothing to do" "$MINITX" bench quant --config configs/tiny.toml --out "$Q"
+
+# ---- Hugging Face import and export (tests/fixtures/arch: tiny models saved by transformers) ----
+H="$E2E/hf"
+mkdir -p "$H"
+check "import reads a GPT-NeoX checkpoint in two shards" \
+  "$MINITX" import --from tests/fixtures/arch/neox_full_sequential --output "$H/neox.ckpt"
+check "logits writes one row per position and one column per vocabulary row" bash -c \
+  "'$MINITX' logits --model '$H/neox.ckpt' --ids 17,203,5,88 --output '$H/logits.csv' &&
+   [ \"\$(wc -l < '$H/logits.csv')\" -eq 5 ] && [ \"\$(head -n 1 '$H/logits.csv' | tr ',' '\n' | wc -l)\" -eq 386 ]"
+check "export then import gives the same checkpoint, byte for byte" bash -c \
+  "'$MINITX' export --model '$H/neox.ckpt' --to '$H/exported' && '$MINITX' import --from '$H/exported' --output '$H/again.ckpt' &&
+   cmp '$H/neox.ckpt' '$H/again.ckpt'"
+check "an imported model quantizes and its logits come from the quantized file" bash -c \
+  "'$MINITX' quantize --model '$H/neox.ckpt' --to q8_0 --output '$H/neox.mtq' && '$MINITX' logits --model '$H/neox.mtq' --ids 1,2,3 --output '$H/q.csv'"
+check "eval runs an imported model on a token file without a config" bash -c \
+  "'$MINITX' import --from tests/fixtures/arch/opt --output '$H/opt.ckpt' &&
+   '$MINITX' tokenizer train --input README.md --vocab-size 300 --output '$H/tok.json' --quiet &&
+   '$MINITX' tokenizer encode --tokenizer '$H/tok.json' --input README.md --output '$H/readme.bin' &&
+   '$MINITX' eval --model '$H/opt.ckpt' --input '$H/readme.bin' --batch-size 2 | grep -q 'perplexity'"
+check_fails "an imported model without a tokenizer refuses token ids past its rows" "has ids up to 512" \
+  "$MINITX" eval --model "$H/opt.ckpt" --input "$T/val.bin"
+check_fails "logits refuses an id outside the vocabulary" "token id 999 at index 1 is outside the model's vocabulary of 384" \
+  "$MINITX" logits --model "$H/neox.ckpt" --ids 1,999 --output "$H/bad.csv"
+check "a refused logits run leaves no output" test ! -e "$H/bad.csv"
+check_fails "import names a directory without config.json" "config.json" "$MINITX" import --from "$H" --output "$H/x.ckpt"

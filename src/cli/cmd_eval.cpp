@@ -12,24 +12,30 @@
 namespace minitx::cli {
 
 int run_eval(Args& args) {
-  const Experiment ex = experiment_from_args(args);
-  const fs::path checkpoint = model_path_from_args(args, ex);
-  const fs::path input = args.option("--input").value_or((ex.out_dir / "val.bin").string());
-  const fs::path output = args.option("--output").value_or((ex.out_dir / "eval.json").string());
-  const auto batch = static_cast<std::size_t>(args.integer("--batch-size", 1, 4096, static_cast<std::int64_t>(ex.train.batch_size)));
+  // With --config: the experiment's files. Without: a model file alone (e.g. imported), on
+  // the token file --input, in windows of its whole context.
+  const std::optional<Experiment> ex = optional_experiment_from_args(args);
+  const fs::path checkpoint = ex ? model_path_from_args(args, *ex) : fs::path(args.required("--model"));
+  const fs::path input = ex ? args.option("--input").value_or((ex->out_dir / "val.bin").string()) : args.required("--input");
+  const auto output = ex ? std::optional<std::string>(args.option("--output").value_or((ex->out_dir / "eval.json").string()))
+                         : args.option("--output");
+  const std::int64_t default_batch = ex ? static_cast<std::int64_t>(ex->train.batch_size) : 8;
+  const auto batch = static_cast<std::size_t>(args.integer("--batch-size", 1, 4096, default_batch));
   args.done();
 
   const TokenFile tokens = read_token_file(input);
-  const InferenceModel model = load_inference_model(checkpoint, ex.model, ex.config_path.string());
+  const InferenceModel model =
+      ex ? load_inference_model(checkpoint, ex->model, ex->config_path.string()) : load_inference_model(checkpoint);
   check_tokenizer_fits(model, checkpoint, tokens.vocab_size, tokens.tokenizer_sha256, input.string());
-  const std::size_t T = ex.train.seq_len == 0 ? model.config.context : std::min(ex.train.seq_len, model.config.context);
+  const std::size_t seq_len = ex ? ex->train.seq_len : 0;
+  const std::size_t T = seq_len == 0 ? model.config.context : std::min(seq_len, model.config.context);
   const EvalResult r = evaluate_loss(model.weights, tokens.ids, T, batch);
   // No time, path or thread count: the file is a deterministic artifact.
-  write_file_atomic(output, fmt::format("{{\n  \"checkpoint_step\": {},\n  \"window\": {},\n  \"windows\": {},\n"
+  if (output) write_file_atomic(*output, fmt::format("{{\n  \"checkpoint_step\": {},\n  \"window\": {},\n  \"windows\": {},\n"
                                         "  \"tokens\": {},\n  \"val_loss\": {:.6f},\n  \"perplexity\": {:.4f}\n}}\n",
                                         model.step, T, r.windows, r.tokens, r.mean_loss(), r.perplexity()));
   fmt::print("eval: {} tokens of {}: loss {:.4f} nats/token, perplexity {:.2f} -> {}\n", r.tokens, input.string(),
-             r.mean_loss(), r.perplexity(), output.string());
+             r.mean_loss(), r.perplexity(), output.value_or("(no file)"));
   return 0;
 }
 

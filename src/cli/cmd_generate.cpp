@@ -15,9 +15,11 @@
 namespace minitx::cli {
 
 int run_generate(Args& args) {
-  const Experiment ex = experiment_from_args(args);
-  const fs::path checkpoint = model_path_from_args(args, ex);
-  const fs::path tokenizer_path = args.option("--tokenizer").value_or((ex.out_dir / "tokenizer.json").string());
+  // With --config: the experiment's model and tokenizer. Without: --model and --tokenizer.
+  const std::optional<Experiment> ex = optional_experiment_from_args(args);
+  const fs::path checkpoint = ex ? model_path_from_args(args, *ex) : fs::path(args.required("--model"));
+  const fs::path tokenizer_path =
+      ex ? args.option("--tokenizer").value_or((ex->out_dir / "tokenizer.json").string()) : args.required("--tokenizer");
   const std::string prompt = args.required("--prompt");
   GenerateOptions options;
   options.max_new = static_cast<std::size_t>(args.integer("--max-new", 1, 1 << 24, 200));
@@ -30,7 +32,8 @@ int run_generate(Args& args) {
   args.done();
 
   const Tokenizer tokenizer = Tokenizer::load(tokenizer_path);
-  const InferenceModel model = load_inference_model(checkpoint, ex.model, ex.config_path.string());
+  const InferenceModel model =
+      ex ? load_inference_model(checkpoint, ex->model, ex->config_path.string()) : load_inference_model(checkpoint);
   check_tokenizer_fits(model, checkpoint, tokenizer.vocab_size(), sha256_file_hex(tokenizer_path), tokenizer_path.string());
   const std::vector<std::uint32_t> ids = tokenizer.encode(prompt);
   if (ids.size() > model.config.context)

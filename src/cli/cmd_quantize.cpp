@@ -16,11 +16,20 @@
 namespace minitx::cli {
 
 int run_quantize(Args& args) {
-  const Experiment ex = experiment_from_args(args);
+  // With --config: the experiment's files. Without: a checkpoint alone (e.g. imported), with
+  // --output (and --calib for q4_mix) given.
+  const std::optional<Experiment> ex = optional_experiment_from_args(args);
   const std::string to = args.required("--to");
-  const fs::path checkpoint = args.option("--checkpoint").value_or((ex.out_dir / "model.ckpt").string());
-  const fs::path output = args.option("--output").value_or((ex.out_dir / fmt::format("model-{}.mtq", to)).string());
-  const fs::path calib = args.option("--calib").value_or((ex.out_dir / "train.bin").string());
+  const auto model_option = args.option("--model");
+  const auto checkpoint_option = args.option("--checkpoint");
+  const fs::path checkpoint = model_option ? *model_option
+                              : checkpoint_option ? *checkpoint_option
+                              : ex ? (ex->out_dir / "model.ckpt").string()
+                                   : fail_missing("quantize", "--checkpoint (or --config)");
+  const fs::path output = ex ? args.option("--output").value_or((ex->out_dir / fmt::format("model-{}.mtq", to)).string())
+                             : args.required("--output");
+  const fs::path calib = ex ? args.option("--calib").value_or((ex->out_dir / "train.bin").string())
+                            : args.option("--calib").value_or("");
   const auto calib_tokens = static_cast<std::size_t>(args.integer("--calib-tokens", 1, 1 << 24, 4096));
   const double share = args.number("--q8-share", 0.0, 1.0, 0.25);
   const auto sensitivity_csv = args.option("--sensitivity");
@@ -28,8 +37,10 @@ int run_quantize(Args& args) {
 
   quant::Recipe recipe = quant::recipe_by_name(to);  // rejects unknown names before any work
   Checkpoint header;
-  const auto model = load_model(checkpoint, ex.model, ex.config_path.string(), &header);
+  const auto model = ex ? load_model(checkpoint, ex->model, ex->config_path.string(), &header)
+                        : load_model(checkpoint, &header);
   if (to == "q4_mix") {
+    MINITX_CHECK(!calib.empty(), "quantize: q4_mix measures sensitivity on tokens: give --calib FILE.bin (or --config)");
     // The 8-bit exceptions, by measurement on the start of the training stream (never the
     // validation stream that bench quant reports on).
     const TokenFile tokens = read_token_file(calib);

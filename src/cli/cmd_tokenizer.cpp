@@ -142,13 +142,8 @@ int run_tokenizer_decode(Args& args) {
     TokenFile file = read_token_file(*input);
     check_token_file_matches(file, *input, tokenizer, sha256_file_hex(tokenizer_path), tokenizer_path);
     ids = std::move(file.ids);
-  } else if (!ids_text->empty()) {
-    for (const std::string& item : split_commas(*ids_text)) {
-      char* end = nullptr;
-      const unsigned long long v = std::strtoull(item.c_str(), &end, 10);
-      if (item.empty() || *end != '\0' || item[0] == '-' || v > 0xFFFFFFFFull) fail("tokenizer decode: --ids: '{}' is not a token id", item);
-      ids.push_back(static_cast<std::uint32_t>(v));
-    }
+  } else {
+    ids = ids_from_text(*ids_text, "tokenizer decode: --ids");
   }
   const std::string text = tokenizer.decode(ids);
   if (output) {

@@ -63,6 +63,25 @@ const std::vector<Command>& commands() {
        "prints a table and writes the CSV. --tokens T multiplies T input rows at once (a prompt);\n"
        "the kernel column names the quantized kernels in use (MINITX_GEMM_ISA=avx2 pins AVX2).",
        run_bench_quant_kernels},
+      {"import", "read a Hugging Face GPT-2, OPT or GPT-NeoX (Pythia) checkpoint into a minitx checkpoint",
+       "--from DIR --output FILE.ckpt [--tokenizer-output FILE.json]\n\n"
+       "DIR holds config.json and model.safetensors (or model.safetensors.index.json and its shards)\n"
+       "and, optionally, tokenizer.json, which is written beside the checkpoint (FILE.tokenizer.json)\n"
+       "for generate and eval. Every tensor must be one the config's model has; the checkpoint's\n"
+       "header records the architecture. eval, generate, quantize, logits and bench take the result\n"
+       "with --model FILE.ckpt (and no --config).",
+       run_import},
+      {"export", "write a minitx checkpoint as a Hugging Face model directory transformers loads",
+       "--model FILE.ckpt --to DIR [--tokenizer FILE.json]\n\n"
+       "Writes DIR/config.json, DIR/model.safetensors (fp32) and, with --tokenizer, DIR/tokenizer.json\n"
+       "(which must be the tokenizer the model was trained with). GPT-2 shaped models become gpt2,\n"
+       "learned positions with an offset of 2 opt, rotary models gpt_neox.",
+       run_export},
+      {"logits", "write the logits at every position of a list of token ids as CSV",
+       "--model FILE --ids N,N,... --output FILE.csv\n\n"
+       "One row per position: position, id, then one column per vocabulary row (9 significant\n"
+       "digits, enough to read back the same float). FILE is a checkpoint or a quantized model.",
+       run_logits},
       {"quantize", "convert OUT/model.ckpt into a quantized model file OUT/model-<recipe>.mtq",
        "--config FILE --to f32|q8_0|q4_0|q4_mix [--out DIR] [--checkpoint CKPT] [--output FILE]\n"
        "      [--calib FILE.bin] [--calib-tokens N] [--q8-share F] [--sensitivity FILE.csv]\n\n"

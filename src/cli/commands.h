@@ -40,5 +40,8 @@ int run_bench_tokenizer(Args& args);
 int run_bench_quant_kernels(Args& args);
 int run_quantize(Args& args);
 int run_bench_quant(Args& args);
+int run_import(Args& args);
+int run_export(Args& args);
+int run_logits(Args& args);
 
 }  // namespace minitx::cli

@@ -1,5 +1,9 @@
 #include "common.h"
 
+#include <cstdlib>
+
+#include "minitx/core/error.h"
+
 namespace minitx::cli {
 
 Experiment experiment_from_args(Args& args) {
@@ -12,6 +16,35 @@ std::filesystem::path model_path_from_args(Args& args, const Experiment& experim
   const auto model = args.option("--model");
   const auto checkpoint = args.option("--checkpoint");
   return model.value_or(checkpoint.value_or((experiment.out_dir / "model.ckpt").string()));
+}
+
+std::optional<Experiment> optional_experiment_from_args(Args& args) {
+  const auto config = args.option("--config");
+  if (!config) return std::nullopt;
+  Experiment experiment = load_experiment(*config);
+  if (auto out = args.option("--out")) experiment.out_dir = *out;
+  return experiment;
+}
+
+std::string fail_missing(const char* command, const char* option) {
+  fail("{}: missing option {}", command, option);
+}
+
+std::vector<std::uint32_t> ids_from_text(const std::string& text, const std::string& what) {
+  std::vector<std::uint32_t> ids;
+  std::size_t at = 0;
+  while (at <= text.size() && !text.empty()) {
+    std::size_t end = text.find(',', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(at, end - at);
+    char* stop = nullptr;
+    const unsigned long long v = std::strtoull(item.c_str(), &stop, 10);
+    if (item.empty() || *stop != '\0' || item[0] == '-' || item[0] == '+' || item[0] == ' ' || v > 0xFFFFFFFFull)
+      fail("{}: '{}' is not a token id", what, item.substr(0, 40));
+    ids.push_back(static_cast<std::uint32_t>(v));
+    at = end + 1;
+  }
+  return ids;
 }
 
 CorpusPaths corpus_paths_from_args(Args& args) {

@@ -1,5 +1,10 @@
 // Helpers shared by the subcommands.
 #pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "args.h"
 #include "minitx/experiment.h"
 
@@ -10,6 +15,13 @@ Experiment experiment_from_args(Args& args);
 // --model FILE: a checkpoint or a quantized model file (minitx quantize); --checkpoint, the name
 // the fp32-only commands use, is accepted too. Default: OUT/model.ckpt.
 std::filesystem::path model_path_from_args(Args& args, const Experiment& experiment);
+// --config FILE when given: commands that can run on a model file alone (an imported model)
+// take it as optional.
+std::optional<Experiment> optional_experiment_from_args(Args& args);
+// The error for a required option that has no default without --config; never returns.
+[[noreturn]] std::string fail_missing(const char* command, const char* option);
+// "5,17,42" -> ids; `what` names the option in errors.
+std::vector<std::uint32_t> ids_from_text(const std::string& text, const std::string& what);
 // --corpus-dir DIR (default corpus/).
 CorpusPaths corpus_paths_from_args(Args& args);
 

@@ -168,12 +168,13 @@ bool is_quant_file(const std::filesystem::path& path) {
          std::memcmp(magic, quant::qfile::kMagic, sizeof magic) == 0;
 }
 
-InferenceModel load_inference_model(const std::filesystem::path& path, const ModelConfig& config,
-                                    const std::string& config_name) {
+namespace {
+
+InferenceModel load_any(const std::filesystem::path& path, const ModelConfig* config, const std::string& config_name) {
   InferenceModel out;
   if (!is_quant_file(path)) {
     Checkpoint header;
-    out.fp32 = load_model(path, config, config_name, &header);
+    out.fp32 = config != nullptr ? load_model(path, *config, config_name, &header) : load_model(path, &header);
     out.weights = weights_of(*out.fp32);
     out.config = out.fp32->config;
     out.tokenizer_sha256 = header.tokenizer_sha256;
@@ -183,7 +184,7 @@ InferenceModel load_inference_model(const std::filesystem::path& path, const Mod
   }
   out.quant = make_quant_model(quant::read_quant_file(path), path.string());
   const ModelConfig& c = out.quant->config;
-  check_architecture_fits(c, config, path.string() + ": the quantized model", config_name);
+  if (config != nullptr) check_architecture_fits(c, *config, path.string() + ": the quantized model", config_name);
   out.weights = out.quant->weights;
   out.config = c;
   out.tokenizer_sha256 = out.quant->info.tokenizer_sha256;
@@ -192,8 +193,23 @@ InferenceModel load_inference_model(const std::filesystem::path& path, const Mod
   return out;
 }
 
+}  // namespace
+
+InferenceModel load_inference_model(const std::filesystem::path& path, const ModelConfig& config,
+                                    const std::string& config_name) {
+  return load_any(path, &config, config_name);
+}
+
+InferenceModel load_inference_model(const std::filesystem::path& path) { return load_any(path, nullptr, ""); }
+
 void check_tokenizer_fits(const InferenceModel& model, const std::filesystem::path& path, std::uint32_t vocab_size,
                           const std::string& tokenizer_sha256, const std::string& source) {
+  if (model.tokenizer_sha256 == kNoTokenizer) {
+    if (vocab_size > model.config.tokens())
+      fail("{}: the model has {} token rows and no tokenizer of its own; {} has ids up to {}", path.string(),
+           model.config.tokens(), source, vocab_size);
+    return;
+  }
   if (model.config.tokens() != vocab_size)
     fail("{}: the model has a vocabulary of {} tokens, but {} has {}", path.string(), model.config.tokens(), source,
          vocab_size);

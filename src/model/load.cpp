@@ -5,11 +5,10 @@
 
 namespace minitx {
 
-std::unique_ptr<GptModel> load_model(const std::filesystem::path& path, const ModelConfig& config,
-                                     const std::string& config_name, Checkpoint* header_out) {
-  Checkpoint ck = read_checkpoint(path);
+namespace {
+
+std::unique_ptr<GptModel> model_of(Checkpoint ck, Checkpoint* header_out) {
   const ModelConfig& c = ck.config;
-  check_architecture_fits(c, config, path.string() + ": the checkpoint's model", config_name);
   auto model = std::make_unique<GptModel>(c);
   model->storage = std::move(ck.params);
   model->params = bind_params(model->data(), c);
@@ -18,6 +17,19 @@ std::unique_ptr<GptModel> load_model(const std::filesystem::path& path, const Mo
     header_out->params.clear();
   }
   return model;
+}
+
+}  // namespace
+
+std::unique_ptr<GptModel> load_model(const std::filesystem::path& path, const ModelConfig& config,
+                                     const std::string& config_name, Checkpoint* header_out) {
+  Checkpoint ck = read_checkpoint(path);
+  check_architecture_fits(ck.config, config, path.string() + ": the checkpoint's model", config_name);
+  return model_of(std::move(ck), header_out);
+}
+
+std::unique_ptr<GptModel> load_model(const std::filesystem::path& path, Checkpoint* header_out) {
+  return model_of(read_checkpoint(path), header_out);
 }
 
 namespace {

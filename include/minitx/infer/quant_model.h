@@ -64,9 +64,16 @@ struct InferenceModel {
 // as load_model does for checkpoints.
 InferenceModel load_inference_model(const std::filesystem::path& path, const ModelConfig& config,
                                     const std::string& config_name);
+// The same without a config: the file's own architecture (an imported model, `--model` alone).
+InferenceModel load_inference_model(const std::filesystem::path& path);
+
+// The tokenizer hash of a model made without one (imported with no tokenizer.json): such a
+// model works on token ids of any tokenizer whose ids it has rows for.
+inline const std::string kNoTokenizer(64, '0');
 
 // Errors unless the model was made with this vocabulary and tokenizer (`source` names the
-// token file or tokenizer.json in the message).
+// token file or tokenizer.json in the message); a model with kNoTokenizer takes any vocabulary
+// up to its own.
 void check_tokenizer_fits(const InferenceModel& model, const std::filesystem::path& path, std::uint32_t vocab_size,
                           const std::string& tokenizer_sha256, const std::string& source);
 

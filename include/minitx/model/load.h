@@ -15,6 +15,9 @@ namespace minitx {
 std::unique_ptr<GptModel> load_model(const std::filesystem::path& checkpoint, const ModelConfig& config,
                                      const std::string& config_name, Checkpoint* header_out = nullptr);
 
+// The same without a config: the checkpoint's own architecture.
+std::unique_ptr<GptModel> load_model(const std::filesystem::path& checkpoint, Checkpoint* header_out = nullptr);
+
 // Errors unless `model` has the architecture of the config's [model] (vocab aside); `what`
 // starts the message ("out/model.ckpt: the checkpoint's model").
 void check_architecture_fits(const ModelConfig& model, const ModelConfig& config, const std::string& what,

@@ -31,7 +31,8 @@ __device__ __forceinline__ float gelu_tanh_gate(float x) {
 __device__ __forceinline__ float act_forward(float x, Activation act) {
   switch (act) {
     case Activation::gelu_tanh: return x * gelu_tanh_gate(x);
-    case Activation::gelu_erf: return 0.5f * x * (1.0f + erff(x * kInvSqrt2));
+    // erfc(-x/√2) = 1 + erf(x/√2) without the cancellation for negative x.
+    case Activation::gelu_erf: return 0.5f * x * erfcf(-x * kInvSqrt2);
     case Activation::relu: return x > 0.0f ? x : 0.0f;
   }
   return 0.0f;
@@ -45,7 +46,7 @@ __device__ __forceinline__ float act_derivative(float x, Activation act) {
       const float du = kGeluScale * (1.0f + 3.0f * kGeluCubic * x * x);
       return s + 2.0f * x * s * (1.0f - s) * du;
     }
-    case Activation::gelu_erf: return 0.5f * (1.0f + erff(x * kInvSqrt2)) + x * kInvSqrt2Pi * expf(-0.5f * x * x);
+    case Activation::gelu_erf: return 0.5f * erfcf(-x * kInvSqrt2) + x * kInvSqrt2Pi * expf(-0.5f * x * x);
     case Activation::relu: return x > 0.0f ? 1.0f : 0.0f;
   }
   return 0.0f;

@@ -19,6 +19,16 @@ test-gpu: $(MINITX) $(TEST_BIN) ## run only the GPU tests (gpu: *); an error, no
 	  exit 1; fi
 	$(TEST_BIN) -tc='gpu: *' --no-skip
 
+# A timing harness for the CUDA ops (tests/bench_cuda_ops.cu); timings only, on a GPU.
+.PHONY: bench-cuda
+bench-cuda: $(BUILD)/bench-cuda-ops ## time the CUDA ops at GPT-2-small shapes (needs a GPU)
+	$(BUILD)/bench-cuda-ops
+
+$(BUILD)/bench-cuda-ops: tests/bench_cuda_ops.cu $(LIB_OBJS) $(FLAGS_STAMP) | $(DEPS_STAMP)
+	@if [ -z '$(USE_CUDA)' ]; then echo 'bench-cuda: this build has no CUDA' >&2; exit 1; fi
+	@echo "  NVCC  $<"
+	@$(NVCC) $(NVCCFLAGS) $(filter -D%,$(CPPFLAGS)) -o $@ $< $(LIB_OBJS) $(filter-out -Wl% -L%,$(LDLIBS)) -L$(CUDA_LIBDIR) -Xlinker -rpath,$(CUDA_LIBDIR)
+
 # test-idem uses configs/tiny.toml unless CONFIG is given on the command line.
 IDEM_CONFIG := $(if $(filter file,$(origin CONFIG)),configs/tiny.toml,$(CONFIG))
 test-idem: $(MINITX) ## run the pipeline twice (and once with other THREADS) and compare every artifact

@@ -140,7 +140,8 @@ void scale_in_place(float* x, std::size_t n, float factor, cudaStream_t stream);
 // (same bits). Only reduction schemes that do not accumulate into the output buffer are allowed
 // (NONE, COMPUTE_TYPE, OUTPUT_TYPE: split-K partials go to the workspace and are added in a
 // separate, ordered pass). fp32 uses CUBLAS_COMPUTE_32F (no TF32); bf16 has bf16 operands with
-// fp32 accumulation.
+// fp32 accumulation. cuBLAS promises the same bits run to run on one GPU model and toolkit; the
+// workspace is this object's, so use one LtMatmul per stream if there are ever several.
 class LtMatmul {
  public:
   LtMatmul();

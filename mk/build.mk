@@ -34,10 +34,10 @@ ifneq ($(CUDA),0)
   NVCC ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
   ifneq ($(NVCC),)
     CUDA_HOME ?= $(realpath $(shell $(NVCC) --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/.* TOP=//p' | head -n 1))
-    # The first directory holding both libraries wins; the toolkit's own layout comes first.
-    CUDA_LIBDIR ?= $(firstword $(foreach d,$(CUDA_HOME)/targets/x86_64-linux/lib $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib,$(if $(and $(wildcard $(d)/libcudart.so),$(wildcard $(d)/libcublas.so)),$(d),)))
+    # The first directory holding the libraries wins; the toolkit's own layout comes first.
+    CUDA_LIBDIR ?= $(firstword $(foreach d,$(CUDA_HOME)/targets/x86_64-linux/lib $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib,$(if $(and $(wildcard $(d)/libcudart.so),$(wildcard $(d)/libcublas.so),$(wildcard $(d)/libcublasLt.so)),$(d),)))
   endif
-  CUDA_MISSING := $(if $(NVCC),$(if $(CUDA_HOME),$(if $(CUDA_LIBDIR),,libcudart.so and libcublas.so were not found under $(CUDA_HOME)),nvcc at $(NVCC) did not report its toolkit root),nvcc was not found)
+  CUDA_MISSING := $(if $(NVCC),$(if $(CUDA_HOME),$(if $(CUDA_LIBDIR),,libcudart.so, libcublas.so and libcublasLt.so were not found under $(CUDA_HOME)),nvcc at $(NVCC) did not report its toolkit root),nvcc was not found)
   ifneq ($(CUDA_MISSING),)
     ifeq ($(CUDA),1)
       $(error CUDA=1 but $(CUDA_MISSING): install the CUDA Toolkit with cuBLAS, or set NVCC=/path/to/nvcc)
@@ -53,7 +53,7 @@ ifeq ($(USE_CUDA),1)
   NVCCFLAGS := -std=c++20 -O2 -arch=$(CUDA_ARCH) -Iinclude -Xcompiler -march=$(ISA),-pthread,-ffp-contract=off
   CPPFLAGS += -DMINITX_CUDA=1 -I$(CUDA_HOME)/include
   # The run path lets the binary find the toolkit's libraries without LD_LIBRARY_PATH or ldconfig.
-  LDLIBS += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -ldl -lrt
+  LDLIBS += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublasLt -lcublas -lcudart -ldl -lrt
   CUDA_SRCS := $(shell find src -name '*.cu' | LC_ALL=C sort)
 endif
 

@@ -1,0 +1,134 @@
+// Element-wise ops: the activations of the three architectures, and the residual add.
+// One thread per element in a grid-stride loop; every element is computed from its own inputs
+// only, so the order of the threads cannot change a bit.
+#include "common.cuh"
+#include "minitx/backend/cuda/ops.h"
+
+namespace minitx::cuda {
+namespace {
+
+using detail::from_float;
+using detail::to_float;
+
+constexpr int kThreads = 256;
+constexpr float kGeluScale = 0.7978845608028654f;    // √(2/π)
+constexpr float kGeluCubic = 0.044715f;
+constexpr float kInvSqrt2 = 0.7071067811865476f;     // 1/√2
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;   // 1/√(2π)
+
+// Fixed grid: at most 2^16 blocks, each striding; large n reuses threads rather than growing the grid.
+inline unsigned elementwise_grid(std::size_t n) {
+  const std::size_t blocks = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(blocks < 65536 ? blocks : 65536);
+}
+
+// gelu-tanh as the CPU computes it: 0.5·(1 + tanh(u)) = sigmoid(2u), which has no cancellation near 0.
+__device__ __forceinline__ float gelu_tanh_gate(float x) {
+  const float u = kGeluScale * (x + kGeluCubic * x * x * x);
+  return 1.0f / (1.0f + expf(-2.0f * u));
+}
+
+__device__ __forceinline__ float act_forward(float x, Activation act) {
+  switch (act) {
+    case Activation::gelu_tanh: return x * gelu_tanh_gate(x);
+    // erfc(-x/√2) = 1 + erf(x/√2) without the cancellation for negative x.
+    case Activation::gelu_erf: return 0.5f * x * erfcf(-x * kInvSqrt2);
+    case Activation::relu: return x > 0.0f ? x : 0.0f;
+  }
+  return 0.0f;
+}
+
+__device__ __forceinline__ float act_derivative(float x, Activation act) {
+  switch (act) {
+    case Activation::gelu_tanh: {
+      // d/dx [x·sigmoid(2u)] = s + 2·x·s·(1 - s)·u'(x)
+      const float s = gelu_tanh_gate(x);
+      const float du = kGeluScale * (1.0f + 3.0f * kGeluCubic * x * x);
+      return s + 2.0f * x * s * (1.0f - s) * du;
+    }
+    case Activation::gelu_erf: return 0.5f * erfcf(-x * kInvSqrt2) + x * kInvSqrt2Pi * expf(-0.5f * x * x);
+    case Activation::relu: return x > 0.0f ? 1.0f : 0.0f;
+  }
+  return 0.0f;
+}
+
+template <class T>
+__global__ void __launch_bounds__(kThreads) activation_forward_kernel(T* out, const T* inp, std::size_t n, Activation act) {
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * kThreads + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * kThreads)
+    out[i] = from_float<T>(act_forward(to_float(inp[i]), act));
+}
+
+template <class T>
+__global__ void __launch_bounds__(kThreads) activation_backward_kernel(T* dinp, const T* inp, const T* dout, std::size_t n,
+                                                                       Activation act) {
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * kThreads + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * kThreads)
+    dinp[i] = from_float<T>(to_float(dinp[i]) + act_derivative(to_float(inp[i]), act) * to_float(dout[i]));
+}
+
+template <class T>
+__global__ void __launch_bounds__(kThreads) residual_forward_kernel(T* out, const T* a, const T* b, std::size_t n) {
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * kThreads + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * kThreads)
+    out[i] = from_float<T>(to_float(a[i]) + to_float(b[i]));
+}
+
+template <class T>
+__global__ void __launch_bounds__(kThreads) residual_backward_kernel(T* da, T* db, const T* dout, std::size_t n) {
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * kThreads + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * kThreads) {
+    const float d = to_float(dout[i]);
+    da[i] = from_float<T>(to_float(da[i]) + d);
+    db[i] = from_float<T>(to_float(db[i]) + d);
+  }
+}
+
+void check_activation(Activation act, const char* op) {
+  if (act != Activation::gelu_tanh && act != Activation::gelu_erf && act != Activation::relu)
+    fail_op(op, ": unknown activation ", static_cast<int>(act));
+}
+
+}  // namespace
+
+template <class T>
+void activation_forward(T* out, const T* inp, std::size_t n, Activation act, cudaStream_t stream) {
+  check_activation(act, "activation_forward");
+  if (n == 0) return;
+  activation_forward_kernel<T><<<elementwise_grid(n), kThreads, 0, stream>>>(out, inp, n, act);
+  MINITX_CUDA_LAUNCHED();
+}
+
+template <class T>
+void activation_backward(T* dinp, const T* inp, const T* dout, std::size_t n, Activation act, cudaStream_t stream) {
+  check_activation(act, "activation_backward");
+  if (n == 0) return;
+  activation_backward_kernel<T><<<elementwise_grid(n), kThreads, 0, stream>>>(dinp, inp, dout, n, act);
+  MINITX_CUDA_LAUNCHED();
+}
+
+template <class T>
+void residual_forward(T* out, const T* a, const T* b, std::size_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  residual_forward_kernel<T><<<elementwise_grid(n), kThreads, 0, stream>>>(out, a, b, n);
+  MINITX_CUDA_LAUNCHED();
+}
+
+template <class T>
+void residual_backward(T* da, T* db, const T* dout, std::size_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  if (da == db) fail_op("residual_backward: da and db must be different buffers");
+  residual_backward_kernel<T><<<elementwise_grid(n), kThreads, 0, stream>>>(da, db, dout, n);
+  MINITX_CUDA_LAUNCHED();
+}
+
+#define MINITX_INSTANTIATE(T)                                                                              \
+  template void activation_forward<T>(T*, const T*, std::size_t, Activation, cudaStream_t);                \
+  template void activation_backward<T>(T*, const T*, const T*, std::size_t, Activation, cudaStream_t);     \
+  template void residual_forward<T>(T*, const T*, const T*, std::size_t, cudaStream_t);                    \
+  template void residual_backward<T>(T*, T*, const T*, std::size_t, cudaStream_t);
+MINITX_INSTANTIATE(float)
+MINITX_INSTANTIATE(bf16)
+#undef MINITX_INSTANTIATE
+
+}  // namespace minitx::cuda

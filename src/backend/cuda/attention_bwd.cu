@@ -6,6 +6,7 @@
 //      is stored);
 //   3. dQ per query tile, over its kept key blocks in increasing order (one warp per 16 query rows).
 // Each computes P = exp2(S·scale·log2e − lse·log2e) exactly as the forward's softmax normalised it.
+#include <climits>
 #include <cmath>
 
 #include "attention_common.cuh"
@@ -77,19 +78,15 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
   if (k0 >= T) return;
   const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
   const int row = (p.L.heads == 1 ? 0 : h) * p.L.nb + k0 / block;
-  const int e0 = p.L.t_row_ptr[row], n_tiles = (p.L.t_row_ptr[row + 1] - e0) * (block / QT);
-  const int subs = block / QT;
-  auto tile_q0 = [&](int j) { return p.L.t_rows[e0 + j / subs] * block + (j % subs) * QT; };
-  // The first entry is the diagonal block; its query sub-tiles that end before k0 see nothing.
-  int j = 0;
-  while (tile_q0(j) + QT - 1 < k0) ++j;
+  const QueryWalk walk(p.L.t_row_ptr, p.L.t_rows, row, block, QT, T);
+  int j = walk.first(k0);
 
   const std::int64_t batch = static_cast<std::int64_t>(b) * T;
   const bf16* qg = bf(p.q) + batch * p.ld_qkv + h * D;
   const bf16* dog = bf(p.dout) + batch * p.ld_dout + h * D;
   load_tile<KT, D, NT>(sk, bf(p.k) + batch * p.ld_qkv + h * D, p.ld_qkv, k0, T, tid);
   load_tile<KT, D, NT>(sv, bf(p.v) + batch * p.ld_qkv + h * D, p.ld_qkv, k0, T, tid);
-  int q0 = tile_q0(j);
+  int q0 = walk.start(j);
   load_tile<QT, D, NT>(sq(0), qg, p.ld_qkv, q0, T, tid);
   load_tile<QT, D, NT>(sdo(0), dog, p.ld_dout, q0, T, tid);
   load_row_stats(slse(0), sdelta(0), p, bh, q0, QT, tid);
@@ -99,8 +96,8 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
   const int krow[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
   int buf = 0;
   for (;;) {
-    const int next = j + 1 < n_tiles ? tile_q0(j + 1) : T;
-    if (next < T) {
+    const int next = walk.next(j);
+    if (next != INT_MAX) {
       load_tile<QT, D, NT>(sq(buf ^ 1), qg, p.ld_qkv, next, T, tid);
       load_tile<QT, D, NT>(sdo(buf ^ 1), dog, p.ld_dout, next, T, tid);
       load_row_stats(slse(buf ^ 1), sdelta(buf ^ 1), p, bh, next, QT, tid);
@@ -129,7 +126,7 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
     }
 
     // Pᵀ, then dSᵀ = Pᵀ ∘ (dPᵀ − delta) in place of dPᵀ.
-    const std::uint8_t kind = p.L.t_kinds[e0 + j / subs];
+    const std::uint8_t kind = p.L.t_kinds[walk.entry(j)];
 #pragma unroll
     for (int nt = 0; nt < QT / 8; ++nt)
 #pragma unroll
@@ -162,7 +159,7 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
       }
     }
     __syncthreads();  // buf is refilled by the next iteration's prefetch
-    if (next >= T) break;
+    if (next == INT_MAX) break;
     buf ^= 1;
     ++j;
     q0 = next;
@@ -208,16 +205,14 @@ __global__ void __launch_bounds__(QConfig<D, QT, KT>::kThreads) attention_dq_ker
   if (q0 >= T) return;
   const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
   const int row = (p.L.heads == 1 ? 0 : h) * p.L.nb + q0 / block;
-  const int e0 = p.L.row_ptr[row], subs = block / KT, n_tiles = (p.L.row_ptr[row + 1] - e0) * subs;
-  const int q_last = min(q0 + QT, T) - 1;
-  auto tile_k0 = [&](int j) { return p.L.cols[e0 + j / subs] * block + (j % subs) * KT; };
+  const KeyWalk walk(p.L.row_ptr, p.L.cols, row, block, KT, q0, QT, T);
 
   const std::int64_t batch = static_cast<std::int64_t>(b) * T;
   const bf16* kg = bf(p.k) + batch * p.ld_qkv + h * D;
   const bf16* vg = bf(p.v) + batch * p.ld_qkv + h * D;
   load_tile<QT, D, NT>(sq, bf(p.q) + batch * p.ld_qkv + h * D, p.ld_qkv, q0, T, tid);
   load_tile<QT, D, NT>(sdo, bf(p.dout) + batch * p.ld_dout + h * D, p.ld_dout, q0, T, tid);
-  int k0 = tile_k0(0);
+  int k0 = walk.start(0);
   load_tile<KT, D, NT>(sk(0), kg, p.ld_qkv, k0, T, tid);
   load_tile<KT, D, NT>(sv(0), vg, p.ld_qkv, k0, T, tid);
   cp_async_commit();
@@ -233,9 +228,9 @@ __global__ void __launch_bounds__(QConfig<D, QT, KT>::kThreads) attention_dq_ker
 
   float dq[D / 8][4] = {};
   int buf = 0;
-  for (int j = 0; j < n_tiles; ++j) {
-    const int next = j + 1 < n_tiles ? tile_k0(j + 1) : INT32_MAX;
-    if (next <= q_last) {
+  for (int j = 0;; ++j) {
+    const int next = walk.next(j);
+    if (next != INT_MAX) {
       load_tile<KT, D, NT>(sk(buf ^ 1), kg, p.ld_qkv, next, T, tid);
       load_tile<KT, D, NT>(sv(buf ^ 1), vg, p.ld_qkv, next, T, tid);
     }
@@ -262,7 +257,7 @@ __global__ void __launch_bounds__(QConfig<D, QT, KT>::kThreads) attention_dq_ker
       }
     }
 
-    const std::uint8_t kind = p.L.kinds[e0 + j / subs];
+    const std::uint8_t kind = p.L.kinds[walk.entry(j)];
 #pragma unroll
     for (int nt = 0; nt < KT / 8; ++nt)
 #pragma unroll
@@ -287,9 +282,9 @@ __global__ void __launch_bounds__(QConfig<D, QT, KT>::kThreads) attention_dq_ker
       }
     }
     __syncthreads();
+    if (next == INT_MAX) break;
     buf ^= 1;
     k0 = next;
-    if (next > q_last) break;
   }
   cp_async_wait<0>();
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "attention_launch.h"
+#include "attention_tiles.h"
 
 namespace minitx::cuda::attn {
 
@@ -24,7 +25,6 @@ using bf16 = __nv_bfloat16;
 __device__ __forceinline__ const bf16* bf(const std::uint16_t* x) { return reinterpret_cast<const bf16*>(x); }
 __device__ __forceinline__ bf16* bf(std::uint16_t* x) { return reinterpret_cast<bf16*>(x); }
 
-constexpr std::uint8_t kFull = 0, kCausal = 1, kGlobal = 2;
 constexpr float kLn2 = 0.6931471805599453f;
 
 __device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
@@ -103,12 +103,6 @@ __device__ __forceinline__ void load_tile(bf16* tile, const bf16* base, std::int
     const bf16* src = valid ? base + static_cast<std::int64_t>(r0 + r) * ld + col : base;
     cp_async16(tile + r * (D + 8) + col, src, valid);
   }
-}
-
-// The element mask inside a kept block that is not full (k <= q < T also bounds k).
-__device__ __forceinline__ bool allowed(std::uint8_t kind, int q, int k, int T, const std::uint8_t* global) {
-  if (k > q || q >= T) return false;
-  return kind != kGlobal || __ldg(global + q) != 0 || __ldg(global + k) != 0;
 }
 
 __device__ __forceinline__ float quad_max(float x) {

@@ -2,6 +2,7 @@
 // in registers; K/V tiles of BN keys stream through two shared-memory buffers (cp.async: the
 // next kept tile loads while this one is used). Scores, the online softmax and P live in
 // registers; P·V reuses the score accumulators as A fragments.
+#include <climits>
 #include <cmath>
 
 #include "attention_common.cuh"
@@ -35,13 +36,7 @@ __global__ void __launch_bounds__(FwdConfig<D, BM, BN>::kThreads)
   const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
   const int qb = q0 / block;
   const int row = (p.L.heads == 1 ? 0 : h) * p.L.nb + qb;
-  const int e0 = p.L.row_ptr[row], entries = p.L.row_ptr[row + 1] - e0;
-  const int subs = block / BN;  // key tiles per kept block
-  const int q_last = min(q0 + BM, T) - 1;
-  // Tile j of the row: sub-tile j % subs of entry j / subs. Tiles are in increasing key order,
-  // so the first one starting after the last query row ends the walk (the diagonal's tail).
-  const int n_tiles = entries * subs;
-  auto tile_k0 = [&](int j) { return p.L.cols[e0 + j / subs] * block + (j % subs) * BN; };
+  const KeyWalk walk(p.L.row_ptr, p.L.cols, row, block, BN, q0, BM, T);
 
   const std::int64_t batch = static_cast<std::int64_t>(b) * T * p.ld_qkv;
   const bf16* qg = bf(p.q) + batch + h * D;
@@ -49,7 +44,7 @@ __global__ void __launch_bounds__(FwdConfig<D, BM, BN>::kThreads)
   const bf16* vg = bf(p.v) + batch + h * D;
 
   load_tile<BM, D, NT>(sq, qg, p.ld_qkv, q0, T, tid);
-  int k0 = tile_k0(0);  // the diagonal is always kept, so tile 0 exists and starts <= q0
+  int k0 = walk.start(0);  // the diagonal is always kept, so tile 0 exists and starts <= q0
   load_tile<BN, D, NT>(sk(0), kg, p.ld_qkv, k0, T, tid);
   load_tile<BN, D, NT>(sv(0), vg, p.ld_qkv, k0, T, tid);
   cp_async_commit();
@@ -65,9 +60,9 @@ __global__ void __launch_bounds__(FwdConfig<D, BM, BN>::kThreads)
   const int qrow[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
 
   int buf = 0;
-  for (int j = 0; j < n_tiles; ++j) {
-    const int next = j + 1 < n_tiles ? tile_k0(j + 1) : INT32_MAX;
-    if (next <= q_last) {
+  for (int j = 0;; ++j) {
+    const int next = walk.next(j);
+    if (next != INT_MAX) {
       load_tile<BN, D, NT>(sk(buf ^ 1), kg, p.ld_qkv, next, T, tid);
       load_tile<BN, D, NT>(sv(buf ^ 1), vg, p.ld_qkv, next, T, tid);
     }
@@ -87,7 +82,7 @@ __global__ void __launch_bounds__(FwdConfig<D, BM, BN>::kThreads)
         mma_16816(s[2 * np + 1], qf[ks], kf[2], kf[3]);
       }
 
-    const std::uint8_t kind = p.L.kinds[e0 + j / subs];
+    const std::uint8_t kind = p.L.kinds[walk.entry(j)];
 #pragma unroll
     for (int nt = 0; nt < BN / 8; ++nt)
 #pragma unroll
@@ -138,9 +133,9 @@ __global__ void __launch_bounds__(FwdConfig<D, BM, BN>::kThreads)
       }
     }
     __syncthreads();  // every warp is done with buf before the next iteration refills it
+    if (next == INT_MAX) break;
     buf ^= 1;
     k0 = next;
-    if (next > q_last) break;
   }
   cp_async_wait<0>();
 

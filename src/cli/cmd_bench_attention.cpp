@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <sstream>
@@ -91,49 +92,72 @@ struct Timing {
   double fwd_ms, fwdbwd_ms;
 };
 
-// Rotating sets of every operand; medians of per-run event times.
-Timing time_layout(const sp::BlockLayout& layout, std::int32_t B, std::int32_t H, std::int32_t D, int reps) {
-  const std::int32_t T = layout.T;
-  const std::size_t N = static_cast<std::size_t>(B) * T, C = static_cast<std::size_t>(H) * D;
-  constexpr int kSets = 3;
+// Every operand, kSets times over, sized for `tokens` tokens: B·T is the same at every T, so
+// one allocation serves the whole run. Rotating through the sets keeps each run's inputs out of
+// L2 (~50 MB on an H200; one set of qkv alone is 75 MB at 16k tokens and C = 768).
+class Operands {
+ public:
+  static constexpr int kSets = 3;
   struct Set {
     cuda::bf16_bits *qkv, *out, *dout, *dqkv;
     float *lse, *delta;
   };
-  std::vector<Set> sets(kSets);
-  std::vector<cuda::bf16_bits> host(N * 3 * C);
-  for (int s = 0; s < kSets; ++s) {
-    Set& x = sets[s];
-    MINITX_CUDA_CHECK(cudaMalloc(&x.qkv, N * 3 * C * 2));
-    MINITX_CUDA_CHECK(cudaMalloc(&x.out, N * C * 2));
-    MINITX_CUDA_CHECK(cudaMalloc(&x.dout, N * C * 2));
-    MINITX_CUDA_CHECK(cudaMalloc(&x.dqkv, N * 3 * C * 2));
-    MINITX_CUDA_CHECK(cudaMalloc(&x.lse, N * H * 4));
-    MINITX_CUDA_CHECK(cudaMalloc(&x.delta, N * H * 4));
-    const CounterRng rng(static_cast<std::uint64_t>(s) + 1, static_cast<std::uint64_t>(T));
+
+  Operands(std::size_t tokens, std::size_t C, std::size_t H) : sets_(kSets) {
+    std::vector<cuda::bf16_bits> host(tokens * 3 * C);
+    const CounterRng rng(1, 0);
     for (std::size_t i = 0; i < host.size(); ++i) host[i] = cuda::bf16_from_float(rng.normal(i));
-    MINITX_CUDA_CHECK(cudaMemcpy(x.qkv, host.data(), N * 3 * C * 2, cudaMemcpyHostToDevice));
-    MINITX_CUDA_CHECK(cudaMemcpy(x.dout, host.data(), N * C * 2, cudaMemcpyHostToDevice));
+    for (Set& x : sets_) {
+      alloc(x.qkv, tokens * 3 * C);
+      alloc(x.out, tokens * C);
+      alloc(x.dout, tokens * C);
+      alloc(x.dqkv, tokens * 3 * C);
+      alloc(x.lse, tokens * H);
+      alloc(x.delta, tokens * H);
+      MINITX_CUDA_CHECK(cudaMemcpy(x.qkv, host.data(), tokens * 3 * C * 2, cudaMemcpyHostToDevice));
+      MINITX_CUDA_CHECK(cudaMemcpy(x.dout, host.data() + tokens * C, tokens * C * 2, cudaMemcpyHostToDevice));
+    }
   }
+  ~Operands() {
+    for (void* p : owned_) cudaFree(p);  // no throwing from a destructor
+  }
+  Operands(const Operands&) = delete;
+  Operands& operator=(const Operands&) = delete;
+  const Set& operator[](int i) const { return sets_[static_cast<std::size_t>(i % kSets)]; }
+
+ private:
+  template <class T>
+  void alloc(T*& p, std::size_t n) {
+    MINITX_CUDA_CHECK(cudaMalloc(&p, n * sizeof(T)));
+    owned_.push_back(p);
+  }
+  std::vector<Set> sets_;
+  std::vector<void*> owned_;
+};
+
+// Medians of per-run event times after warm-up, the operands rotating.
+Timing time_layout(const sp::BlockLayout& layout, const Operands& ops, std::int32_t B, std::int32_t H, std::int32_t D,
+                   int reps) {
   const cuda::DeviceLayout dl(layout);
-  const cuda::AttentionShape shape{B, T, H, D};
-  const auto ld = static_cast<std::int64_t>(C);
-  auto fwd = [&](const Set& x) {
+  const cuda::AttentionShape shape{B, layout.T, H, D};
+  const auto ld = static_cast<std::int64_t>(H) * D;
+  auto fwd = [&](const Operands::Set& x) {
     cuda::attention_forward(x.out, ld, x.lse, cuda::qkv_view(x.qkv, ld), dl, shape);
   };
-  auto bwd = [&](const Set& x) {
-    cuda::attention_backward(x.dqkv, x.dqkv + C, x.dqkv + 2 * C, 3 * ld, x.delta, x.dout, ld, x.out, ld, x.lse,
+  auto fwdbwd = [&](const Operands::Set& x) {
+    fwd(x);
+    cuda::attention_backward(x.dqkv, x.dqkv + ld, x.dqkv + 2 * ld, 3 * ld, x.delta, x.dout, ld, x.out, ld, x.lse,
                              cuda::qkv_view(x.qkv, ld), dl, shape);
   };
   cudaEvent_t start, stop;
   MINITX_CUDA_CHECK(cudaEventCreate(&start));
   MINITX_CUDA_CHECK(cudaEventCreate(&stop));
-  auto median_ms = [&](const std::function<void(const Set&)>& run) {
-    for (int i = 0; i < 3; ++i) run(sets[i % kSets]);  // warm-up
+  auto median_ms = [&](const std::function<void(const Operands::Set&)>& run) {
+    for (int i = 0; i < 3; ++i) run(ops[i]);
     std::vector<double> ms;
     for (int i = 0; i < reps; ++i) {
       MINITX_CUDA_CHECK(cudaEventRecord(start));
-      run(sets[i % kSets]);
+      run(ops[i]);
       MINITX_CUDA_CHECK(cudaEventRecord(stop));
       MINITX_CUDA_CHECK(cudaEventSynchronize(stop));
       float t = 0;
@@ -143,16 +167,14 @@ Timing time_layout(const sp::BlockLayout& layout, std::int32_t B, std::int32_t H
     std::sort(ms.begin(), ms.end());
     return ms[ms.size() / 2];
   };
-  const Timing timing{median_ms(fwd), median_ms([&](const Set& x) {
-                        fwd(x);
-                        bwd(x);
-                      })};
+  const Timing timing{median_ms(fwd), median_ms(fwdbwd)};
+  // A timing of a broken kernel is worthless: the row statistics must at least be finite.
+  std::vector<float> lse(static_cast<std::size_t>(B) * H * layout.T);
+  MINITX_CUDA_CHECK(cudaMemcpy(lse.data(), ops[0].lse, lse.size() * 4, cudaMemcpyDeviceToHost));
+  for (float x : lse)
+    MINITX_CHECK(std::isfinite(x), "bench attention: T = {}: the forward left a non-finite lse", layout.T);
   MINITX_CUDA_CHECK(cudaEventDestroy(start));
   MINITX_CUDA_CHECK(cudaEventDestroy(stop));
-  for (const Set& x : sets)
-    for (void* p : {static_cast<void*>(x.qkv), static_cast<void*>(x.out), static_cast<void*>(x.dout),
-                    static_cast<void*>(x.dqkv), static_cast<void*>(x.lse), static_cast<void*>(x.delta)})
-      MINITX_CUDA_CHECK(cudaFree(p));
   return timing;
 }
 #endif
@@ -181,6 +203,9 @@ int run_bench_attention(Args& args) {
   }
 #if MINITX_CUDA
   MINITX_CHECK(D == 64 || D == 128, "bench attention: --dim must be 64 or 128, not {}", D);
+  std::int32_t max_tokens = 0;
+  for (std::int32_t T : lengths) max_tokens = std::max(max_tokens, std::max(1, tokens / T) * T);
+  const Operands ops(static_cast<std::size_t>(max_tokens), static_cast<std::size_t>(H) * D, static_cast<std::size_t>(H));
   std::string csv = "pattern,block,T,B,density,fwd_ms,fwdbwd_ms,fwd_tflops,fwdbwd_tflops,fwd_bytes\n";
   fmt::print("{:<13} {:>5} {:>6} {:>3} {:>7} {:>8} {:>9} {:>7} {:>7} {:>11}\n", "pattern", "block", "T", "B", "density",
              "fwd ms", "f+b ms", "fwd TF", "f+b TF", "fwd bytes");
@@ -189,7 +214,7 @@ int run_bench_attention(Args& args) {
       const std::int32_t B = std::max(1, tokens / T);
       for (const std::string& name : names) {
         const auto layout = make_pattern(name, T, block);
-        const Timing t = time_layout(layout, B, H, D, reps);
+        const Timing t = time_layout(layout, ops, B, H, D, reps);
         // Kept work only, as the peer counts it: the causal FLOPs (4·B·H·T²·D / 2) times the
         // density; the backward does 2.5 times the forward's matrix products.
         const double flops = 2.0 * B * H * static_cast<double>(T) * T * D * layout.density();

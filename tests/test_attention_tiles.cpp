@@ -89,9 +89,10 @@ TEST_CASE("attention tiles: the kernels' walks cover exactly the allowed pairs")
           {"sinks", sp::sinks(T, block, 1, 2)},
       };
       for (const auto& [name, layout] : layouts)
-        // Every (rows, tile) shape the kernels launch: both at most the block, both dividing it.
-        for (int rows : {16, 32, 64})
-          for (int tile : {16, 32, 64}) {
+        // Every (rows, tile) shape the kernels launch (the fp32 path uses the whole block): both
+        // at most the block, both dividing it.
+        for (int rows : {16, 32, 64, 128})
+          for (int tile : {16, 32, 64, 128}) {
             if (rows > block || tile > block) continue;
             CAPTURE(block);
             CAPTURE(T);

@@ -8,6 +8,7 @@
 // bf16 outputs (u/2). Expected: a few 1e-3. Bounds: relative L2 ≤ 1e-2 for out, ≤ 2e-2 for dq,
 // dk, dv (dS = P·(dP − delta) is rounded after a subtraction that can cancel), |Δlse| ≤ 1e-3·(1+|lse|).
 // Every output is poisoned with NaN before the call and must come back finite (fully written).
+// The fp32 checking path (plain FMA) must match to fp32 rounding: ≤ 1e-5 (out, lse), ≤ 1e-4 (gradients).
 #include <doctest/doctest.h>
 
 #include "gpu.h"
@@ -175,6 +176,44 @@ GPU_TEST_CASE("cuda attention: forward and backward against the reference, every
         CAPTURE(block);
         CAPTURE(name);
         problem.check_against_reference(layout);
+      }
+    }
+}
+
+// The fp32 path: plain FMA in fp32, so it must match the double oracle to fp32 rounding.
+GPU_TEST_CASE("cuda attention: the fp32 checking path against the reference") {
+  for (std::int32_t D : {64, 128})
+    for (std::int32_t block : {16, 32, 64, 128}) {
+      const std::int32_t B = 2, T = 203, H = 3;
+      const Problem problem(B, T, H, D, static_cast<std::uint64_t>(D * 1000 + block + 7));
+      const std::size_t C = problem.C(), N = problem.tokens();
+      DeviceBuffer<float> qkv_d(N * 3 * C), out_d(N * C), dout_d(N * C), dqkv_d(N * 3 * C);
+      DeviceBuffer<float> lse_d(static_cast<std::size_t>(B) * H * T), delta_d(static_cast<std::size_t>(B) * H * T);
+      qkv_d.upload(problem.qkv.values);
+      dout_d.upload(problem.dout.values);
+      for (const auto& [name, layout] : patterns(T, block, H)) {
+        CAPTURE(D);
+        CAPTURE(block);
+        CAPTURE(name);
+        out_d.poison();
+        lse_d.poison();
+        dqkv_d.poison();
+        const mc::DeviceLayout dl(layout);
+        const mc::AttentionShape shape{B, T, H, D};
+        const auto ld = static_cast<std::int64_t>(C);
+        const auto in = mc::qkv_view(static_cast<const float*>(qkv_d.get()), ld);
+        mc::attention_forward_f32(out_d.get(), ld, lse_d.get(), in, dl, shape);
+        float* dq = dqkv_d.get();
+        mc::attention_backward_f32(dq, dq + C, dq + 2 * C, 3 * ld, delta_d.get(), dout_d.get(), ld, out_d.get(), ld,
+                                   lse_d.get(), in, dl, shape);
+        MINITX_CUDA_CHECK(cudaDeviceSynchronize());
+        std::vector<float> out(N * C), lse(static_cast<std::size_t>(B) * H * T), dqkv(N * 3 * C);
+        sp::attention_ref_forward(out.data(), lse.data(), problem.qkv.values.data(), layout, B, T, C, H);
+        sp::attention_ref_backward(dqkv.data(), problem.dout.values.data(), problem.qkv.values.data(), layout, B, T, C,
+                                   H);
+        CHECK(rel_l2(out_d.download(), out) <= 1e-5);
+        CHECK(rel_l2(lse_d.download(), lse) <= 1e-5);
+        CHECK(rel_l2(dqkv_d.download(), dqkv) <= 1e-4);
       }
     }
 }

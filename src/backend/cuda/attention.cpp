@@ -27,13 +27,23 @@ T* upload(const std::vector<T>& host) {
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
-attn::Params make_params(const char* op, const QkvView& in, const DeviceLayout& layout, const AttentionShape& s) {
+void check_shape(const char* op, const DeviceLayout& layout, const AttentionShape& s) {
   const sparse::BlockLayout& l = layout.host();
   MINITX_CHECK(s.D == 64 || s.D == 128, "{}: head size D must be 64 or 128, not {}", op, s.D);
   MINITX_CHECK(s.B >= 1 && s.H >= 1 && s.T >= 1 && s.B * s.H <= 65535, "{}: bad shape B = {}, H = {}, T = {}", op, s.B,
                s.H, s.T);
   MINITX_CHECK(l.T == s.T, "{}: the layout is for T = {}, the input has T = {}", op, l.T, s.T);
   MINITX_CHECK(l.heads == 1 || l.heads == s.H, "{}: the layout has {} heads, the input {}", op, l.heads, s.H);
+}
+
+attn::LayoutArgs layout_args(const DeviceLayout& layout) {
+  const sparse::BlockLayout& l = layout.host();
+  return {layout.row_ptr(), layout.cols(),   layout.kinds(), layout.t_row_ptr(), layout.t_rows(),
+          layout.t_kinds(), layout.global_tokens(), l.block, l.nb, l.heads};
+}
+
+attn::Params make_params(const char* op, const QkvView& in, const DeviceLayout& layout, const AttentionShape& s) {
+  check_shape(op, layout, s);
   // cp.async moves 16 bytes: every row start must be 16-byte aligned.
   MINITX_CHECK(aligned16(in.q) && aligned16(in.k) && aligned16(in.v) && in.ld % 8 == 0,
                "{}: q, k, v must be 16-byte aligned with a token stride that is a multiple of 8", op);
@@ -47,8 +57,24 @@ attn::Params make_params(const char* op, const QkvView& in, const DeviceLayout& 
   p.H = s.H;
   p.scale = 1.0f / std::sqrt(static_cast<float>(s.D));
   p.scale_log2 = p.scale * attn::kLog2e;
-  p.L = {layout.row_ptr(), layout.cols(),   layout.kinds(), layout.t_row_ptr(), layout.t_rows(),
-         layout.t_kinds(), layout.global_tokens(), l.block, l.nb, l.heads};
+  p.L = layout_args(layout);
+  return p;
+}
+
+attn::ParamsF32 make_params_f32(const char* op, const QkvViewF32& in, const DeviceLayout& layout,
+                                const AttentionShape& s) {
+  check_shape(op, layout, s);
+  MINITX_CHECK(in.q && in.k && in.v, "{}: q, k, v must be given", op);
+  attn::ParamsF32 p{};
+  p.q = in.q;
+  p.k = in.k;
+  p.v = in.v;
+  p.ld_qkv = in.ld;
+  p.B = s.B;
+  p.T = s.T;
+  p.H = s.H;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(s.D));
+  p.L = layout_args(layout);
   return p;
 }
 
@@ -129,6 +155,36 @@ void attention_backward(bf16_bits* dq, bf16_bits* dk, bf16_bits* dv, std::int64_
   p.lse = const_cast<float*>(lse);  // read only in the backward
   p.delta = delta;
   MINITX_CUDA_CHECK(attn::backward(p, shape.D, stream));
+}
+
+void attention_forward_f32(float* out, std::int64_t ld_out, float* lse, const QkvViewF32& in, const DeviceLayout& layout,
+                           const AttentionShape& shape, cudaStream_t stream) {
+  attn::ParamsF32 p = make_params_f32("attention_forward_f32", in, layout, shape);
+  MINITX_CHECK(out && lse, "attention_forward_f32: out and lse must be given");
+  p.out = out;
+  p.ld_out = ld_out;
+  p.lse = lse;
+  MINITX_CUDA_CHECK(attn::forward_f32(p, shape.D, stream));
+}
+
+void attention_backward_f32(float* dq, float* dk, float* dv, std::int64_t ld_dqkv, float* delta, const float* dout,
+                            std::int64_t ld_dout, const float* out, std::int64_t ld_out, const float* lse,
+                            const QkvViewF32& in, const DeviceLayout& layout, const AttentionShape& shape,
+                            cudaStream_t stream) {
+  attn::ParamsF32 p = make_params_f32("attention_backward_f32", in, layout, shape);
+  MINITX_CHECK(dq && dk && dv && delta && dout && out && lse,
+               "attention_backward_f32: dq, dk, dv, delta, dout, out and lse must be given");
+  p.out = const_cast<float*>(out);  // read only in the backward
+  p.ld_out = ld_out;
+  p.dout = dout;
+  p.ld_dout = ld_dout;
+  p.dq = dq;
+  p.dk = dk;
+  p.dv = dv;
+  p.ld_dqkv = ld_dqkv;
+  p.lse = const_cast<float*>(lse);
+  p.delta = delta;
+  MINITX_CUDA_CHECK(attn::backward_f32(p, shape.D, stream));
 }
 
 }  // namespace minitx::cuda

@@ -38,10 +38,29 @@ struct Params {
   LayoutArgs L;
 };
 
+// The fp32 checking path: the same roles, fp32 tensors.
+struct ParamsF32 {
+  const float *q, *k, *v;
+  std::int64_t ld_qkv;
+  float* out;
+  std::int64_t ld_out;
+  const float* dout;
+  std::int64_t ld_dout;
+  float *dq, *dk, *dv;
+  std::int64_t ld_dqkv;
+  float* lse;
+  float* delta;
+  std::int32_t B, T, H;
+  float scale;
+  LayoutArgs L;
+};
+
 constexpr float kLog2e = 1.4426950408889634f;
 
 // Each sets the kernels' shared-memory limits, launches, and returns the first error.
 cudaError_t forward(const Params& p, int D, cudaStream_t stream);
 cudaError_t backward(const Params& p, int D, cudaStream_t stream);
+cudaError_t forward_f32(const ParamsF32& p, int D, cudaStream_t stream);
+cudaError_t backward_f32(const ParamsF32& p, int D, cudaStream_t stream);
 
 }  // namespace minitx::cuda::attn

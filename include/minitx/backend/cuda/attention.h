@@ -72,4 +72,19 @@ void attention_backward(bf16_bits* dq, bf16_bits* dk, bf16_bits* dv, std::int64_
                         const float* lse, const QkvView& in, const DeviceLayout& layout, const AttentionShape& shape,
                         cudaStream_t stream = nullptr);
 
+// The fp32 checking path (plain FMA, one thread per row; slow): the same contract with fp32
+// tensors, any 4-byte alignment. For testing the layout handling apart from the tensor cores.
+struct QkvViewF32 {
+  const float *q, *k, *v;
+  std::int64_t ld;
+};
+inline QkvViewF32 qkv_view(const float* qkv, std::int64_t C) { return {qkv, qkv + C, qkv + 2 * C, 3 * C}; }
+
+void attention_forward_f32(float* out, std::int64_t ld_out, float* lse, const QkvViewF32& in, const DeviceLayout& layout,
+                           const AttentionShape& shape, cudaStream_t stream = nullptr);
+void attention_backward_f32(float* dq, float* dk, float* dv, std::int64_t ld_dqkv, float* delta, const float* dout,
+                            std::int64_t ld_dout, const float* out, std::int64_t ld_out, const float* lse,
+                            const QkvViewF32& in, const DeviceLayout& layout, const AttentionShape& shape,
+                            cudaStream_t stream = nullptr);
+
 }  // namespace minitx::cuda

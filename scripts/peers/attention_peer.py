@@ -32,6 +32,16 @@ def read_layout(path):
     return T, block, kinds, globals_
 
 
+def make_mask_mod(tbl, glob_t, blk):
+    """The layout's element mask: causal, inside a kept block, and for kind 2 (global) only where
+    the query or the key is a global token. Tensors are captured by closure, as FlexAttention
+    documents for masks that look things up."""
+    def mask_mod(b, h, qi, ki):
+        kind = tbl[qi // blk, ki // blk]
+        return (qi >= ki) & ((kind == 0) | (kind == 1) | ((kind == 2) & (glob_t[qi] | glob_t[ki])))
+    return mask_mod
+
+
 def bench(fn, reps, warm=3):
     for i in range(warm):
         fn(i)
@@ -106,11 +116,7 @@ def main():
                 if globals_:
                     glob_t[torch.tensor(globals_, device="cuda")] = True
 
-                def mask_mod(b, h, qi, ki, tbl=tbl, glob_t=glob_t, blk=blk):
-                    kind = tbl[qi // blk, ki // blk]
-                    return (qi >= ki) & ((kind == 0) | (kind == 1) | ((kind == 2) & (glob_t[qi] | glob_t[ki])))
-
-                bm = create_block_mask(mask_mod, B=None, H=None, Q_LEN=T, KV_LEN=T, device="cuda", BLOCK_SIZE=blk)
+                bm = create_block_mask(make_mask_mod(tbl, glob_t, blk), B=None, H=None, Q_LEN=T, KV_LEN=T, device="cuda", BLOCK_SIZE=blk)
                 nnz = int(bm.kv_num_blocks.sum().item() + (bm.full_kv_num_blocks.sum().item() if bm.full_kv_num_blocks is not None else 0))
                 nb = (T + blk - 1) // blk
                 dens = nnz / (nb * (nb + 1) / 2)

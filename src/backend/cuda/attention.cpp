@@ -103,17 +103,24 @@ DeviceLayout::DeviceLayout(const sparse::BlockLayout& layout) : host_(layout) {
     for (std::size_t i = 0; i < kinds.size(); ++i) out[i] = static_cast<std::uint8_t>(kinds[i]);
     return out;
   };
-  row_ptr_ = upload(host_.row_ptr);
-  cols_ = upload(host_.cols);
-  kinds_ = upload(bytes(host_.kinds));
-  t_row_ptr_ = upload(host_.t_row_ptr);
-  t_rows_ = upload(host_.t_rows);
-  t_kinds_ = upload(bytes(host_.t_kinds));
-  global_ = upload(host_.global_tokens);
+  try {
+    row_ptr_ = upload(host_.row_ptr);
+    cols_ = upload(host_.cols);
+    kinds_ = upload(bytes(host_.kinds));
+    t_row_ptr_ = upload(host_.t_row_ptr);
+    t_rows_ = upload(host_.t_rows);
+    t_kinds_ = upload(bytes(host_.t_kinds));
+    global_ = upload(host_.global_tokens);
+  } catch (...) {
+    release();  // the destructor does not run for a constructor that throws
+    throw;
+  }
 }
 
-DeviceLayout::~DeviceLayout() {
-  // A destructor must not throw; a failing free here would only hide an earlier error.
+DeviceLayout::~DeviceLayout() { release(); }
+
+void DeviceLayout::release() noexcept {
+  // Never throws (a destructor's job): a failing free would only hide an earlier error.
   for (void* p : {static_cast<void*>(row_ptr_), static_cast<void*>(cols_), static_cast<void*>(kinds_),
                   static_cast<void*>(t_row_ptr_), static_cast<void*>(t_rows_), static_cast<void*>(t_kinds_),
                   static_cast<void*>(global_)})

@@ -42,6 +42,7 @@ class DeviceLayout {
   const std::uint8_t* global_tokens() const { return global_; }  // null when the layout has none
 
  private:
+  void release() noexcept;
   sparse::BlockLayout host_;
   std::int32_t *row_ptr_ = nullptr, *cols_ = nullptr, *t_row_ptr_ = nullptr, *t_rows_ = nullptr;
   std::uint8_t *kinds_ = nullptr, *t_kinds_ = nullptr, *global_ = nullptr;

@@ -301,9 +301,10 @@ __global__ void __launch_bounds__(QConfig<D, QT, KT>::kThreads) attention_dq_ker
 
 // ---- launch ------------------------------------------------------------------------------
 
-template <class Cfg, class Kernel>
-cudaError_t launch(Kernel kernel, int tile, const Params& p, cudaStream_t stream) {
-  const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmem);
+template <class Cfg, void (*kernel)(Params)>
+cudaError_t launch(int tile, const Params& p, cudaStream_t stream) {
+  // Once per kernel (not per call: it is a host round trip inside every timed run otherwise).
+  static const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmem);
   if (err != cudaSuccess) return err;
   const dim3 grid((p.T + tile - 1) / tile, p.B * p.H);
   kernel<<<grid, Cfg::kThreads, Cfg::kSmem, stream>>>(p);
@@ -317,8 +318,8 @@ cudaError_t launch_bwd(const Params& p, cudaStream_t stream) {
   const std::int64_t rows = static_cast<std::int64_t>(p.B) * p.H * p.T;
   attention_delta_kernel<D><<<static_cast<unsigned>((rows + 7) / 8), 256, 0, stream>>>(p);
   cudaError_t err = cudaGetLastError();
-  if (err == cudaSuccess) err = launch<KvConfig<D, KT, QT>>(attention_dkdv_kernel<D, KT, QT>, KT, p, stream);
-  if (err == cudaSuccess) err = launch<QConfig<D, QT2, KT2>>(attention_dq_kernel<D, QT2, KT2>, QT2, p, stream);
+  if (err == cudaSuccess) err = launch<KvConfig<D, KT, QT>, attention_dkdv_kernel<D, KT, QT>>(KT, p, stream);
+  if (err == cudaSuccess) err = launch<QConfig<D, QT2, KT2>, attention_dq_kernel<D, QT2, KT2>>(QT2, p, stream);
   return err;
 }
 

@@ -158,7 +158,8 @@ template <int D, int BM, int BN>
 cudaError_t launch_fwd(const Params& p, cudaStream_t stream) {
   using Cfg = FwdConfig<D, BM, BN>;
   auto kernel = attention_fwd_kernel<D, BM, BN>;
-  const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmem);
+  // Once per kernel (not per call: it is a host round trip inside every timed run otherwise).
+  static const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmem);
   if (err != cudaSuccess) return err;
   const dim3 grid((p.T + BM - 1) / BM, p.B * p.H);
   kernel<<<grid, Cfg::kThreads, Cfg::kSmem, stream>>>(p);

@@ -142,6 +142,14 @@ const std::vector<Command>& commands() {
        "--config FILE [--prompt N] [--gen N] [--reps N] [--vocab V] [--output FILE.csv]\n\n"
        "Like llama-bench's pp and tg tests: N-token prompt processing, then N decoded tokens.",
        run_bench_decode},
+      {"bench attention", "block-sparse attention forward and forward+backward on the GPU, per pattern and T",
+       "[--patterns causal,local,strided,bigbird_peer,bigbird,longformer,sinks] [--T 1024,...,16384]\n"
+       "      [--block 128] [--tokens 16384] [--heads 12] [--dim 64] [--reps 30] [--output FILE.csv]\n"
+       "      [--export-masks DIR]\n\n"
+       "B = tokens / T. Median CUDA-event time of --reps runs after warm-up, inputs rotating over three\n"
+       "buffers. TFLOP/s count kept work only (causal FLOPs times density; backward 2.5x forward).\n"
+       "--export-masks writes each layout to DIR for scripts/peers/attention_peer.py (works without CUDA).",
+       run_bench_attention},
   };
   return kCommands;
 }

@@ -43,5 +43,6 @@ int run_bench_quant(Args& args);
 int run_import(Args& args);
 int run_export(Args& args);
 int run_logits(Args& args);
+int run_bench_attention(Args& args);
 
 }  // namespace minitx::cli

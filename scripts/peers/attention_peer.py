@@ -1,0 +1,148 @@
+"""PyTorch's causal SDPA and FlexAttention on exactly the masks and shapes of `minitx bench attention`.
+
+Usage (on the GPU machine, after `build/minitx bench attention --export-masks DIR ...`):
+    python3 scripts/peers/attention_peer.py DIR [--heads 12] [--dim 64] [--tokens 16384] [--reps 30] [--output FILE.csv]
+
+Reads every DIR/<pattern>_b<block>_T<T>.txt written by --export-masks (one line per query block:
+"kb:kind ...", kind 0 full, 1 causal, 2 global; a line of global tokens), turns it into a
+FlexAttention mask_mod over a lookup table, builds the BlockMask with create_block_mask at the
+same block size, and times torch.compile'd flex_attention forward and forward+backward the way
+minitx does: CUDA events, median of --reps after warm-up, inputs rotating over three sets.
+SDPA (is_causal=True, FlashAttention backend where available) is timed once per T as the dense
+reference. Prints the table and writes CSV with minitx's columns (the pattern prefixed with
+"flex_" or "sdpa_").
+"""
+import argparse, glob, math, os, re, sys
+import torch
+import torch.nn.functional as F
+
+
+def read_layout(path):
+    with open(path) as f:
+        lines = f.read().splitlines()
+    assert lines[0] == "minitx-block-layout 1", f"{path}: not a minitx layout"
+    head = lines[1].split()
+    T, block, nb = int(head[1]), int(head[3]), int(head[5])
+    globals_ = [int(x) for x in lines[2].split()[1:]]
+    kinds = torch.full((nb, nb), -1, dtype=torch.int8)
+    for qb, line in enumerate(lines[3:3 + nb]):
+        for item in line.split():
+            kb, kind = item.split(":")
+            kinds[qb, int(kb)] = int(kind)
+    return T, block, kinds, globals_
+
+
+def make_mask_mod(tbl, glob_t, blk):
+    """The layout's element mask: causal, inside a kept block, and for kind 2 (global) only where
+    the query or the key is a global token. Tensors are captured by closure, as FlexAttention
+    documents for masks that look things up."""
+    def mask_mod(b, h, qi, ki):
+        kind = tbl[qi // blk, ki // blk]
+        return (qi >= ki) & ((kind == 0) | (kind == 1) | ((kind == 2) & (glob_t[qi] | glob_t[ki])))
+    return mask_mod
+
+
+def bench(fn, reps, warm=3):
+    for i in range(warm):
+        fn(i)
+    torch.cuda.synchronize()
+    ts = []
+    for i in range(reps):
+        s = torch.cuda.Event(enable_timing=True)
+        e = torch.cuda.Event(enable_timing=True)
+        s.record(); fn(i); e.record(); torch.cuda.synchronize()
+        ts.append(s.elapsed_time(e))
+    ts.sort()
+    return ts[len(ts) // 2]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("masks")
+    ap.add_argument("--heads", type=int, default=12)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--tokens", type=int, default=16384)
+    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--output")
+    a = ap.parse_args()
+
+    from torch.nn.attention.flex_attention import flex_attention, create_block_mask
+    import torch._dynamo
+    # Each (T, mask) compiles anew; the default limit would send later shapes to an eager fallback.
+    torch._dynamo.config.cache_size_limit = 256
+    if hasattr(torch._dynamo.config, "recompile_limit"):
+        torch._dynamo.config.recompile_limit = 256
+    flex = torch.compile(flex_attention)
+
+    files = {}
+    for path in sorted(glob.glob(os.path.join(a.masks, "*_b*_T*.txt"))):
+        m = re.match(r"(.+)_b(\d+)_T(\d+)\.txt$", os.path.basename(path))
+        files.setdefault((int(m.group(2)), int(m.group(3))), []).append((m.group(1), path))
+    if not files:
+        sys.exit(f"attention_peer: no layouts in {a.masks} (run minitx bench attention --export-masks first)")
+
+    H, D = a.heads, a.dim
+    rows = []
+    header = "pattern,block,T,B,density,fwd_ms,fwdbwd_ms,fwd_tflops,fwdbwd_tflops,fwd_bytes"
+    print(f"{'pattern':<18} {'block':>5} {'T':>6} {'B':>3} {'density':>7} {'fwd ms':>8} {'f+b ms':>9} {'fwd TF':>7} {'f+b TF':>7}")
+
+    def emit(name, block, T, B, dens, t, tb):
+        flops = 2.0 * B * H * T * T * D * dens
+        fb = B * T * H * (4.0 * D * 2 + 4)
+        row = f"{name},{block},{T},{B},{dens:.4f},{t:.4f},{tb:.4f},{flops / t / 1e9:.2f},{3.5 * flops / tb / 1e9:.2f},{fb:.0f}"
+        rows.append(row)
+        print(f"{name:<18} {block:>5} {T:>6} {B:>3} {dens:>7.3f} {t:>8.3f} {tb:>9.3f} {flops / t / 1e9:>7.1f} {3.5 * flops / tb / 1e9:>7.1f}", flush=True)
+
+    for (block, T), entries in sorted(files.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        B = max(1, a.tokens // T)
+        sets = [[torch.randn(B, H, T, D, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(3)]
+                for _ in range(3)]
+        douts = [torch.randn(B, H, T, D, device="cuda", dtype=torch.bfloat16) for _ in range(3)]
+
+        def sdpa_f(i):
+            q, k, v = sets[i % 3]
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+        def sdpa_fb(i):
+            sdpa_f(i).backward(douts[i % 3])
+
+        emit("sdpa_causal", block, T, B, 1.0, bench(sdpa_f, a.reps), bench(sdpa_fb, a.reps))
+        for name, path in entries:
+            try:
+                T2, blk, kinds, globals_ = read_layout(path)
+                assert T2 == T and blk == block, f"{path}: header disagrees with its name"
+                tbl = kinds.to("cuda")
+                glob_t = torch.zeros(T, dtype=torch.bool, device="cuda")
+                if globals_:
+                    glob_t[torch.tensor(globals_, device="cuda")] = True
+
+                bm = create_block_mask(make_mask_mod(tbl, glob_t, blk), B=None, H=None, Q_LEN=T, KV_LEN=T, device="cuda", BLOCK_SIZE=blk)
+                nnz = int(bm.kv_num_blocks.sum().item() + (bm.full_kv_num_blocks.sum().item() if bm.full_kv_num_blocks is not None else 0))
+                nb = (T + blk - 1) // blk
+                dens = nnz / (nb * (nb + 1) / 2)
+                # FlexAttention's own count must agree with the layout's kept blocks.
+                kept = int((kinds >= 0).sum().item())
+                if kept != nnz:
+                    print(f"warning: {name} T={T}: FlexAttention keeps {nnz} blocks, the layout {kept}", file=sys.stderr)
+
+                def f(i, bm=bm):
+                    q, k, v = sets[i % 3]
+                    return flex(q, k, v, block_mask=bm)
+
+                def fb(i, f=f):
+                    f(i).backward(douts[i % 3])
+
+                emit("flex_" + name, block, T, B, dens, bench(f, a.reps), bench(fb, a.reps))
+            except Exception as ex:  # one failing mask should not hide the others
+                print(f"flex_{name} T={T}: {type(ex).__name__}: {str(ex)[:300]}", file=sys.stderr)
+        del sets, douts
+        torch.cuda.empty_cache()
+
+    text = header + "\n" + "\n".join(rows) + "\n"
+    if a.output:
+        with open(a.output, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()

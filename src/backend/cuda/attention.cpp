@@ -1,0 +1,198 @@
+// The host side of block-sparse attention: the layout's device copy, argument checks that
+// name the op, and one Params filled for the kernels of both directions. A CUDA build only.
+#if MINITX_CUDA
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "attention_launch.h"
+#include "minitx/backend/cuda/attention.h"
+#include "minitx/backend/cuda/check.h"
+#include "minitx/core/error.h"
+
+namespace minitx::cuda {
+namespace {
+
+template <class T>
+T* upload(const std::vector<T>& host) {
+  if (host.empty()) return nullptr;
+  T* dev = nullptr;
+  MINITX_CUDA_CHECK(cudaMalloc(&dev, host.size() * sizeof(T)));
+  MINITX_CUDA_CHECK(cudaMemcpy(dev, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  return dev;
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+void check_shape(const char* op, const DeviceLayout& layout, const AttentionShape& s) {
+  const sparse::BlockLayout& l = layout.host();
+  MINITX_CHECK(s.D == 64 || s.D == 128, "{}: head size D must be 64 or 128, not {}", op, s.D);
+  MINITX_CHECK(s.B >= 1 && s.H >= 1 && s.T >= 1 && s.B * s.H <= 65535, "{}: bad shape B = {}, H = {}, T = {}", op, s.B,
+               s.H, s.T);
+  MINITX_CHECK(l.T == s.T, "{}: the layout is for T = {}, the input has T = {}", op, l.T, s.T);
+  MINITX_CHECK(l.heads == 1 || l.heads == s.H, "{}: the layout has {} heads, the input {}", op, l.heads, s.H);
+}
+
+attn::LayoutArgs layout_args(const DeviceLayout& layout) {
+  const sparse::BlockLayout& l = layout.host();
+  return {layout.row_ptr(), layout.cols(),   layout.kinds(), layout.t_row_ptr(), layout.t_rows(),
+          layout.t_kinds(), layout.global_tokens(), l.block, l.nb, l.heads};
+}
+
+attn::Params make_params(const char* op, const QkvView& in, const DeviceLayout& layout, const AttentionShape& s) {
+  check_shape(op, layout, s);
+  // cp.async moves 16 bytes: every row start must be 16-byte aligned.
+  MINITX_CHECK(aligned16(in.q) && aligned16(in.k) && aligned16(in.v) && in.ld % 8 == 0,
+               "{}: q, k, v must be 16-byte aligned with a token stride that is a multiple of 8", op);
+  attn::Params p{};
+  p.q = in.q;
+  p.k = in.k;
+  p.v = in.v;
+  p.ld_qkv = in.ld;
+  p.B = s.B;
+  p.T = s.T;
+  p.H = s.H;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(s.D));
+  p.scale_log2 = p.scale * attn::kLog2e;
+  p.L = layout_args(layout);
+  return p;
+}
+
+attn::ParamsF32 make_params_f32(const char* op, const QkvViewF32& in, const DeviceLayout& layout,
+                                const AttentionShape& s) {
+  check_shape(op, layout, s);
+  MINITX_CHECK(in.q && in.k && in.v, "{}: q, k, v must be given", op);
+  attn::ParamsF32 p{};
+  p.q = in.q;
+  p.k = in.k;
+  p.v = in.v;
+  p.ld_qkv = in.ld;
+  p.B = s.B;
+  p.T = s.T;
+  p.H = s.H;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(s.D));
+  p.L = layout_args(layout);
+  return p;
+}
+
+}  // namespace
+
+bf16_bits bf16_from_float(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if (std::isnan(x)) return static_cast<bf16_bits>((u >> 16) | 0x40);
+  u += 0x7fff + ((u >> 16) & 1);
+  return static_cast<bf16_bits>(u >> 16);
+}
+
+float float_from_bf16(bf16_bits x) {
+  const std::uint32_t u = static_cast<std::uint32_t>(x) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+DeviceLayout::DeviceLayout(const sparse::BlockLayout& layout) : host_(layout) {
+  sparse::validate(host_);
+  static_assert(sizeof(sparse::BlockKind) == 1);
+  auto bytes = [](const std::vector<sparse::BlockKind>& kinds) {
+    std::vector<std::uint8_t> out(kinds.size());
+    for (std::size_t i = 0; i < kinds.size(); ++i) out[i] = static_cast<std::uint8_t>(kinds[i]);
+    return out;
+  };
+  try {
+    row_ptr_ = upload(host_.row_ptr);
+    cols_ = upload(host_.cols);
+    kinds_ = upload(bytes(host_.kinds));
+    t_row_ptr_ = upload(host_.t_row_ptr);
+    t_rows_ = upload(host_.t_rows);
+    t_kinds_ = upload(bytes(host_.t_kinds));
+    global_ = upload(host_.global_tokens);
+  } catch (...) {
+    release();  // the destructor does not run for a constructor that throws
+    throw;
+  }
+}
+
+DeviceLayout::~DeviceLayout() { release(); }
+
+void DeviceLayout::release() noexcept {
+  // Never throws (a destructor's job): a failing free would only hide an earlier error.
+  for (void* p : {static_cast<void*>(row_ptr_), static_cast<void*>(cols_), static_cast<void*>(kinds_),
+                  static_cast<void*>(t_row_ptr_), static_cast<void*>(t_rows_), static_cast<void*>(t_kinds_),
+                  static_cast<void*>(global_)})
+    if (p) cudaFree(p);
+}
+
+void attention_forward(bf16_bits* out, std::int64_t ld_out, float* lse, const QkvView& in, const DeviceLayout& layout,
+                       const AttentionShape& shape, cudaStream_t stream) {
+  attn::Params p = make_params("attention_forward", in, layout, shape);
+  MINITX_CHECK(out && lse && ld_out % 2 == 0 && reinterpret_cast<std::uintptr_t>(out) % 4 == 0,
+               "attention_forward: out must be 4-byte aligned with an even token stride, and lse given");
+  p.out_w = out;
+  p.out = p.out_w;
+  p.ld_out = ld_out;
+  p.lse = lse;
+  MINITX_CUDA_CHECK(attn::forward(p, shape.D, stream));
+}
+
+void attention_backward(bf16_bits* dq, bf16_bits* dk, bf16_bits* dv, std::int64_t ld_dqkv, float* delta,
+                        const bf16_bits* dout, std::int64_t ld_dout, const bf16_bits* out, std::int64_t ld_out,
+                        const float* lse, const QkvView& in, const DeviceLayout& layout, const AttentionShape& shape,
+                        cudaStream_t stream) {
+  attn::Params p = make_params("attention_backward", in, layout, shape);
+  MINITX_CHECK(aligned16(dout) && ld_dout % 8 == 0,
+               "attention_backward: dout must be 16-byte aligned with a token stride that is a multiple of 8");
+  MINITX_CHECK(out && ld_out % 2 == 0 && reinterpret_cast<std::uintptr_t>(out) % 4 == 0 && lse && delta,
+               "attention_backward: out must be 4-byte aligned with an even token stride; lse and delta given");
+  for (const void* g : {static_cast<const void*>(dq), static_cast<const void*>(dk), static_cast<const void*>(dv)})
+    MINITX_CHECK(g && reinterpret_cast<std::uintptr_t>(g) % 4 == 0 && ld_dqkv % 2 == 0,
+                 "attention_backward: dq, dk, dv must be 4-byte aligned with an even token stride");
+  p.out = out;
+  p.ld_out = ld_out;
+  p.dout = dout;
+  p.ld_dout = ld_dout;
+  p.dq = dq;
+  p.dk = dk;
+  p.dv = dv;
+  p.ld_dqkv = ld_dqkv;
+  p.lse = const_cast<float*>(lse);  // read only in the backward
+  p.delta = delta;
+  MINITX_CUDA_CHECK(attn::backward(p, shape.D, stream));
+}
+
+void attention_forward_f32(float* out, std::int64_t ld_out, float* lse, const QkvViewF32& in, const DeviceLayout& layout,
+                           const AttentionShape& shape, cudaStream_t stream) {
+  attn::ParamsF32 p = make_params_f32("attention_forward_f32", in, layout, shape);
+  MINITX_CHECK(out && lse, "attention_forward_f32: out and lse must be given");
+  p.out = out;
+  p.ld_out = ld_out;
+  p.lse = lse;
+  MINITX_CUDA_CHECK(attn::forward_f32(p, shape.D, stream));
+}
+
+void attention_backward_f32(float* dq, float* dk, float* dv, std::int64_t ld_dqkv, float* delta, const float* dout,
+                            std::int64_t ld_dout, const float* out, std::int64_t ld_out, const float* lse,
+                            const QkvViewF32& in, const DeviceLayout& layout, const AttentionShape& shape,
+                            cudaStream_t stream) {
+  attn::ParamsF32 p = make_params_f32("attention_backward_f32", in, layout, shape);
+  MINITX_CHECK(dq && dk && dv && delta && dout && out && lse,
+               "attention_backward_f32: dq, dk, dv, delta, dout, out and lse must be given");
+  p.out = const_cast<float*>(out);  // read only in the backward
+  p.ld_out = ld_out;
+  p.dout = dout;
+  p.ld_dout = ld_dout;
+  p.dq = dq;
+  p.dk = dk;
+  p.dv = dv;
+  p.ld_dqkv = ld_dqkv;
+  p.lse = const_cast<float*>(lse);
+  p.delta = delta;
+  MINITX_CUDA_CHECK(attn::backward_f32(p, shape.D, stream));
+}
+
+}  // namespace minitx::cuda
+#endif  // MINITX_CUDA

@@ -1,0 +1,66 @@
+// What the attention kernels take, and their entry points. Plain C++ (bf16 as 16-bit patterns),
+// so the checking host code in attention.cpp is compiled by the C++ compiler (nvcc cannot
+// compile fmt's compile-time format checks) and the .cu files hold only kernels and launches.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace minitx::cuda::attn {
+
+// The layout as the kernels read it (device pointers; see sparse::BlockLayout).
+struct LayoutArgs {
+  const std::int32_t* row_ptr;
+  const std::int32_t* cols;
+  const std::uint8_t* kinds;
+  const std::int32_t* t_row_ptr;
+  const std::int32_t* t_rows;
+  const std::uint8_t* t_kinds;
+  const std::uint8_t* global;  // null when no block is of kind global
+  std::int32_t block, nb, heads;
+};
+
+struct Params {
+  const std::uint16_t *q, *k, *v;
+  std::int64_t ld_qkv;     // elements between consecutive tokens; a batch is T such rows
+  const std::uint16_t* out;  // forward output (read by the backward's row sums)
+  std::uint16_t* out_w;      // forward output, written
+  std::int64_t ld_out;
+  const std::uint16_t* dout;
+  std::int64_t ld_dout;
+  std::uint16_t *dq, *dk, *dv;
+  std::int64_t ld_dqkv;
+  float* lse;    // (B, H, T), natural log
+  float* delta;  // (B, H, T): rowsum(dO ∘ O)
+  std::int32_t B, T, H;
+  float scale;       // 1 / sqrt(D)
+  float scale_log2;  // scale · log2(e): exponentials are exp2 of pre-scaled scores
+  LayoutArgs L;
+};
+
+// The fp32 checking path: the same roles, fp32 tensors.
+struct ParamsF32 {
+  const float *q, *k, *v;
+  std::int64_t ld_qkv;
+  float* out;
+  std::int64_t ld_out;
+  const float* dout;
+  std::int64_t ld_dout;
+  float *dq, *dk, *dv;
+  std::int64_t ld_dqkv;
+  float* lse;
+  float* delta;
+  std::int32_t B, T, H;
+  float scale;
+  LayoutArgs L;
+};
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+// Each sets the kernels' shared-memory limits, launches, and returns the first error.
+cudaError_t forward(const Params& p, int D, cudaStream_t stream);
+cudaError_t backward(const Params& p, int D, cudaStream_t stream);
+cudaError_t forward_f32(const ParamsF32& p, int D, cudaStream_t stream);
+cudaError_t backward_f32(const ParamsF32& p, int D, cudaStream_t stream);
+
+}  // namespace minitx::cuda::attn

@@ -23,6 +23,7 @@
 
 #include "minitx/backend/cpu/ops.h"
 #include "minitx/backend/cuda/attention.h"
+#include "minitx/core/error.h"
 #include "minitx/backend/cuda/check.h"
 #include "minitx/core/rng.h"
 #include "minitx/sparse/attention_ref.h"

@@ -547,6 +547,13 @@ void check_matmul(std::size_t N, std::size_t C, std::size_t OC, bool with_bias) 
   INFO(type_name<T>() << " N=" << N << " C=" << C << " OC=" << OC << " bias=" << with_bias);
   Stream stream;
   gpu::LtMatmul lt;
+  // doctest builds INFO messages only when a check fails: then they name the algorithms.
+  const auto chosen = [&lt] {
+    std::string text;
+    for (const auto& line : lt.algorithms()) text += "\n  " + line;
+    return text;
+  };
+  INFO("cuBLASLt algorithms chosen:" << chosen());
   const auto inp = random<T>(N * C, 91), weight = random<T>(OC * C, 92), bias = random<T>(OC, 93),
              dout = random<T>(N * OC, 94);
   const auto dinp0 = random<T>(N * C, 95), dweight0 = random<float>(OC * C, 96), dbias0 = random<float>(OC, 97);
@@ -619,6 +626,7 @@ void check_matmul(std::size_t N, std::size_t C, std::size_t OC, bool with_bias) 
     INFO(line);
     CHECK(line.find("algo=") != std::string::npos);
     CHECK(line.find("reduction=inplace") == std::string::npos);
+    CHECK(line.find("reduction=output-type") == std::string::npos);
   }
 }
 

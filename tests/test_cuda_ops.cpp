@@ -608,7 +608,10 @@ void check_matmul(std::size_t N, std::size_t C, std::size_t OC, bool with_bias) 
       if (!accumulate) d_dinp.poison(), d_dweight.poison(), d_dbias.poison();
       gpu::matmul_backward(lt, d_dinp.get(), d_dweight.get(), with_bias ? d_dbias.get() : nullptr, scratch.get(),
                            d_dout.get(), d_inp.get(), d_weight.get(), N, C, OC, accumulate, accumulate, stream);
-      expect_within("matmul_backward dinp", d_dinp.download(), ref_dinp, product_bound(mag_dinp, ref_dinp, OC, out_round));
+      // Accumulating into a bf16 output, cuBLASLt rounds the product before adding the old value
+      // (measured on the H200: one ulp past a single rounding), so two roundings are allowed.
+      expect_within("matmul_backward dinp", d_dinp.download(), ref_dinp,
+                    product_bound(mag_dinp, ref_dinp, OC, accumulate ? 2 * out_round : out_round));
       expect_within("matmul_backward dweight", d_dweight.download(), ref_dweight,
                     product_bound(mag_dweight, ref_dweight, N, 0.0));
       if (with_bias)
@@ -626,7 +629,7 @@ void check_matmul(std::size_t N, std::size_t C, std::size_t OC, bool with_bias) 
     INFO(line);
     CHECK(line.find("algo=") != std::string::npos);
     CHECK(line.find("reduction=inplace") == std::string::npos);
-    CHECK(line.find("reduction=output-type") == std::string::npos);
+    CHECK(line.find("splitk=1 reduction=none") != std::string::npos);
   }
 }
 

@@ -146,7 +146,7 @@ int run_tokenizer_decode(Args& args) {
     for (const std::string& item : split_commas(*ids_text)) {
       char* end = nullptr;
       const unsigned long long v = std::strtoull(item.c_str(), &end, 10);
-      if (item.empty() || *end != '\0' || item[0] == '-' || v > 0xFFFFFFFFull) fail("tokenizer decode: --ids: '{}' is not a token id", item);
+      if (item.empty() || *end != '\0' || item[0] == '-' || v > 0xFFFFFFFFull) fail("tokenizer decode: --ids: '{}' is not a token id", excerpt(item));
       ids.push_back(static_cast<std::uint32_t>(v));
     }
   }

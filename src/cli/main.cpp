@@ -65,11 +65,11 @@ int run(int argc, char** argv) {
       const std::string& value = tokens[++i];
       char* end = nullptr;
       const long n = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || n < 1 || n > 1024) fail("--threads: expected a whole number from 1 to 1024, got '{}'", value);
+      if (value.empty() || *end != '\0' || n < 1 || n > 1024) fail("--threads: expected a whole number from 1 to 1024, got '{}'", excerpt(value));
       set_thread_count(static_cast<int>(n));
       continue;
     }
-    fail("unknown global option '{}' (see minitx --help)", tokens[i]);
+    fail("unknown global option '{}' (see minitx --help)", excerpt(tokens[i]));
   }
   tokens.erase(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(i));
   if (tokens.empty()) {
@@ -78,7 +78,7 @@ int run(int argc, char** argv) {
   }
   std::size_t words = 0;
   const Command* command = find_command(tokens, &words);
-  if (command == nullptr) fail("unknown command '{}' (see minitx --help)", tokens[0]);
+  if (command == nullptr) fail("unknown command '{}' (see minitx --help)", excerpt(tokens[0]));
   tokens.erase(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(words));
   for (const auto& t : tokens)
     if (t == "--help" || t == "-h") {

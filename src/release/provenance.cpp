@@ -36,7 +36,7 @@ nlohmann::json file_record(const std::string& path) {
 StageRecord parse_stage_record(std::string_view text) {
   const std::vector<std::string> parts = split(text, ':');
   if (parts.size() != 3 || parts[0].empty())
-    fail("provenance: stage '{}': expected NAME:INPUT,…:OUTPUT,…", text);
+    fail("provenance: stage '{}': expected NAME:INPUT,…:OUTPUT,…", excerpt(text));
   return {parts[0], split(parts[1], ','), split(parts[2], ',')};
 }
 

@@ -1,5 +1,11 @@
 #include "common.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "minitx/core/error.h"
+
 namespace minitx::cli {
 
 Experiment experiment_from_args(Args& args) {
@@ -18,6 +24,14 @@ CorpusPaths corpus_paths_from_args(Args& args) {
   CorpusPaths paths;
   if (auto dir = args.option("--corpus-dir")) paths.dir = *dir;
   return paths;
+}
+
+void flush_stdout() {
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+    const int error = errno;
+    fail("standard output: write error: {}", error != 0 ? std::strerror(error) : "an earlier write failed");
+  }
 }
 
 }  // namespace minitx::cli

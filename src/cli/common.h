@@ -13,4 +13,8 @@ std::filesystem::path model_path_from_args(Args& args, const Experiment& experim
 // --corpus-dir DIR (default corpus/).
 CorpusPaths corpus_paths_from_args(Args& args);
 
+// Flushes standard output and throws an Error when anything written to it was lost (a full
+// disk, a closed pipe): output that did not arrive must not end in exit status 0.
+void flush_stdout();
+
 }  // namespace minitx::cli

@@ -238,4 +238,6 @@ TEST_CASE("provenance: stage records, source state and the JSON") {
   CHECK(json.find(dir.path().string()) == std::string::npos);  // no absolute paths
   CHECK_ERROR_CONTAINS(provenance_json(e, {parse_stage_record("s:missing.txt:")}, state, false), "'missing.txt' does not exist");
   CHECK_ERROR_CONTAINS(provenance_json(e, {parse_stage_record("s:/etc/hostname:")}, state, false), "absolute path");
+  CHECK_ERROR_CONTAINS(provenance_json(e, {parse_stage_record("s\xff:in.txt:")}, state, false),
+                       "provenance: a stage name, path or config value is not valid UTF-8");
 }

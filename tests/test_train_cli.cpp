@@ -63,6 +63,10 @@ TEST_CASE("bench gemm and bench train write their tables beside the peer's numbe
                              "--output", (dir.path() / "train.csv").string()});
   CHECK(minitx::cli::run_bench_train(train) == 0);
   CHECK(minitx::read_file(dir.path() / "train.csv").find("\ntiny-2L64,136960,8,64,") != std::string::npos);
+  minitx::write_file_atomic(dir.path() / "bad.log", "sgemm n=32\ntrain tiny-2L64 params=1 tok_s=fast\n");
+  Args bad_log("bench train", {"--shapes", "tiny-2L64", "--steps", "1", "--torch-log", (dir.path() / "bad.log").string()});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_bench_train(bad_log),
+                       (dir.path() / "bad.log").string() + ":2: tok_s= expects a number of tokens per second, got 'fast'");
   Args bad("bench gemm", {"--sizes", "0"});
   CHECK_ERROR_CONTAINS(minitx::cli::run_bench_gemm(bad), "--sizes expects numbers");
   Args bad_isa("bench gemm", {"--isa", "sse2"});

@@ -86,7 +86,12 @@ std::string provenance_json(const Experiment& experiment, const std::vector<Stag
     doc["gpu"] = {{"name", gpus[0].name}, {"sm_count", gpus[0].sm_count},
                   {"compute_capability", std::to_string(gpus[0].compute_major) + "." + std::to_string(gpus[0].compute_minor)}};
   }
-  return doc.dump(2) + "\n";
+  try {
+    return doc.dump(2) + "\n";
+  } catch (const nlohmann::json::type_error& e) {
+    // JSON holds only UTF-8; a stage name or path given on the command line may be anything.
+    fail("provenance: a stage name, path or config value is not valid UTF-8, so it cannot be recorded ({})", e.what());
+  }
 }
 
 }  // namespace minitx

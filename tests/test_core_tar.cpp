@@ -115,9 +115,4 @@ TEST_CASE("tar: entry types and path safety") {
   CHECK(*unsafe_path_reason("a/../../b") == "path leaves the tree ('..')");
   CHECK(*unsafe_path_reason("..") == "path leaves the tree ('..')");
   CHECK(*unsafe_path_reason("") == "empty path");
-  CHECK(link_stays_inside("top/a/link", "../b"));
-  CHECK(link_stays_inside("top/link", "./x/../y"));
-  CHECK_FALSE(link_stays_inside("top/link", "../../etc/passwd"));
-  CHECK_FALSE(link_stays_inside("top/link", "/etc/passwd"));
-  CHECK_FALSE(link_stays_inside("link", ".."));
 }

@@ -223,26 +223,4 @@ std::optional<std::string> unsafe_path_reason(std::string_view path) {
   return std::nullopt;
 }
 
-bool link_stays_inside(std::string_view path, std::string_view target) {
-  if (target.empty() || target.front() == '/') return false;
-  std::vector<std::string_view> parts;
-  auto walk = [&parts](std::string_view p) {
-    std::size_t start = 0;
-    while (start <= p.size()) {
-      const std::size_t end = std::min(p.find('/', start), p.size());
-      const std::string_view part = p.substr(start, end - start);
-      if (part == "..") {
-        if (parts.empty()) return false;
-        parts.pop_back();
-      } else if (!part.empty() && part != ".") {
-        parts.push_back(part);
-      }
-      start = end + 1;
-    }
-    return true;
-  };
-  const std::size_t slash = path.rfind('/');
-  return walk(slash == std::string_view::npos ? std::string_view() : path.substr(0, slash)) && walk(target);
-}
-
 }  // namespace minitx

@@ -22,6 +22,9 @@ TEST_CASE("gzip: round trip, deterministic bytes, corrupt and truncated input") 
   CHECK_ERROR_CONTAINS(gzip_decompress("not gzip at all", "x.gz"), "x.gz: not valid gzip data");
   CHECK_ERROR_CONTAINS(gzip_decompress(gz + "junk", "j.gz"), "j.gz: 4 bytes of trailing data");
   CHECK_ERROR_CONTAINS(gzip_decompress(gz, "big.gz", 1000), "big.gz: decompresses to more than 1000 bytes");
+  // The bound is exact: the whole output passes, one byte less does not.
+  CHECK(gzip_decompress(gz, "t", data.size()) == data);
+  CHECK_ERROR_CONTAINS(gzip_decompress(gz, "t.gz", data.size() - 1), "t.gz: decompresses to more than 499999 bytes");
   std::string flipped = gz;
   flipped[gz.size() - 6] ^= 1;  // the CRC-32 trailer
   CHECK_ERROR_CONTAINS(gzip_decompress(flipped, "crc.gz"), "crc.gz: not valid gzip data");

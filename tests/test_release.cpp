@@ -242,6 +242,18 @@ TEST_CASE("release: verify writes nothing through links and leaves nothing behin
   CHECK(fs::is_empty("tmp"));
 }
 
+TEST_CASE("release: verify stops inflating a gzip bomb at a bound set by the tarball's size") {
+  TempDir dir;
+  test::InDirectory cd(dir.path());
+  // 80 MiB of zeros deflate to about 80 kB: far past 32 times that, and past the 64 MiB floor.
+  TarWriter tar(0);
+  tar.add_file("r/zeros", std::string(80u << 20, '\0'), false);
+  write_release("dist/r.tar.gz", tar);
+  CHECK(fs::file_size("dist/r.tar.gz") < (1u << 20));
+  CHECK_ERROR_CONTAINS(verify_release("dist/r.tar.gz"),
+                       "dist/r.tar.gz: decompresses to more than 67108864 bytes, the most it may hold; refusing it");
+}
+
 TEST_CASE("manifest: parse is strict") {
   const std::string line = sha256_hex("x") + "  a/b.txt\n";
   CHECK(parse_manifest(line, "m").at(0).path == "a/b.txt");

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 #include "minitx/core/error.h"
@@ -21,6 +22,15 @@ std::string expected_tarball_hash(const fs::path& tarball) {
   if (text.size() != 64 + expected_line_end.size() || !is_sha256_hex(text.substr(0, 64)) || text.substr(64) != expected_line_end)
     fail("{}: expected one line \"<64 hex digits>  {}\"", sum_file.string(), tarball.filename().string());
   return text.substr(0, 64);
+}
+
+// The most a tarball of `compressed` bytes may inflate to. A release holds model weights and
+// token ids, which deflate little, and sources, which deflate a few times; a tarball that
+// inflates far beyond that is no release (a gzip bomb would cost gigabytes of memory and
+// minutes before its tar could be checked), so decompression stops there.
+std::uint64_t max_release_bytes(std::uint64_t compressed) {
+  constexpr std::uint64_t kRatio = 32, kFloor = 64ull << 20, kCeiling = 4ull << 30;
+  return std::clamp(compressed * kRatio, kFloor, kCeiling);
 }
 
 // Checks every entry before anything is written: no absolute paths, no "..", nothing but
@@ -64,7 +74,7 @@ ReleaseReport verify_release(const fs::path& tarball) {
   if (report.sha256 != expected)
     fail("{}: SHA-256 mismatch: {}.sha256 says {}, the file hashes to {}", what, tarball.filename().string(), expected, report.sha256);
 
-  const std::string archive = gzip_decompress(archive_gz, what);
+  const std::string archive = gzip_decompress(archive_gz, what, max_release_bytes(archive_gz.size()));
   const std::vector<TarEntry> entries = parse_tar(archive, what);
   const std::string top = check_entries(entries, what);
 

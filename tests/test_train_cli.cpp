@@ -2,6 +2,8 @@
 // their CSVs; train, eval, bench generate and generate run on token files made in memory.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -98,6 +100,22 @@ TEST_CASE("model commands on a toy config: train, eval, bench generate, bench de
   const std::string json = minitx::read_file(out / "eval.json");
   CHECK(json.find("\"tokens\": 199") != std::string::npos);
   CHECK(json.find("\"checkpoint_step\": 4") != std::string::npos);
+
+  // Weights holding NaN, or so large that exp(loss) overflows: an error, never `nan` or `inf` in the JSON.
+  minitx::Checkpoint broken = minitx::read_checkpoint(out / "model.ckpt");
+  broken.params[broken.params.size() / 2] = std::numeric_limits<float>::quiet_NaN();
+  minitx::write_checkpoint(out / "nan.ckpt", broken);
+  Args nan_eval("eval", {"--config", c, "--out", o, "--model", (out / "nan.ckpt").string(), "--output", (out / "nan.json").string()});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_eval(nan_eval),
+                       (out / "nan.ckpt").string() + ": the validation loss over 199 tokens of " + (out / "val.bin").string() +
+                           " is nan: the model's weights hold NaN or infinite values");
+  CHECK_FALSE(fs::exists(out / "nan.json"));
+  broken = minitx::read_checkpoint(out / "model.ckpt");
+  for (float& p : broken.params) p *= 1000.0f;
+  minitx::write_checkpoint(out / "huge.ckpt", broken);
+  Args huge_eval("eval", {"--config", c, "--out", o, "--model", (out / "huge.ckpt").string(), "--output", (out / "huge.json").string()});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_eval(huge_eval), (out / "huge.json").string() + ": perplexity is inf, which JSON cannot hold");
+  CHECK_FALSE(fs::exists(out / "huge.json"));
 
   Args bench("bench generate", {"--config", c, "--out", o, "--quiet"});
   CHECK(minitx::cli::run_bench_generate(bench) == 0);

@@ -92,14 +92,23 @@ TEST_CASE("model commands on a toy config: train, eval, bench generate, bench de
   CHECK(minitx::cli::run_train(train) == 0);
   CHECK(minitx::read_checkpoint(out / "model.ckpt").step == 4);
   CHECK(minitx::read_file(out / "train_log.csv").find("\n4,") != std::string::npos);
+  // Resuming a finished run runs no step: the checkpoint and the log stay byte for byte.
+  const std::string checkpoint_bytes = minitx::read_file(out / "model.ckpt"), log_bytes = minitx::read_file(out / "train_log.csv");
   Args resume("train", {"--config", c, "--out", o, "--quiet", "--resume"});
   CHECK(minitx::cli::run_train(resume) == 0);
+  CHECK(minitx::read_file(out / "model.ckpt") == checkpoint_bytes);
+  CHECK(minitx::read_file(out / "train_log.csv") == log_bytes);
 
   Args eval("eval", {"--config", c, "--out", o, "--batch-size", "3"});
   CHECK(minitx::cli::run_eval(eval) == 0);
   const std::string json = minitx::read_file(out / "eval.json");
   CHECK(json.find("\"tokens\": 199") != std::string::npos);
   CHECK(json.find("\"checkpoint_step\": 4") != std::string::npos);
+  CHECK(json.find("\"window\": 40,\n  \"windows\": 5,\n") != std::string::npos);
+  const std::size_t loss_at = json.find("\"val_loss\": ");
+  REQUIRE(loss_at != std::string::npos);
+  const double loss = std::stod(json.substr(loss_at + 12));
+  CHECK(loss == doctest::Approx(std::log(300.0)).epsilon(0.1));  // 4 steps from a near-uniform start
 
   // Weights holding NaN, or so large that exp(loss) overflows: an error, never `nan` or `inf` in the JSON.
   minitx::Checkpoint broken = minitx::read_checkpoint(out / "model.ckpt");

@@ -152,7 +152,7 @@ int run_tokenizer_decode(Args& args) {
   if (output) {
     write_file_atomic(*output, text);
   } else {
-    std::fwrite(text.data(), 1, text.size(), stdout);
+    write_stdout(text);
   }
   return 0;
 }

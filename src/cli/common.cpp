@@ -34,4 +34,9 @@ void flush_stdout() {
   }
 }
 
+void write_stdout(std::string_view data) {
+  if (!data.empty() && std::fwrite(data.data(), 1, data.size(), stdout) != data.size())
+    fail("standard output: write error: {}", std::strerror(errno));
+}
+
 }  // namespace minitx::cli

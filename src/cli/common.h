@@ -1,5 +1,7 @@
 // Helpers shared by the subcommands.
 #pragma once
+#include <string_view>
+
 #include "args.h"
 #include "minitx/experiment.h"
 
@@ -16,5 +18,7 @@ CorpusPaths corpus_paths_from_args(Args& args);
 // Flushes standard output and throws an Error when anything written to it was lost (a full
 // disk, a closed pipe): output that did not arrive must not end in exit status 0.
 void flush_stdout();
+// Writes to standard output; an Error with the reason when it fails.
+void write_stdout(std::string_view data);
 
 }  // namespace minitx::cli

@@ -54,7 +54,7 @@ std::string check_entries(const std::vector<TarEntry>& entries, const std::strin
       case TarEntry::Type::hardlink:
         fail("{}: '{}': hard link to '{}'; a release holds only regular files and directories", what, path, excerpt(e.link));
       case TarEntry::Type::special:
-        fail("{}: '{}': device, fifo or other special file (type '{}')", what, path, e.typeflag);
+        fail("{}: '{}': device, fifo or other special file (type '{}')", what, path, excerpt(std::string(1, e.typeflag)));
     }
     if (!seen.insert(e.path).second && e.type != TarEntry::Type::directory) fail("{}: '{}': appears twice", what, path);
   }

@@ -178,14 +178,15 @@ void TarWriter::add_entry(std::string_view path, char typeflag, std::string_view
   if (path.size() > kName.size) {
     std::size_t cut = path.rfind('/', kPrefix.size);
     while (cut != std::string_view::npos && path.size() - cut - 1 > kName.size) cut = std::string_view::npos;
-    if (cut == std::string_view::npos || cut == 0) fail("tar: path too long for ustar: {}", path);
+    if (cut == std::string_view::npos || cut == 0) fail("tar: path too long for ustar: {}", excerpt(path));
     prefix = path.substr(0, cut);
     name = path.substr(cut + 1);
   }
-  std::memcpy(block.data() + kName.offset, name.data(), name.size());
-  std::memcpy(block.data() + kPrefix.offset, prefix.data(), prefix.size());
-  if (link.size() > kLinkname.size) fail("tar: link target too long for ustar: {}", link);
-  std::memcpy(block.data() + kLinkname.offset, link.data(), link.size());
+  // std::copy, not memcpy: an empty string_view may hold a null pointer, which memcpy may not get.
+  std::copy(name.begin(), name.end(), block.begin() + kName.offset);
+  std::copy(prefix.begin(), prefix.end(), block.begin() + kPrefix.offset);
+  if (link.size() > kLinkname.size) fail("tar: link target too long for ustar: {}", excerpt(link));
+  std::copy(link.begin(), link.end(), block.begin() + kLinkname.offset);
   put_octal(block, kMode, mode);
   put_octal(block, kUid, 0);
   put_octal(block, kGid, 0);

@@ -118,3 +118,37 @@ check_fails "logits refuses an id outside the vocabulary" "token id 999 at index
   "$MINITX" logits --model "$H/neox.ckpt" --ids 1,999 --output "$H/bad.csv"
 check "a refused logits run leaves no output" test ! -e "$H/bad.csv"
 check_fails "import names a directory without config.json" "config.json" "$MINITX" import --from "$H" --output "$H/x.ckpt"
+
+# ---- Hardening (issue 14): a hostile environment and hostile files ---------------------------
+H="$E2E/harden"
+mkdir -p "$H"
+check_fails "tokenizer decode into a full device is an error" "minitx: standard output: write error: No space left on device" \
+  bash -c "'$MINITX' tokenizer decode --tokenizer '$T/tokenizer.json' --input '$T/val.bin' >/dev/full"
+check_fails "generate into a full device is an error" "minitx: standard output: write error: No space left on device" \
+  bash -c "'$MINITX' generate --config configs/tiny.toml --out '$T' --prompt 'Call me' --max-new 8 --seed 1 >/dev/full"
+check_fails "tokenizer info into a full device is an error" "minitx: standard output: write error: No space left on device" \
+  bash -c "'$MINITX' tokenizer info --tokenizer '$T/tokenizer.json' >/dev/full"
+check_fails "minitx --version into a full device is an error" "standard output: write error" bash -c "'$MINITX' --version >/dev/full"
+check_fails "a file-size limit is a named error, not a silent kill" \
+  "$H/limited.bin: write failed after 1024 bytes: File too large (a file-size limit, such as \`ulimit -f\`?)" \
+  bash -c "ulimit -f 1; '$MINITX' tokenizer encode --tokenizer '$T/tokenizer.json' --input '$E2E/val.txt' --output '$H/limited.bin'"
+check "a file-size limit leaves no temporary file" bash -c "! ls '$H' | grep -q limited"
+echo kept >"$H/victim"
+ln -sf victim "$H/eval-link.json"
+mkfifo "$H/fifo.txt"
+check_fails "eval refuses to replace an output that is a symbolic link" \
+  "$H/eval-link.json: exists and is a symbolic link, not a regular file; refusing to replace it" \
+  "$MINITX" eval --config configs/tiny.toml --out "$T" --output "$H/eval-link.json"
+check_fails "decode refuses to replace an output that is a fifo" "$H/fifo.txt: exists and is a fifo, not a regular file" \
+  "$MINITX" tokenizer decode --tokenizer "$T/tokenizer.json" --input "$T/val.bin" --output "$H/fifo.txt"
+check "refused outputs are left as they were" bash -c "[ -L '$H/eval-link.json' ] && [ -p '$H/fifo.txt' ] && [ \"\$(cat '$H/victim')\" = kept ]"
+check_fails "an output below a file is a named error" "$H/victim/tok.json: cannot create directory $H/victim" \
+  "$MINITX" tokenizer train --input VERSION --vocab-size 260 --output "$H/victim/tok.json"
+# A tarball made by GNU tar whose links climb out of the tree one hop at a time.
+mkdir -p "$H/evil/r" "$H/escape"
+ln -s . "$H/evil/r/a" && ln -s .. "$H/evil/r/b"
+tar --sort=name -C "$H/evil" -czf "$H/evil.tar.gz" r
+(cd "$H" && sha256sum evil.tar.gz >evil.tar.gz.sha256)
+check_fails "verify refuses a tarball holding symbolic links" "symbolic link to '.'; a release holds only regular files and directories" \
+  env TMPDIR="$H/escape" "$MINITX" verify "$H/evil.tar.gz"
+check "a refused verify leaves nothing in TMPDIR" bash -c "[ -z \"\$(ls -A '$H/escape')\" ]"

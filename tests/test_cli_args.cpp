@@ -31,3 +31,20 @@ TEST_CASE("args: errors say which option and what was expected") {
   Args e("fetch", {"stray"});
   CHECK_ERROR_CONTAINS(e.done(), "fetch: unexpected argument 'stray'");
 }
+
+TEST_CASE("args: a value of a megabyte is quoted in part") {
+  const std::string huge(1 << 20, '9');
+  Args a("eval", {"--batch-size", huge, "--" + huge});
+  try {
+    a.integer("--batch-size", 1, 4096, 1);
+    FAIL("accepted");
+  } catch (const minitx::Error& e) {
+    CHECK(std::string(e.what()) == "eval: --batch-size expects an integer from 1 to 4096, got '" + std::string(80, '9') + "…'");
+  }
+  try {
+    a.done();
+    FAIL("accepted");
+  } catch (const minitx::Error& e) {
+    CHECK(std::string(e.what()) == "eval: unknown option '--" + std::string(78, '9') + "…' (see minitx eval --help)");
+  }
+}

@@ -67,6 +67,32 @@ TEST_CASE("config: errors name file, line and key") {
   CHECK_ERROR_CONTAINS(mixed.root().strings("a"), "m.toml:1: a: item 2: expected a string, got 2");
 }
 
+TEST_CASE("config: values and keys of a megabyte are quoted in part, and hashed whole") {
+  const std::string huge(1 << 20, 'v');
+  const ConfigFile file = ConfigFile::parse("[s]\nmode = \"" + huge + "\"\n\"" + huge + "\" = 1\n", "h.toml");
+  const ConfigSection s = file.root().table("s");
+  CHECK_ERROR_CONTAINS(s.integer("mode", 0, 1), "h.toml:2: [s] mode: expected an integer from 0 to 1, got \"" + std::string(80, 'v') + "…\"");
+  CHECK_ERROR_CONTAINS(s.choice("mode", {"a"}, "a"), "got \"" + std::string(80, 'v') + "…\"");
+  try {
+    s.finish();
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) == "h.toml:3: [s] " + std::string(80, 'v') + "…: unknown key");
+  }
+  const ConfigFile other = ConfigFile::parse("[s]\nmode = \"" + huge + "w\"\n", "o.toml");
+  CHECK(file.canonical_section("s").find(huge) != std::string::npos);
+  CHECK(other.canonical_section("s") != ConfigFile::parse("[s]\nmode = \"" + huge + "\"\n", "p.toml").canonical_section("s"));
+}
+
+TEST_CASE("excerpt: at most 80 characters, whole UTF-8 sequences, control characters escaped") {
+  CHECK(excerpt("short") == "short");
+  CHECK(excerpt(std::string(80, 'a')) == std::string(80, 'a'));
+  CHECK(excerpt(std::string(81, 'a')) == std::string(80, 'a') + "…");
+  CHECK(excerpt(std::string(79, 'a') + "éé") == std::string(79, 'a') + "é…");
+  CHECK(excerpt("line\nnext\ttab\x01") == "line\\nnext\\ttab\\x01");
+  CHECK(excerpt("abcdef", 3) == "abc…");
+}
+
 TEST_CASE("config: unknown keys are errors with their line") {
   const ConfigFile file = ConfigFile::parse("[train]\nsteps = 1\nstesp = 2\n", "u.toml");
   const ConfigSection train = file.root().table("train");

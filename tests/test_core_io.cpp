@@ -1,4 +1,10 @@
 #include <doctest/doctest.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
 
 #include "helpers.h"
 #include "minitx/core/io.h"
@@ -41,9 +47,60 @@ TEST_CASE("io: write_file_if_changed keeps an identical file untouched") {
   CHECK(read_file(path) == "b\n");
 }
 
+TEST_CASE("io: an output that exists but is no regular file is refused and left as it was") {
+  TempDir dir;
+  const fs::path victim = dir.path() / "victim", link = dir.path() / "link", fifo = dir.path() / "fifo";
+  write_file_atomic(victim, "kept");
+  fs::create_symlink(victim, link);
+  REQUIRE(::mkfifo(fifo.c_str(), 0644) == 0);
+  CHECK_ERROR_CONTAINS(write_file_atomic(link, "new"), link.string() + ": exists and is a symbolic link, not a regular file; refusing to replace it");
+  CHECK_ERROR_CONTAINS(write_file_atomic(fifo, "new"), fifo.string() + ": exists and is a fifo, not a regular file");
+  CHECK_ERROR_CONTAINS(write_file_atomic(dir.path(), "new"), ": exists and is a directory, not a regular file");
+  CHECK(fs::is_symlink(link));
+  CHECK(fs::is_fifo(fs::symlink_status(fifo)));
+  CHECK(read_file(victim) == "kept");
+  CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 3);  // no temporary file
+
+  // A link planted under the temporary name is not written through either.
+  const fs::path target = dir.path() / "out.txt";
+  fs::create_symlink(victim, dir.path() / ("out.txt.tmp-" + std::to_string(::getpid())));
+  CHECK_ERROR_CONTAINS(write_file_atomic(target, "new"), target.string() + ": cannot create");
+  CHECK(read_file(victim) == "kept");
+  CHECK_FALSE(fs::exists(target));
+}
+
+TEST_CASE("io: a write past a file-size limit names the file and how far it got, and removes it") {
+  TempDir dir;
+  const fs::path target = dir.path() / "big.bin";
+  // As build/minitx does: without SIGXFSZ ignored, the limit kills the process instead.
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit old_limit{};
+  ::getrlimit(RLIMIT_FSIZE, &old_limit);
+  rlimit limit = old_limit;
+  limit.rlim_cur = 64 * 1024;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &limit) == 0);
+  std::string message;
+  try {
+    write_file_atomic(target, std::string(200 * 1024, 'x'));
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  CHECK(message == target.string() + ": write failed after 65536 bytes: File too large (a file-size limit, such as `ulimit -f`?); " +
+                       "the partial file " + target.string() + ".tmp-" + std::to_string(::getpid()) + " was removed");
+  CHECK(fs::is_empty(dir.path()));
+}
+
 TEST_CASE("io: errors name the file") {
   CHECK_ERROR_CONTAINS(read_file("/nonexistent/minitx/file"), "/nonexistent/minitx/file: cannot open");
   CHECK_ERROR_CONTAINS(AtomicFile("/proc/minitx-cannot-write/x"), "/proc/minitx-cannot-write/x");
+  const char* old_tmpdir = std::getenv("TMPDIR");
+  const std::string saved = old_tmpdir != nullptr ? old_tmpdir : "";
+  setenv("TMPDIR", "/nonexistent/minitx-tmp", 1);
+  CHECK_ERROR_CONTAINS(TempDir("x"), "cannot find a directory for temporary files (TMPDIR)");
+  if (old_tmpdir != nullptr) setenv("TMPDIR", saved.c_str(), 1);
+  else unsetenv("TMPDIR");
 }
 
 TEST_CASE("temp dir is removed with its contents") {

@@ -22,6 +22,9 @@ TEST_CASE("gzip: round trip, deterministic bytes, corrupt and truncated input") 
   CHECK_ERROR_CONTAINS(gzip_decompress("not gzip at all", "x.gz"), "x.gz: not valid gzip data");
   CHECK_ERROR_CONTAINS(gzip_decompress(gz + "junk", "j.gz"), "j.gz: 4 bytes of trailing data");
   CHECK_ERROR_CONTAINS(gzip_decompress(gz, "big.gz", 1000), "big.gz: decompresses to more than 1000 bytes");
+  // The bound is exact: the whole output passes, one byte less does not.
+  CHECK(gzip_decompress(gz, "t", data.size()) == data);
+  CHECK_ERROR_CONTAINS(gzip_decompress(gz, "t.gz", data.size() - 1), "t.gz: decompresses to more than 499999 bytes");
   std::string flipped = gz;
   flipped[gz.size() - 6] ^= 1;  // the CRC-32 trailer
   CHECK_ERROR_CONTAINS(gzip_decompress(flipped, "crc.gz"), "crc.gz: not valid gzip data");
@@ -66,7 +69,8 @@ TEST_CASE("tar: reader accepts pax and GNU long names written by GNU tar") {
   for (const char* format : {"pax", "gnu"}) {
     const ProcessResult r = run_process({"tar", std::string("--format=") + format, "-cf", "x.tar", "src"}, dir.path());
     REQUIRE(r.ok());
-    const auto entries = parse_tar(read_file(dir.path() / "x.tar"), "x.tar");
+    const std::string archive = read_file(dir.path() / "x.tar");  // the entries' data are views into it
+    const auto entries = parse_tar(archive, "x.tar");
     bool found = false;
     for (const auto& e : entries) found |= e.path == "src/" + deep && e.data == "long name";
     CHECK_MESSAGE(found, format);
@@ -115,9 +119,4 @@ TEST_CASE("tar: entry types and path safety") {
   CHECK(*unsafe_path_reason("a/../../b") == "path leaves the tree ('..')");
   CHECK(*unsafe_path_reason("..") == "path leaves the tree ('..')");
   CHECK(*unsafe_path_reason("") == "empty path");
-  CHECK(link_stays_inside("top/a/link", "../b"));
-  CHECK(link_stays_inside("top/link", "./x/../y"));
-  CHECK_FALSE(link_stays_inside("top/link", "../../etc/passwd"));
-  CHECK_FALSE(link_stays_inside("top/link", "/etc/passwd"));
-  CHECK_FALSE(link_stays_inside("link", ".."));
 }

@@ -2,7 +2,9 @@
 // same tokens, the context policy, sampling, and batch-size independent evaluation.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "helpers.h"
@@ -32,6 +34,24 @@ std::vector<std::uint32_t> random_ids(std::size_t n, std::uint32_t vocab) {
   std::vector<std::uint32_t> out(n);
   for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint32_t>(rng.below(i, vocab));
   return out;
+}
+
+// The draw that sampling.h documents for token `index`: u uniform from Philox (seed, the
+// "sample" stream, index), then the first token, by decreasing logit with ties by id, at which
+// the cumulative softmax mass passes u.
+std::uint32_t reference_draw(const std::vector<float>& logits, double temperature, std::uint64_t seed, std::uint64_t index) {
+  constexpr std::uint64_t kSampleStream = 0x73616d706c65;  // "sample" in ASCII
+  std::vector<std::pair<float, std::uint32_t>> order;
+  for (std::uint32_t id = 0; id < logits.size(); ++id) order.emplace_back(logits[id], id);
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  std::vector<double> mass;
+  double total = 0.0;
+  for (const auto& entry : order) total += mass.emplace_back(std::exp((entry.first - order[0].first) / temperature));
+  const double u = static_cast<double>(CounterRng(seed, kSampleStream).uniform(index)) * total;
+  double cumulative = 0.0;
+  for (std::size_t k = 0; k < order.size(); ++k)
+    if (u < (cumulative += mass[k])) return order[k].second;
+  return order.back().second;
 }
 
 }  // namespace
@@ -160,7 +180,16 @@ TEST_CASE("sampling: greedy, top-k 1, and reproducible draws") {
   CHECK(counts[0] + counts[2] + counts[4] == 0);
   CHECK(counts[1] > 800);
   CHECK(counts[3] > 800);
-  CHECK(sample_token(logits, {1.0, 0, 1.0, 9}, 5) == sample_token(logits, {1.0, 0, 1.0, 9}, 5));
+  // Every draw is the one sampling.h documents, computed here independently.
+  std::size_t differ = 0;
+  for (double temperature : {1.0, 0.7})
+    for (std::uint64_t i = 0; i < 200; ++i) {
+      CAPTURE(temperature);
+      CAPTURE(i);
+      CHECK(sample_token(logits, {temperature, 0, 1.0, 9}, i) == reference_draw(logits, temperature, 9, i));
+      differ += reference_draw(logits, temperature, 9, i) != reference_draw(logits, temperature, 10, i);
+    }
+  CHECK(differ > 100);  // the seed matters
 }
 
 TEST_CASE("evaluation does not depend on the batch size") {

@@ -157,7 +157,8 @@ TEST_CASE("release: verify names what is wrong") {
   }
   SUBCASE("a link that leaves the tree") {
     write_tampered(tgz, good_manifest, {{"r/a.txt", '2', "../../../etc/passwd"}});
-    CHECK_ERROR_CONTAINS(verify_release(tgz), "'r/a.txt': symbolic link to '../../../etc/passwd' leaves the tree");
+    CHECK_ERROR_CONTAINS(verify_release(tgz),
+                         "'r/a.txt': symbolic link to '../../../etc/passwd'; a release holds only regular files and directories");
   }
   SUBCASE("a device file") {
     write_tampered(tgz, good_manifest, {{"r/null", '3', ""}});
@@ -170,9 +171,33 @@ TEST_CASE("release: verify names what is wrong") {
     CHECK_ERROR_CONTAINS(verify_release(tgz), "'r/a.txt': appears twice");
     write_tampered(tgz, "", {{"r/a.txt", '1', "r/nothing"}});
     CHECK_ERROR_CONTAINS(verify_release(tgz), "hard link to 'r/nothing'");
-    // b.txt as a hard link to a.txt: its content is "A", not the "B" the manifest lists.
+    // Even a hard link to an earlier file of the archive: pack never writes one.
     write_tampered(tgz, good_manifest, {{"r/a.txt", '0', "A"}, {"r/b.txt", '1', "r/a.txt"}});
-    CHECK_ERROR_CONTAINS(verify_release(tgz), "r/b.txt: SHA-256 mismatch");
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "'r/b.txt': hard link to 'r/a.txt'; a release holds only regular files and directories");
+    write_tampered(tgz, good_manifest, {{"r/d", '5', ""}, {"r/h", '1', "r/d"}});
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "'r/h': hard link to 'r/d'; a release holds only regular files and directories");
+  }
+  SUBCASE("a file where the tree needs a directory") {
+    write_tampered(tgz, good_manifest, {{"r/a.txt", '0', "A"}, {"r/a.txt/b.txt", '0', "B"}});
+    CHECK_ERROR_CONTAINS(verify_release(tgz), "dist/r.tar.gz: 'r/a.txt/b.txt': 'r/a.txt' is a file, not a directory");
+  }
+  SUBCASE("a path of a megabyte is quoted in part") {
+    const std::string path = "r/" + std::string(1 << 20, 'p');
+    const std::string record = " path=" + path + "\n";
+    std::string length = std::to_string(record.size());
+    length = std::to_string(record.size() + length.size());
+    TarWriter tar(0);
+    tar.add_entry("r/PaxHeader", 'x', length + record, "", 0644);
+    tar.add_file("r/x", "x", false);
+    write_release(tgz, tar);
+    try {
+      verify_release(tgz);
+      FAIL("verify accepted a path of a megabyte");
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      CHECK(message.find("'r/" + std::string(78, 'p') + "…'") != std::string::npos);
+      CHECK(message.size() < 300);
+    }
   }
   SUBCASE("malformed manifest, sums file, archive") {
     write_tampered(tgz, "not a manifest\n", {});
@@ -192,6 +217,41 @@ TEST_CASE("release: verify names what is wrong") {
     write_release(tgz, empty);
     CHECK_ERROR_CONTAINS(verify_release(tgz), "the archive is empty");
   }
+}
+
+TEST_CASE("release: verify writes nothing through links and leaves nothing behind") {
+  TempDir dir;
+  test::InDirectory cd(dir.path());
+  fs::create_directories("tmp");
+  const char* old_tmpdir = std::getenv("TMPDIR");
+  const std::string saved = old_tmpdir != nullptr ? old_tmpdir : "";
+  setenv("TMPDIR", (dir.path() / "tmp").c_str(), 1);
+  // Each link seems to stay inside the tree, read alone; together they climb from the scratch
+  // directory to TMPDIR and then to its parent, where a later member would land.
+  write_tampered("dist/r.tar.gz", manifest_for({{"a.txt", "A"}}),
+                 {{"r/a", '2', "."}, {"r/a/b", '2', ".."}, {"r/a/b/c", '2', ".."}, {"r/a/b/c/d", '2', ".."},
+                  {"r/a/b/c/d/evil.txt", '0', "written outside"}});
+  CHECK_ERROR_CONTAINS(verify_release("dist/r.tar.gz"), "'r/a': symbolic link to '.'; a release holds only regular files");
+  // A failure after unpacking began leaves no scratch directory either.
+  write_tampered("dist/r.tar.gz", manifest_for({{"a.txt", "A"}}), {{"r/a.txt", '0', "A"}, {"r/a.txt/x", '0', "x"}});
+  CHECK_ERROR_CONTAINS(verify_release("dist/r.tar.gz"), "'r/a.txt' is a file, not a directory");
+  if (old_tmpdir != nullptr) setenv("TMPDIR", saved.c_str(), 1);
+  else unsetenv("TMPDIR");
+  CHECK_FALSE(fs::exists("evil.txt"));
+  CHECK_FALSE(fs::exists("tmp/evil.txt"));
+  CHECK(fs::is_empty("tmp"));
+}
+
+TEST_CASE("release: verify stops inflating a gzip bomb at a bound set by the tarball's size") {
+  TempDir dir;
+  test::InDirectory cd(dir.path());
+  // 80 MiB of zeros deflate to about 80 kB: far past 32 times that, and past the 64 MiB floor.
+  TarWriter tar(0);
+  tar.add_file("r/zeros", std::string(80u << 20, '\0'), false);
+  write_release("dist/r.tar.gz", tar);
+  CHECK(fs::file_size("dist/r.tar.gz") < (1u << 20));
+  CHECK_ERROR_CONTAINS(verify_release("dist/r.tar.gz"),
+                       "dist/r.tar.gz: decompresses to more than 67108864 bytes, the most it may hold; refusing it");
 }
 
 TEST_CASE("manifest: parse is strict") {
@@ -238,4 +298,6 @@ TEST_CASE("provenance: stage records, source state and the JSON") {
   CHECK(json.find(dir.path().string()) == std::string::npos);  // no absolute paths
   CHECK_ERROR_CONTAINS(provenance_json(e, {parse_stage_record("s:missing.txt:")}, state, false), "'missing.txt' does not exist");
   CHECK_ERROR_CONTAINS(provenance_json(e, {parse_stage_record("s:/etc/hostname:")}, state, false), "absolute path");
+  CHECK_ERROR_CONTAINS(provenance_json(e, {parse_stage_record("s\xff:in.txt:")}, state, false),
+                       "provenance: a stage name, path or config value is not valid UTF-8");
 }

@@ -2,6 +2,8 @@
 // their CSVs; train, eval, bench generate and generate run on token files made in memory.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -63,6 +65,10 @@ TEST_CASE("bench gemm and bench train write their tables beside the peer's numbe
                              "--output", (dir.path() / "train.csv").string()});
   CHECK(minitx::cli::run_bench_train(train) == 0);
   CHECK(minitx::read_file(dir.path() / "train.csv").find("\ntiny-2L64,136960,8,64,") != std::string::npos);
+  minitx::write_file_atomic(dir.path() / "bad.log", "sgemm n=32\ntrain tiny-2L64 params=1 tok_s=fast\n");
+  Args bad_log("bench train", {"--shapes", "tiny-2L64", "--steps", "1", "--torch-log", (dir.path() / "bad.log").string()});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_bench_train(bad_log),
+                       (dir.path() / "bad.log").string() + ":2: tok_s= expects a number of tokens per second, got 'fast'");
   Args bad("bench gemm", {"--sizes", "0"});
   CHECK_ERROR_CONTAINS(minitx::cli::run_bench_gemm(bad), "--sizes expects numbers");
   Args bad_isa("bench gemm", {"--isa", "sse2"});
@@ -86,14 +92,39 @@ TEST_CASE("model commands on a toy config: train, eval, bench generate, bench de
   CHECK(minitx::cli::run_train(train) == 0);
   CHECK(minitx::read_checkpoint(out / "model.ckpt").step == 4);
   CHECK(minitx::read_file(out / "train_log.csv").find("\n4,") != std::string::npos);
+  // Resuming a finished run runs no step: the checkpoint and the log stay byte for byte.
+  const std::string checkpoint_bytes = minitx::read_file(out / "model.ckpt"), log_bytes = minitx::read_file(out / "train_log.csv");
   Args resume("train", {"--config", c, "--out", o, "--quiet", "--resume"});
   CHECK(minitx::cli::run_train(resume) == 0);
+  CHECK(minitx::read_file(out / "model.ckpt") == checkpoint_bytes);
+  CHECK(minitx::read_file(out / "train_log.csv") == log_bytes);
 
   Args eval("eval", {"--config", c, "--out", o, "--batch-size", "3"});
   CHECK(minitx::cli::run_eval(eval) == 0);
   const std::string json = minitx::read_file(out / "eval.json");
   CHECK(json.find("\"tokens\": 199") != std::string::npos);
   CHECK(json.find("\"checkpoint_step\": 4") != std::string::npos);
+  CHECK(json.find("\"window\": 40,\n  \"windows\": 5,\n") != std::string::npos);
+  const std::size_t loss_at = json.find("\"val_loss\": ");
+  REQUIRE(loss_at != std::string::npos);
+  const double loss = std::stod(json.substr(loss_at + 12));
+  CHECK(loss == doctest::Approx(std::log(300.0)).epsilon(0.1));  // 4 steps from a near-uniform start
+
+  // Weights holding NaN, or so large that exp(loss) overflows: an error, never `nan` or `inf` in the JSON.
+  minitx::Checkpoint broken = minitx::read_checkpoint(out / "model.ckpt");
+  broken.params[broken.params.size() / 2] = std::numeric_limits<float>::quiet_NaN();
+  minitx::write_checkpoint(out / "nan.ckpt", broken);
+  Args nan_eval("eval", {"--config", c, "--out", o, "--model", (out / "nan.ckpt").string(), "--output", (out / "nan.json").string()});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_eval(nan_eval),
+                       (out / "nan.ckpt").string() + ": the validation loss over 199 tokens of " + (out / "val.bin").string() +
+                           " is nan: the model's weights hold NaN or infinite values");
+  CHECK_FALSE(fs::exists(out / "nan.json"));
+  broken = minitx::read_checkpoint(out / "model.ckpt");
+  for (float& p : broken.params) p *= 1000.0f;
+  minitx::write_checkpoint(out / "huge.ckpt", broken);
+  Args huge_eval("eval", {"--config", c, "--out", o, "--model", (out / "huge.ckpt").string(), "--output", (out / "huge.json").string()});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_eval(huge_eval), (out / "huge.json").string() + ": perplexity is inf, which JSON cannot hold");
+  CHECK_FALSE(fs::exists(out / "huge.json"));
 
   Args bench("bench generate", {"--config", c, "--out", o, "--quiet"});
   CHECK(minitx::cli::run_bench_generate(bench) == 0);

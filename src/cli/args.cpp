@@ -55,7 +55,7 @@ std::int64_t Args::integer(std::string_view name, std::int64_t lo, std::int64_t 
   char* end = nullptr;
   const long long value = std::strtoll(text->c_str(), &end, 10);
   if (text->empty() || *end != '\0' || errno != 0 || value < lo || value > hi)
-    fail("{}: {} expects an integer from {} to {}, got '{}'", command_, name, lo, hi, *text);
+    fail("{}: {} expects an integer from {} to {}, got '{}'", command_, name, lo, hi, excerpt(*text));
   return value;
 }
 
@@ -65,7 +65,7 @@ double Args::number(std::string_view name, double lo, double hi, double fallback
   char* end = nullptr;
   const double value = std::strtod(text->c_str(), &end);
   if (text->empty() || *end != '\0' || !std::isfinite(value) || value < lo || value > hi)
-    fail("{}: {} expects a number from {} to {}, got '{}'", command_, name, lo, hi, *text);
+    fail("{}: {} expects a number from {} to {}, got '{}'", command_, name, lo, hi, excerpt(*text));
   return value;
 }
 
@@ -82,8 +82,8 @@ std::vector<std::string> Args::positionals() {
 void Args::done() {
   for (std::size_t i = 0; i < tokens_.size(); ++i)
     if (!used_[i]) {
-      if (tokens_[i].rfind("--", 0) == 0) fail("{}: unknown option '{}' (see minitx {} --help)", command_, tokens_[i], command_);
-      fail("{}: unexpected argument '{}' (see minitx {} --help)", command_, tokens_[i], command_);
+      if (tokens_[i].rfind("--", 0) == 0) fail("{}: unknown option '{}' (see minitx {} --help)", command_, excerpt(tokens_[i]), command_);
+      fail("{}: unexpected argument '{}' (see minitx {} --help)", command_, excerpt(tokens_[i]), command_);
     }
 }
 

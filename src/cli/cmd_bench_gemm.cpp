@@ -28,7 +28,7 @@ std::vector<std::size_t> parse_list(const std::string& text, const char* option)
     char* end = nullptr;
     const unsigned long value = std::strtoul(item.c_str(), &end, 10);
     if (item.empty() || *end != '\0' || value < 1 || value > 16384)
-      fail("bench gemm: {} expects numbers from 1 to 16384 separated by commas, got '{}'", option, text);
+      fail("bench gemm: {} expects numbers from 1 to 16384 separated by commas, got '{}'", option, excerpt(text));
     out.push_back(value);
   }
   return out;
@@ -60,7 +60,7 @@ std::vector<cpu::GemmIsa> parse_isas(const std::string& text) {
     else if (item == "avx512")
       fail("bench gemm: --isa avx512: this CPU has no AVX-512F");
     else
-      fail("bench gemm: --isa expects avx2 and/or avx512 separated by commas, got '{}'", text);
+      fail("bench gemm: --isa expects avx2 and/or avx512 separated by commas, got '{}'", excerpt(text));
   }
   return out;
 }

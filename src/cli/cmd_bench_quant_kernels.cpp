@@ -42,7 +42,7 @@ std::size_t parse_size(const std::string& text, const std::string& option, std::
   char* end = nullptr;
   const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
   if (text.empty() || *end != '\0' || value < lo || value > hi)
-    fail("bench quant-kernels: {} expects whole numbers from {} to {}, got '{}'", option, lo, hi, text);
+    fail("bench quant-kernels: {} expects whole numbers from {} to {}, got '{}'", option, lo, hi, excerpt(text));
   return static_cast<std::size_t>(value);
 }
 
@@ -50,7 +50,7 @@ std::vector<Shape> parse_shapes(const std::string& text) {
   std::vector<Shape> shapes;
   for (const std::string& item : split(text, ',')) {
     const auto dims = split(item, 'x');
-    if (dims.size() != 2) fail("bench quant-kernels: --shapes expects ROWSxCOLS items like 512x2048, got '{}'", item);
+    if (dims.size() != 2) fail("bench quant-kernels: --shapes expects ROWSxCOLS items like 512x2048, got '{}'", excerpt(item));
     const Shape s{parse_size(dims[0], "--shapes", 1, 1 << 20), parse_size(dims[1], "--shapes", 32, 1 << 20)};
     if (s.cols % quant::QK != 0)
       fail("bench quant-kernels: --shapes: columns must be a multiple of {}, got {}", quant::QK, s.cols);

@@ -57,7 +57,7 @@ std::vector<Row> parse_hf_log(const std::string& path) {
     while (words >> word)
       if (const auto eq = word.find('='); eq != std::string::npos) kv[word.substr(0, eq)] = word.substr(eq + 1);
     for (const char* key : {"corpus", "bytes", "vocab", "threads", "train_s", "encode_s", "tokens"})
-      if (kv.count(key) == 0) fail("{}: line lacks {}=: {}", path, key, line);
+      if (kv.count(key) == 0) fail("{}: line lacks {}=: {}", path, key, excerpt(line));
     try {
       Row base{"hf_tokenizers", kv["corpus"], std::stoull(kv["bytes"]), static_cast<std::uint32_t>(std::stoul(kv["vocab"])),
                std::stoi(kv["threads"]), "", 0, std::stoull(kv["tokens"])};
@@ -69,7 +69,7 @@ std::vector<Row> parse_hf_log(const std::string& path) {
       rows.push_back(train);
       rows.push_back(encode);
     } catch (const std::exception&) {
-      fail("{}: cannot parse the numbers of: {}", path, line);
+      fail("{}: cannot parse the numbers of: {}", path, excerpt(line));
     }
   }
   return rows;

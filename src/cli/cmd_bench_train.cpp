@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
@@ -32,11 +34,17 @@ std::map<std::string, double> read_torch_log(const fs::path& path) {
   std::map<std::string, double> out;
   std::stringstream in(read_file(path));
   std::string line;
-  while (std::getline(in, line)) {
+  for (std::size_t line_no = 1; std::getline(in, line); ++line_no) {
     if (line.rfind("train ", 0) != 0) continue;
     const std::string name = line.substr(6, line.find(' ', 6) - 6);
     const std::size_t at = line.find("tok_s=");
-    if (at != std::string::npos) out[name] = std::stod(line.substr(at + 6));
+    if (at == std::string::npos) continue;
+    const std::string value = line.substr(at + 6, line.find(' ', at) - at - 6);
+    char* end = nullptr;
+    const double tokens_per_s = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end != '\0' || !std::isfinite(tokens_per_s) || tokens_per_s < 0)
+      fail("{}:{}: tok_s= expects a number of tokens per second, got '{}'", path.string(), line_no, excerpt(value));
+    out[name] = tokens_per_s;
   }
   return out;
 }

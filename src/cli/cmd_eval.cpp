@@ -1,6 +1,10 @@
 // minitx eval: OUT/model.ckpt + OUT/val.bin -> OUT/eval.json (validation loss and perplexity)
 #include <fmt/format.h>
 
+#include <cmath>
+#include <string>
+#include <string_view>
+
 #include "commands.h"
 #include "common.h"
 #include "minitx/core/error.h"
@@ -10,6 +14,16 @@
 #include "minitx/infer/quant_model.h"
 
 namespace minitx::cli {
+namespace {
+
+// JSON has no NaN or infinity: a number that is not finite stops the command rather than
+// reaching the file as `nan`, which no JSON reader accepts.
+std::string json_fixed(double value, int decimals, std::string_view field, const fs::path& output) {
+  if (!std::isfinite(value)) fail("{}: {} is {}, which JSON cannot hold; the file was not written", output.string(), field, value);
+  return fmt::format("{:.{}f}", value, decimals);
+}
+
+}  // namespace
 
 int run_eval(Args& args) {
   // With --config: the experiment's files. Without: a model file alone (e.g. imported), on
@@ -30,10 +44,16 @@ int run_eval(Args& args) {
   const std::size_t seq_len = ex ? ex->train.seq_len : 0;
   const std::size_t T = seq_len == 0 ? model.config.context : std::min(seq_len, model.config.context);
   const EvalResult r = evaluate_loss(model.weights, tokens.ids, T, batch);
+  if (!std::isfinite(r.mean_loss()))
+    fail("{}: the validation loss over {} tokens of {} is {}: the model's weights hold NaN or infinite values",
+         checkpoint.string(), r.tokens, input.string(), r.mean_loss());
   // No time, path or thread count: the file is a deterministic artifact.
-  if (output) write_file_atomic(*output, fmt::format("{{\n  \"checkpoint_step\": {},\n  \"window\": {},\n  \"windows\": {},\n"
-                                        "  \"tokens\": {},\n  \"val_loss\": {:.6f},\n  \"perplexity\": {:.4f}\n}}\n",
-                                        model.step, T, r.windows, r.tokens, r.mean_loss(), r.perplexity()));
+  if (output)
+    write_file_atomic(*output, fmt::format("{{\n  \"checkpoint_step\": {},\n  \"window\": {},\n  \"windows\": {},\n"
+                                           "  \"tokens\": {},\n  \"val_loss\": {},\n  \"perplexity\": {}\n}}\n",
+                                           model.step, T, r.windows, r.tokens,
+                                           json_fixed(r.mean_loss(), 6, "val_loss", *output),
+                                           json_fixed(r.perplexity(), 4, "perplexity", *output)));
   fmt::print("eval: {} tokens of {}: loss {:.4f} nats/token, perplexity {:.2f} -> {}\n", r.tokens, input.string(),
              r.mean_loss(), r.perplexity(), output.value_or("(no file)"));
   return 0;

@@ -40,7 +40,7 @@ int run_generate(Args& args) {
     fail("generate: the prompt is {} tokens long, more than the model's context of {} tokens", ids.size(),
          model.config.context);
   std::fputs(prompt.c_str(), stdout);
-  std::fflush(stdout);
+  flush_stdout();
   // Decode the growing sequence and print what is new, so multi-token characters come out whole.
   std::vector<std::uint32_t> generated;
   std::string shown;
@@ -49,12 +49,12 @@ int run_generate(Args& args) {
     const std::string text = tokenizer.decode(generated);
     if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
       std::fputs(text.c_str() + shown.size(), stdout);
-      std::fflush(stdout);
+      flush_stdout();
       shown = text;
     }
   });
   std::fputc('\n', stdout);
-  std::fflush(stdout);
+  flush_stdout();
   double total = 0;
   for (double s : r.step_seconds) total += s;
   const std::string context_note = r.hit_context ? "; stopped at the context length"

@@ -86,7 +86,6 @@ int run_tokenizer_train(Args& args) {
   if (text.empty()) fail("tokenizer train: {}: the corpus is empty", source);
   TrainStats stats;
   const Tokenizer tokenizer = train_bpe(text, options, &stats);
-  if (const auto parent = fs::path(*output).parent_path(); !parent.empty()) fs::create_directories(parent);
   tokenizer.save(*output);
   fmt::print("tokenizer train: {} ({} bytes, {} unique pre-tokens) -> {}: {} tokens, {} merges, {:.2f} s\n", source, text.size(),
              stats.unique_words, *output, tokenizer.vocab_size(), tokenizer.merge_count(), seconds_since(start));
@@ -120,7 +119,6 @@ int run_tokenizer_encode(Args& args) {
   const std::size_t split = validation_start(ids.size(), experiment->data.val_fraction);
   TokenFile train{tokenizer.vocab_size(), tokenizer_sha, std::vector<std::uint32_t>(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(split))};
   TokenFile val{tokenizer.vocab_size(), tokenizer_sha, std::vector<std::uint32_t>(ids.begin() + static_cast<std::ptrdiff_t>(split), ids.end())};
-  fs::create_directories(experiment->out_dir);
   write_token_file(experiment->out_dir / "train.bin", train);
   write_token_file(experiment->out_dir / "val.bin", val);
   fmt::print("tokenizer encode: {} ({} bytes, {:.3f} bytes/token) -> {}: {} train + {} val tokens, {:.2f} s\n", source, text.size(),
@@ -149,7 +147,7 @@ int run_tokenizer_decode(Args& args) {
   if (output) {
     write_file_atomic(*output, text);
   } else {
-    std::fwrite(text.data(), 1, text.size(), stdout);
+    write_stdout(text);
   }
   return 0;
 }

@@ -1,6 +1,9 @@
 #include "common.h"
 
 #include <cstdlib>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include "minitx/core/error.h"
 
@@ -40,7 +43,7 @@ std::vector<std::uint32_t> ids_from_text(const std::string& text, const std::str
     char* stop = nullptr;
     const unsigned long long v = std::strtoull(item.c_str(), &stop, 10);
     if (item.empty() || *stop != '\0' || item[0] == '-' || item[0] == '+' || item[0] == ' ' || v > 0xFFFFFFFFull)
-      fail("{}: '{}' is not a token id", what, item.substr(0, 40));
+      fail("{}: '{}' is not a token id", what, excerpt(item));
     ids.push_back(static_cast<std::uint32_t>(v));
     at = end + 1;
   }
@@ -51,6 +54,19 @@ CorpusPaths corpus_paths_from_args(Args& args) {
   CorpusPaths paths;
   if (auto dir = args.option("--corpus-dir")) paths.dir = *dir;
   return paths;
+}
+
+void flush_stdout() {
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+    const int error = errno;
+    fail("standard output: write error: {}", error != 0 ? std::strerror(error) : "an earlier write failed");
+  }
+}
+
+void write_stdout(std::string_view data) {
+  if (!data.empty() && std::fwrite(data.data(), 1, data.size(), stdout) != data.size())
+    fail("standard output: write error: {}", std::strerror(errno));
 }
 
 }  // namespace minitx::cli

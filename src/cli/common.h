@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <vector>
+#include <string_view>
 
 #include "args.h"
 #include "minitx/experiment.h"
@@ -24,5 +25,11 @@ std::optional<Experiment> optional_experiment_from_args(Args& args);
 std::vector<std::uint32_t> ids_from_text(const std::string& text, const std::string& what);
 // --corpus-dir DIR (default corpus/).
 CorpusPaths corpus_paths_from_args(Args& args);
+
+// Flushes standard output and throws an Error when anything written to it was lost (a full
+// disk, a closed pipe): output that did not arrive must not end in exit status 0.
+void flush_stdout();
+// Writes to standard output; an Error with the reason when it fails.
+void write_stdout(std::string_view data);
 
 }  // namespace minitx::cli

@@ -1,11 +1,16 @@
 // build/minitx: global options, then one subcommand (see commands.cpp).
 #include <fmt/format.h>
 
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <new>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "commands.h"
+#include "common.h"
 #include "minitx/backend/cpu/gemm.h"
 #include "minitx/core/error.h"
 #include "minitx/core/threads.h"
@@ -65,11 +70,11 @@ int run(int argc, char** argv) {
       const std::string& value = tokens[++i];
       char* end = nullptr;
       const long n = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || n < 1 || n > 1024) fail("--threads: expected a whole number from 1 to 1024, got '{}'", value);
+      if (value.empty() || *end != '\0' || n < 1 || n > 1024) fail("--threads: expected a whole number from 1 to 1024, got '{}'", excerpt(value));
       set_thread_count(static_cast<int>(n));
       continue;
     }
-    fail("unknown global option '{}' (see minitx --help)", tokens[i]);
+    fail("unknown global option '{}' (see minitx --help)", excerpt(tokens[i]));
   }
   tokens.erase(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(i));
   if (tokens.empty()) {
@@ -78,7 +83,7 @@ int run(int argc, char** argv) {
   }
   std::size_t words = 0;
   const Command* command = find_command(tokens, &words);
-  if (command == nullptr) fail("unknown command '{}' (see minitx --help)", tokens[0]);
+  if (command == nullptr) fail("unknown command '{}' (see minitx --help)", excerpt(tokens[0]));
   tokens.erase(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(words));
   for (const auto& t : tokens)
     if (t == "--help" || t == "-h") {
@@ -93,16 +98,50 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace minitx::cli
 
+namespace {
+
+int report(const std::string& message, int status) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "minitx: %s\n", message.c_str());
+  return status;
+}
+
+// A filesystem error is about the user's files, not a bug of ours: "<path>: <operation>: <reason>"
+// from libstdc++'s "filesystem error: <operation>: <reason> [<path>]".
+std::string describe(const std::filesystem::filesystem_error& e) {
+  constexpr std::string_view kLabel = "filesystem error: ";
+  std::string text = e.what();
+  if (text.rfind(kLabel, 0) == 0) text.erase(0, kLabel.size());
+  std::string paths;
+  for (const auto* path : {&e.path1(), &e.path2()}) {
+    if (path->empty()) continue;
+    const std::string suffix = " [" + path->string() + "]";
+    if (const std::size_t at = text.rfind(suffix); at != std::string::npos) text.erase(at, suffix.size());
+    paths += (paths.empty() ? "" : ", ") + minitx::excerpt(path->string());
+  }
+  return paths.empty() ? text : paths + ": " + text;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  // A file-size limit (`ulimit -f`) would kill the process in the middle of a write, with no
+  // message and the temporary file left behind; ignored, the write fails with EFBIG instead,
+  // which AtomicFile reports and cleans up after.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
-    return minitx::cli::run(argc, argv);
+    const int status = minitx::cli::run(argc, argv);
+    minitx::cli::flush_stdout();
+    return status;
   } catch (const minitx::Error& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "minitx: %s\n", e.what());
-    return 1;
+    return report(e.what(), 1);
+  } catch (const std::filesystem::filesystem_error& e) {
+    return report(describe(e), 1);
+  } catch (const std::bad_alloc&) {
+    return report("out of memory", 1);
   } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "minitx: internal error: %s\n", e.what());
-    return 2;
+    // fmt::print throws when standard output fails; that is the user's device, not a bug.
+    if (std::ferror(stdout)) return report(fmt::format("standard output: write error ({})", e.what()), 1);
+    return report(fmt::format("internal error: {}", e.what()), 2);
   }
 }

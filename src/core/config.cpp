@@ -15,7 +15,8 @@
 namespace minitx {
 namespace {
 
-std::string describe(const toml::node& node) {
+// A value as the canonical text of a section holds it: whole, since it is hashed.
+std::string value_text(const toml::node& node) {
   if (auto v = node.value<std::string>(); v && node.is_string()) return fmt::format("\"{}\"", *v);
   if (node.is_integer()) return std::to_string(*node.value<std::int64_t>());
   if (node.is_floating_point()) return fmt::format("{}", *node.value<double>());
@@ -23,6 +24,12 @@ std::string describe(const toml::node& node) {
   if (node.is_array()) return "an array";
   if (node.is_table()) return "a table";
   return "a date/time";
+}
+
+// A value as an error message quotes it.
+std::string describe(const toml::node& node) {
+  if (auto v = node.value<std::string>(); v && node.is_string()) return fmt::format("\"{}\"", excerpt(*v));
+  return value_text(node);
 }
 
 }  // namespace
@@ -100,7 +107,7 @@ std::string ConfigSection::choice(const std::string& key, const std::vector<std:
   const std::string value = string(key, fallback);
   for (const auto& option : allowed)
     if (option == value) return value;
-  error(key, fmt::format("expected one of \"{}\", got \"{}\"", fmt::join(allowed, "\", \""), value));
+  error(key, fmt::format("expected one of \"{}\", got \"{}\"", fmt::join(allowed, "\", \""), excerpt(value)));
 }
 
 std::vector<std::string> ConfigSection::strings(const std::string& key) const {
@@ -146,7 +153,7 @@ void ConfigSection::finish() const {
   for (const auto& [key, node] : *table_) {
     const std::string name(key.str());
     if (!used_.count(name))
-      fail("{}:{}: {}{}: unknown key", file_, node.source().begin.line, path_.empty() ? "" : fmt::format("[{}] ", path_), name);
+      fail("{}:{}: {}{}: unknown key", file_, node.source().begin.line, path_.empty() ? "" : fmt::format("[{}] ", path_), excerpt(name));
   }
 }
 
@@ -175,7 +182,7 @@ std::string ConfigFile::canonical_section(const std::string& key) const {
   else if (const toml::array* a = node->as_array())
     out << toml::toml_formatter(*a, toml::format_flags::none);
   else
-    out << describe(*node);
+    out << value_text(*node);
   return out.str();
 }
 

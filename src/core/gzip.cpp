@@ -56,12 +56,16 @@ std::string gzip_decompress(std::string_view data, std::string_view what, std::u
       z.avail_in = feed;
       fed += feed;
     }
+    // Never room for more than one byte past the limit: a stream that fills it is over the
+    // limit, and the memory spent on a bomb stays bounded by the limit, not by the stream.
     const std::size_t old = out.size();
-    out.resize(old + kChunk);
+    const std::uint64_t left = max_bytes - old;
+    const auto room = static_cast<std::size_t>(left >= kChunk ? kChunk : left + 1);
+    out.resize(old + room);
     z.next_out = reinterpret_cast<Bytef*>(out.data() + old);
-    z.avail_out = static_cast<uInt>(kChunk);
+    z.avail_out = static_cast<uInt>(room);
     status = inflate(&z, Z_NO_FLUSH);
-    out.resize(old + kChunk - z.avail_out);
+    out.resize(old + room - z.avail_out);
     if (status == Z_BUF_ERROR && z.avail_in == 0 && fed == data.size()) {
       inflateEnd(&z);
       fail("{}: gzip data is truncated", what);
@@ -73,7 +77,8 @@ std::string gzip_decompress(std::string_view data, std::string_view what, std::u
     }
     if (out.size() > max_bytes) {
       inflateEnd(&z);
-      fail("{}: decompresses to more than {} bytes", what, max_bytes);
+      fail("{}: decompresses to more than {} bytes, the most it may hold; refusing it (corrupt, or a decompression bomb)",
+           what, max_bytes);
     }
   }
   const std::size_t trailing = z.avail_in + (data.size() - fed);

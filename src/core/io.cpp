@@ -1,11 +1,13 @@
 #include "minitx/core/io.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <system_error>
 
 #include "minitx/core/error.h"
@@ -25,15 +27,56 @@ std::string read_file(const fs::path& path) {
   return data;
 }
 
+namespace {
+
+// What an existing path is when it is not a regular file: the rename of commit() would replace
+// a link, fifo or device node with a regular file, so such a target is refused instead.
+std::optional<std::string_view> not_regular(const fs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return std::nullopt;
+  if (S_ISLNK(st.st_mode)) return "a symbolic link";
+  if (S_ISDIR(st.st_mode)) return "a directory";
+  if (S_ISFIFO(st.st_mode)) return "a fifo";
+  if (S_ISCHR(st.st_mode)) return "a character device";
+  if (S_ISBLK(st.st_mode)) return "a block device";
+  if (S_ISSOCK(st.st_mode)) return "a socket";
+  return "not a regular file";
+}
+
+void refuse_non_regular(const fs::path& target) {
+  if (auto kind = not_regular(target))
+    fail("{}: exists and is {}, not a regular file; refusing to replace it (remove it or choose another output)",
+         target.string(), *kind);
+}
+
+// strerror alone does not say that "File too large" usually means a limit of the shell.
+std::string describe_write_error(int error) {
+  std::string text = std::strerror(error);
+  if (error == EFBIG) text += " (a file-size limit, such as `ulimit -f`?)";
+  return text;
+}
+
+}  // namespace
+
 AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)) {
+  refuse_non_regular(target_);
   const fs::path dir = target_.has_parent_path() ? target_.parent_path() : fs::path(".");
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) fail("{}: cannot create directory {}: {}", target_.string(), dir.string(), ec.message());
   // The pid keeps two concurrent writers of one target from sharing a temporary file.
   temp_ = dir / (target_.filename().string() + ".tmp-" + std::to_string(::getpid()));
-  file_ = std::fopen(temp_.c_str(), "wb");
-  if (file_ == nullptr) fail("{}: cannot create {}: {}", target_.string(), temp_.string(), std::strerror(errno));
+  // O_NOFOLLOW: a link planted under the temporary name must not redirect the write.
+  const int fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd >= 0) file_ = ::fdopen(fd, "wb");
+  if (file_ == nullptr) {
+    const int error = errno;
+    if (fd >= 0) {
+      ::close(fd);
+      ::unlink(temp_.c_str());
+    }
+    fail("{}: cannot create {}: {}", target_.string(), temp_.string(), std::strerror(error));
+  }
 }
 
 AtomicFile::~AtomicFile() {
@@ -44,19 +87,37 @@ AtomicFile::~AtomicFile() {
   }
 }
 
+void AtomicFile::fail_write() {
+  const int error = errno;
+  struct stat st {};
+  const std::uint64_t on_disk = ::fstat(::fileno(file_), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  std::fclose(file_);
+  file_ = nullptr;
+  std::error_code ignored;
+  fs::remove(temp_, ignored);
+  fail("{}: write failed after {} bytes: {}; the partial file {} was removed", target_.string(), on_disk,
+       describe_write_error(error), temp_.string());
+}
+
 void AtomicFile::write(const void* data, std::size_t size) {
-  MINITX_CHECK(file_ != nullptr, "{}: write after commit", target_.string());
-  if (size > 0 && std::fwrite(data, 1, size, file_) != size)
-    fail("{}: write failed: {}", temp_.string(), std::strerror(errno));
+  MINITX_CHECK(file_ != nullptr, "{}: write after commit or after a failed write", target_.string());
+  if (size > 0 && std::fwrite(data, 1, size, file_) != size) fail_write();
   written_ += size;
 }
 
 void AtomicFile::commit(fs::perms mode) {
-  MINITX_CHECK(file_ != nullptr, "{}: commit called twice", target_.string());
-  const bool flushed = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
+  MINITX_CHECK(file_ != nullptr, "{}: commit called twice, or after a failed write", target_.string());
+  if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) fail_write();
   const int close_status = std::fclose(file_);
   file_ = nullptr;
-  if (!flushed || close_status != 0) fail("{}: cannot flush {}: {}", target_.string(), temp_.string(), std::strerror(errno));
+  if (close_status != 0) {
+    const int error = errno;
+    std::error_code ignored;
+    fs::remove(temp_, ignored);
+    fail("{}: cannot close {}: {}", target_.string(), temp_.string(), describe_write_error(error));
+  }
+  // Something may have taken the name while the stage ran.
+  refuse_non_regular(target_);
   std::error_code ec;
   fs::permissions(temp_, mode, fs::perm_options::replace, ec);
   if (ec) fail("{}: cannot set permissions: {}", temp_.string(), ec.message());
@@ -79,7 +140,10 @@ bool write_file_if_changed(const fs::path& path, std::string_view data) {
 }
 
 TempDir::TempDir(std::string_view prefix) {
-  std::string pattern = (fs::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
+  std::error_code ec;
+  const fs::path base = fs::temp_directory_path(ec);
+  if (ec) fail("cannot find a directory for temporary files (TMPDIR): {}", ec.message());
+  std::string pattern = (base / (std::string(prefix) + "-XXXXXX")).string();
   if (::mkdtemp(pattern.data()) == nullptr) fail("cannot create a temporary directory {}: {}", pattern, std::strerror(errno));
   path_ = pattern;
 }

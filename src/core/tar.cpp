@@ -178,14 +178,15 @@ void TarWriter::add_entry(std::string_view path, char typeflag, std::string_view
   if (path.size() > kName.size) {
     std::size_t cut = path.rfind('/', kPrefix.size);
     while (cut != std::string_view::npos && path.size() - cut - 1 > kName.size) cut = std::string_view::npos;
-    if (cut == std::string_view::npos || cut == 0) fail("tar: path too long for ustar: {}", path);
+    if (cut == std::string_view::npos || cut == 0) fail("tar: path too long for ustar: {}", excerpt(path));
     prefix = path.substr(0, cut);
     name = path.substr(cut + 1);
   }
-  std::memcpy(block.data() + kName.offset, name.data(), name.size());
-  std::memcpy(block.data() + kPrefix.offset, prefix.data(), prefix.size());
-  if (link.size() > kLinkname.size) fail("tar: link target too long for ustar: {}", link);
-  std::memcpy(block.data() + kLinkname.offset, link.data(), link.size());
+  // std::copy, not memcpy: an empty string_view may hold a null pointer, which memcpy may not get.
+  std::copy(name.begin(), name.end(), block.begin() + kName.offset);
+  std::copy(prefix.begin(), prefix.end(), block.begin() + kPrefix.offset);
+  if (link.size() > kLinkname.size) fail("tar: link target too long for ustar: {}", excerpt(link));
+  std::copy(link.begin(), link.end(), block.begin() + kLinkname.offset);
   put_octal(block, kMode, mode);
   put_octal(block, kUid, 0);
   put_octal(block, kGid, 0);
@@ -221,28 +222,6 @@ std::optional<std::string> unsafe_path_reason(std::string_view path) {
     start = end + 1;
   }
   return std::nullopt;
-}
-
-bool link_stays_inside(std::string_view path, std::string_view target) {
-  if (target.empty() || target.front() == '/') return false;
-  std::vector<std::string_view> parts;
-  auto walk = [&parts](std::string_view p) {
-    std::size_t start = 0;
-    while (start <= p.size()) {
-      const std::size_t end = std::min(p.find('/', start), p.size());
-      const std::string_view part = p.substr(start, end - start);
-      if (part == "..") {
-        if (parts.empty()) return false;
-        parts.pop_back();
-      } else if (!part.empty() && part != ".") {
-        parts.push_back(part);
-      }
-      start = end + 1;
-    }
-    return true;
-  };
-  const std::size_t slash = path.rfind('/');
-  return walk(slash == std::string_view::npos ? std::string_view() : path.substr(0, slash)) && walk(target);
 }
 
 }  // namespace minitx

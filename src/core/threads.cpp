@@ -23,7 +23,7 @@ int default_threads() {
     char* end = nullptr;
     const long value = std::strtol(env, &end, 10);
     if (*end != '\0' || value < 1 || value > 1024)
-      fail("MINITX_THREADS: expected a whole number from 1 to 1024, got '{}'", env);
+      fail("MINITX_THREADS: expected a whole number from 1 to 1024, got '{}'", excerpt(env));
     return static_cast<int>(value);
   }
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

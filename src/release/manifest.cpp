@@ -29,7 +29,7 @@ std::vector<ManifestEntry> parse_manifest(std::string_view text, std::string_vie
     if (line.size() < 67 || line.substr(64, 2) != "  " || !is_sha256_hex(line.substr(0, 64)))
       fail("{}: line {}: expected \"<64 hex digits>  <path>\"", what, line_no);
     ManifestEntry entry{std::string(line.substr(0, 64)), std::string(line.substr(66))};
-    if (auto why = unsafe_path_reason(entry.path)) fail("{}: line {}: '{}': {}", what, line_no, entry.path, *why);
+    if (auto why = unsafe_path_reason(entry.path)) fail("{}: line {}: '{}': {}", what, line_no, excerpt(entry.path), *why);
     entries.push_back(std::move(entry));
   }
   return entries;
@@ -45,7 +45,7 @@ std::uint64_t parse_source_date_epoch(std::string_view text) {
     else value = value * 10 + static_cast<std::uint64_t>(c - '0');
   }
   if (!ok || value > kMax)
-    fail("SOURCE_DATE_EPOCH: expected whole seconds since 1970 (0 to {}), got '{}'", kMax, text);
+    fail("SOURCE_DATE_EPOCH: expected whole seconds since 1970 (0 to {}), got '{}'", kMax, excerpt(text));
   return value;
 }
 

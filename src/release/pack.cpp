@@ -30,7 +30,7 @@ std::vector<std::string> list_results(const fs::path& dir) {
 
 PackResult pack_release(const PackOptions& options) {
   if (auto why = unsafe_path_reason(options.prefix); why || options.prefix.find('/') != std::string::npos)
-    fail("pack: prefix '{}' must be a single directory name", options.prefix);
+    fail("pack: prefix '{}' must be a single directory name", excerpt(options.prefix));
   std::set<std::string> paths;
   for (const auto& f : options.files) paths.insert(fs::path(f).lexically_normal().string());
   if (options.results_dir)

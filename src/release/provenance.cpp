@@ -36,7 +36,7 @@ nlohmann::json file_record(const std::string& path) {
 StageRecord parse_stage_record(std::string_view text) {
   const std::vector<std::string> parts = split(text, ':');
   if (parts.size() != 3 || parts[0].empty())
-    fail("provenance: stage '{}': expected NAME:INPUT,…:OUTPUT,…", text);
+    fail("provenance: stage '{}': expected NAME:INPUT,…:OUTPUT,…", excerpt(text));
   return {parts[0], split(parts[1], ','), split(parts[2], ',')};
 }
 
@@ -86,7 +86,12 @@ std::string provenance_json(const Experiment& experiment, const std::vector<Stag
     doc["gpu"] = {{"name", gpus[0].name}, {"sm_count", gpus[0].sm_count},
                   {"compute_capability", std::to_string(gpus[0].compute_major) + "." + std::to_string(gpus[0].compute_minor)}};
   }
-  return doc.dump(2) + "\n";
+  try {
+    return doc.dump(2) + "\n";
+  } catch (const nlohmann::json::type_error& e) {
+    // JSON holds only UTF-8; a stage name or path given on the command line may be anything.
+    fail("provenance: a stage name, path or config value is not valid UTF-8, so it cannot be recorded ({})", e.what());
+  }
 }
 
 }  // namespace minitx

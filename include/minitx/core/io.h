@@ -15,6 +15,9 @@ namespace fs = std::filesystem;
 // Reads a whole file; throws an Error naming the file when it is missing or unreadable.
 std::string read_file(const fs::path& path);
 
+// The target, when it exists, must be a regular file: a link, fifo, device or directory there is
+// an error rather than something to replace. A failed write (a full disk, a file-size limit)
+// removes the temporary file and says how far it got.
 class AtomicFile {
  public:
   explicit AtomicFile(fs::path target);
@@ -32,6 +35,10 @@ class AtomicFile {
                                fs::perms::group_read | fs::perms::others_read);
 
  private:
+  // Closes and removes the temporary file, then throws an Error saying what failed and how much
+  // of the file had been written.
+  [[noreturn]] void fail_write();
+
   fs::path target_;
   fs::path temp_;
   std::FILE* file_ = nullptr;

@@ -38,7 +38,5 @@ class TarWriter {
 
 // Why a member path may not be unpacked (absolute, "..", empty, NUL), or nullopt when it is safe.
 std::optional<std::string> unsafe_path_reason(std::string_view path);
-// Whether a link at `path` pointing to `target` resolves inside the archive's tree.
-bool link_stays_inside(std::string_view path, std::string_view target);
 
 }  // namespace minitx

@@ -40,5 +40,6 @@ int run_bench_tokenizer(Args& args);
 int run_bench_quant_kernels(Args& args);
 int run_quantize(Args& args);
 int run_bench_quant(Args& args);
+int run_report(Args& args);
 
 }  // namespace minitx::cli

@@ -163,8 +163,12 @@ const luminance = (rgb) => {
   fs.writeFileSync(darkShot, Buffer.from((await page('Page.captureScreenshot', { format: 'png' })).data, 'base64'));
 
   await page('Emulation.setEmulatedMedia', { media: 'print', features: [] });
-  const print = await page('Runtime.evaluate', { expression: "getComputedStyle(document.querySelector('nav')).display", returnByValue: true });
-  check('print: the contents list is left out', print.result.value === 'none', print.result.value);
+  const print = (await page('Runtime.evaluate', {
+    expression: "[getComputedStyle(document.querySelector('nav')).display, document.querySelector('details pre').getBoundingClientRect().height]",
+    returnByValue: true,
+  })).result.value;
+  check('print: the contents list is left out and the folded config is printed', print[0] === 'none' && print[1] > 100,
+    JSON.stringify(print));
   clearTimeout(timer);
   finish(failures === 0 ? 0 : 1);
 })().catch((e) => {

@@ -9,7 +9,8 @@ namespace minitx {
 namespace {
 
 // Light by default, dark through prefers-color-scheme; figures draw their axes and text in
-// currentColor, so they follow. Print drops the contents list and keeps figures whole.
+// currentColor, so they follow. The config's text is folded on screen (the results come first).
+// Print drops the contents list, unfolds the config and keeps figures whole.
 constexpr const char* kStyle = R"(
 :root { color-scheme: light dark; --fg: #1b1f24; --bg: #ffffff; --muted: #59636e; --rule: #d0d7de; --band: #f3f5f7; }
 @media (prefers-color-scheme: dark) {
@@ -24,7 +25,7 @@ p.lead, footer { color: var(--muted); }
 nav ol { margin: .25rem 0; padding-left: 1.5rem; columns: 2; }
 a { color: inherit; }
 code, pre { font-family: "DejaVu Sans Mono", ui-monospace, monospace; font-size: .875em; }
-pre { background: var(--band); padding: .75rem 1rem; overflow: auto; border-radius: 4px; max-height: 18rem; }
+pre { background: var(--band); padding: .75rem 1rem; overflow-x: auto; border-radius: 4px; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1.25rem; margin: 0 0 1rem; }
 dl.facts dt { font-weight: 600; } dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 summary { cursor: pointer; }
@@ -41,9 +42,11 @@ thead th { border-bottom: 2px solid var(--fg); }
 @media print {
   :root { --fg: #000; --bg: #fff; --muted: #333; --rule: #999; --band: #f3f3f3; }
   body { max-width: none; padding: 0; font-size: 11pt; }
-  pre { max-height: none; overflow: visible; white-space: pre-wrap; }
+  pre { overflow: visible; white-space: pre-wrap; }
   nav { display: none; }
   h2 { break-after: avoid; }
+  /* On paper the config is printed whole, folded or not. */
+  details::details-content { content-visibility: visible; }
   details > summary { list-style: none; }
 }
 )";

@@ -85,7 +85,7 @@ Section experiment_section(const Context& cx) {
                                                  : "the CPU (no GPU was used)");
   }
   std::string body = facts_html(facts);
-  body += fmt::format("<details open><summary>The config, {}</summary>\n<pre>{}</pre></details>\n",
+  body += fmt::format("<details><summary>The config, {}</summary>\n<pre>{}</pre></details>\n",
                       code(ex.config_path.filename().string()), escape(read_file(ex.config_path)));
   return {"experiment", "The experiment", body};
 }

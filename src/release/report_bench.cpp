@@ -31,7 +31,7 @@ std::optional<Section> kv_cache_section(const Context& cx) {
   const double cached = bench.number(last, bench.column("cached_ms_per_token"));
   const double recompute = bench.number(last, bench.column("recompute_ms_per_token"));
   const std::string sentence = fmt::format(
-      "At {} generated tokens the KV cache makes each token {}× cheaper ({} ms instead of {} ms)",
+      "Over {} generated tokens the KV cache makes a token {}× cheaper on average ({} ms instead of {} ms)",
       group_digits(static_cast<std::uint64_t>(length)), ratio(recompute / cached), fixed(cached, 3), fixed(recompute, 2));
   std::string body;
   if (cx.has("bench_positions.csv")) {

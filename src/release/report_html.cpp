@@ -147,8 +147,10 @@ std::string table_html(const CsvTable& table, const std::string& caption, std::v
     out += "<tr>";
     for (std::size_t c = 0; c < table.header.size(); ++c) {
       const std::string& cell = table.rows[r][c];
-      // Counts and sizes get digit groups; years-like short integers (steps) stay as written.
-      const std::string text = is_integer(cell) && cell.size() > 4 ? group_digits(std::stoull(cell)) : escape(cell);
+      // Counts and sizes get digit groups; short integers (steps, lengths) stay as written, and so
+      // does anything too long for 64 bits.
+      const bool grouped = is_integer(cell) && cell.size() > 4 && cell.size() < 20;
+      const std::string text = grouped ? group_digits(std::stoull(cell)) : escape(cell);
       out += fmt::format("<td{}>{}</td>", numeric[c] ? " class=\"num\"" : "", cell.empty() ? "—" : text);
     }
     out += "</tr>\n";

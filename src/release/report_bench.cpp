@@ -2,6 +2,7 @@
 // (bench_quant.csv, bench_quant_times.csv) and block-sparse attention (bench_sparse.csv).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "minitx/core/error.h"
@@ -64,12 +65,24 @@ std::optional<Section> quantization_section(const Context& cx) {
     const CsvTable q = cx.csv("bench_quant.csv");
     require_rows(q);
     const std::size_t format = q.column("format"), size = q.column("ratio_to_fp32"), dppl = q.column("dppl_pct");
-    std::string data = "# format ratio_to_fp32 dppl_pct\n";
-    std::size_t smallest = 0;
+    // Formats of similar size and quality sit close together, so their labels alternate above
+    // and below the points in order of size: neighbours never share a side.
+    std::vector<std::size_t> by_size(q.rows.size());
+    double lo = 0, hi = 0;
     for (std::size_t r = 0; r < q.rows.size(); ++r) {
-      data += fmt::format("{} {} {}\n", q.rows[r][format], q.number(r, size), q.number(r, dppl));
-      if (q.number(r, size) < q.number(smallest, size)) smallest = r;
+      by_size[r] = r;
+      lo = std::min(lo, q.number(r, dppl));
+      hi = std::max(hi, q.number(r, dppl));
     }
+    std::stable_sort(by_size.begin(), by_size.end(), [&](std::size_t a, std::size_t b) { return q.number(a, size) < q.number(b, size); });
+    const double shift = 0.07 * (hi > lo ? hi - lo : 1.0);
+    std::string data = "# format ratio_to_fp32 dppl_pct label_y\n";
+    for (std::size_t i = 0; i < by_size.size(); ++i) {
+      const std::size_t r = by_size[i];
+      data += fmt::format("{} {} {} {}\n", q.rows[r][format], q.number(r, size), q.number(r, dppl),
+                          q.number(r, dppl) + (i % 2 == 0 ? shift : -shift));
+    }
+    const std::size_t smallest = by_size.front();
     body += cx.plotter.figure(
         "fig-quant-size", "report_quant_size.gp", data,
         "Scatter chart: each format's file size as a fraction of the fp32 file against its change in validation perplexity.",

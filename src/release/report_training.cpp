@@ -84,8 +84,10 @@ std::optional<Section> evaluation_section(const Context& cx) {
     std::string label = key;
     for (const auto& [k, name] : kNames)
       if (key == k) label = name;
-    body += fmt::format("<tr><th scope=\"row\">{}</th><td class=\"num\">{}</td></tr>\n", escape(label),
-                        escape(value.is_string() ? value.get<std::string>() : value.dump()));
+    const std::string text = value.is_number_unsigned() ? group_digits(value.get<std::uint64_t>())
+                             : value.is_string()        ? escape(value.get<std::string>())
+                                                        : escape(value.dump());
+    body += fmt::format("<tr><th scope=\"row\">{}</th><td class=\"num\">{}</td></tr>\n", escape(label), text);
   }
   body += "</tbody>\n</table></div>\n";
   return Section{"evaluation", "Evaluation", body};

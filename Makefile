@@ -22,6 +22,7 @@ include mk/build.mk
 include mk/pipeline.mk
 # The stages after the corpus, in pipeline order; each fragment owns its rules.
 include $(wildcard mk/tokenizer.mk mk/model.mk mk/quant.mk mk/sparse.mk)
+include mk/report.mk
 include mk/release.mk
 include mk/test.mk
 

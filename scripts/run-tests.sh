@@ -32,13 +32,16 @@ fi
 echo "== end-to-end (configs/tiny.toml)"
 e2e_log=$(mktemp)
 MINITX="$MINITX" tests/e2e.sh 2>&1 | tee "$e2e_log"
-e2e_passed=$(grep -c '^ok ' "$e2e_log")
+# The report and its browser test, on the results e2e.sh left in build/e2e.
+MINITX="$MINITX" tests/e2e_report.sh 2>&1 | tee -a "$e2e_log"
+e2e_skipped=$(grep -c '^ok .*# SKIP' "$e2e_log")
+e2e_passed=$(( $(grep -c '^ok ' "$e2e_log") - e2e_skipped ))
 e2e_failed=$(grep -c '^not ok ' "$e2e_log")
 rm -f "$e2e_log"
 
 passed=$((unit_passed + e2e_passed))
 failed=$((unit_failed + e2e_failed))
 echo
-echo "unit: $unit_passed passed, $unit_failed failed, $unit_skipped skipped; end-to-end: $e2e_passed passed, $e2e_failed failed"
-echo "tests: $passed passed, $failed failed, $unit_skipped skipped"
+echo "unit: $unit_passed passed, $unit_failed failed, $unit_skipped skipped; end-to-end: $e2e_passed passed, $e2e_failed failed, $e2e_skipped skipped"
+echo "tests: $passed passed, $failed failed, $((unit_skipped + e2e_skipped)) skipped"
 [ "$failed" -eq 0 ]

@@ -59,9 +59,22 @@ for f in "${artifacts[@]}"; do
   if [ "$a" != "$b" ] || [ "$a" != "$c" ] || [ "$a" = "(missing)" ]; then same=NO; differ=$((differ + 1)); fi
   printf '%-44s %-17s %-17s %-17s %s\n' "$f" "$a" "$b" "$c" "$same"
 done
+# ---- report: the page shows timings, so the runs' pages differ; the same files must give the
+# same page. Run a's page (made by make) is rendered twice more from run a's files; all three
+# must be byte-identical.
+report=$(cd "$work/a" && make --no-print-directory -s CONFIG="$config" MINITX="$MINITX" print-report)
+for again in 1 2; do
+  (cd "$work/a" && "$MINITX" report --config "$config" --output "$root/$work/report.again$again.html" >/dev/null) ||
+    { echo "test-idem: minitx report failed on run a's files" >&2; exit 1; }
+done
+a=$(hash_of "$work/a/$report"); b=$(hash_of "$work/report.again1.html"); c=$(hash_of "$work/report.again2.html")
+same=yes
+if [ "$a" != "$b" ] || [ "$a" != "$c" ] || [ "$a" = "(missing)" ]; then same=NO; differ=$((differ + 1)); fi
+printf '%-44s %-17s %-17s %-17s %s\n' "$report (run a, 3 renderings)" "$a" "$b" "$c" "$same"
+# ---- end of the report block
 echo
 if [ "$differ" -ne 0 ]; then
-  echo "test-idem: $differ of ${#artifacts[@]} artifacts differ"
+  echo "test-idem: $differ of $((${#artifacts[@]} + 1)) comparisons differ"
   exit 1
 fi
 kernels=$(grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo "2 matrix kernels" || echo "1 matrix kernel (no AVX-512 here)")

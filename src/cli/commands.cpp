@@ -21,6 +21,12 @@ const std::vector<Command>& commands() {
        "Hashes the config and every stage's inputs and outputs; adds the source commit and the\n"
        "build's compiler, libraries and ISA level, and with --gpu the GPU model and SM count.",
        run_provenance},
+      {"report", "present every result in OUT as one self-contained page -> OUT/report.html",
+       "--config FILE [--out DIR] [--output FILE.html] [--scripts DIR]\n\n"
+       "Tables from the CSV and JSON files in OUT, figures drawn by gnuplot (DIR/report_*.gp, default\n"
+       "scripts/) as inline SVG; a section for each group of files present. No script, no external\n"
+       "reference; the same files give the same bytes.",
+       run_report},
       {"pack", "write a deterministic release tarball with a manifest and a .sha256",
        "--output FILE.tar.gz --prefix DIR [--results DIR] [--exclude FILE]... FILE...\n\n"
        "Packs the files (and the regular files of --results) under DIR/, with MANIFEST.sha256.\n"

@@ -44,5 +44,6 @@ int run_import(Args& args);
 int run_export(Args& args);
 int run_logits(Args& args);
 int run_bench_attention(Args& args);
+int run_report(Args& args);
 
 }  // namespace minitx::cli

@@ -1,0 +1,129 @@
+// The benchmark sections: the KV cache (bench.csv, bench_positions.csv), quantization
+// (bench_quant.csv, bench_quant_times.csv) and block-sparse attention (bench_sparse.csv).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "minitx/core/error.h"
+#include "report_parts.h"
+
+namespace minitx::report {
+namespace {
+
+std::size_t row_named(const CsvTable& table, std::size_t column, std::string_view name) {
+  for (std::size_t r = 0; r < table.rows.size(); ++r)
+    if (table.rows[r][column] == name) return r;
+  fail("{}: no row whose {} is '{}'", table.name, table.header[column], name);
+}
+
+void require_rows(const CsvTable& table) {
+  if (table.rows.empty()) fail("{}: no rows; expected one line per measurement", table.name);
+}
+
+}  // namespace
+
+std::optional<Section> kv_cache_section(const Context& cx) {
+  if (!cx.has("bench.csv")) return std::nullopt;
+  const CsvTable bench = cx.csv("bench.csv");
+  require_rows(bench);
+  const std::size_t last = bench.rows.size() - 1;
+  const double length = bench.number(last, bench.column("length"));
+  const double cached = bench.number(last, bench.column("cached_ms_per_token"));
+  const double recompute = bench.number(last, bench.column("recompute_ms_per_token"));
+  const std::string sentence = fmt::format(
+      "Over {} generated tokens the KV cache makes a token {}× cheaper on average ({} ms instead of {} ms)",
+      group_digits(static_cast<std::uint64_t>(length)), ratio(recompute / cached), fixed(cached, 3), fixed(recompute, 2));
+  std::string body;
+  if (cx.has("bench_positions.csv")) {
+    const CsvTable positions = cx.csv("bench_positions.csv");
+    require_rows(positions);
+    const std::size_t pos = positions.column("position"), c = positions.column("cached_ms"), n = positions.column("recompute_ms");
+    std::string data = "# position cached_ms recompute_ms\n";
+    for (std::size_t r = 0; r < positions.rows.size(); ++r)
+      data += fmt::format("{} {} {}\n", positions.number(r, pos), positions.number(r, c), positions.number(r, n));
+    const std::size_t end = positions.rows.size() - 1;
+    body += cx.plotter.figure(
+        "fig-latency", "report_latency.gp", data,
+        "Line chart, logarithmic time axis: milliseconds to generate the token at each position, with the KV cache and "
+        "without it.",
+        fmt::format("The KV cache makes the token at position {} {}× cheaper: {} ms, against {} ms when the prefix is "
+                    "recomputed.",
+                    group_digits(static_cast<std::uint64_t>(positions.number(end, pos))),
+                    ratio(positions.number(end, n) / positions.number(end, c)), fixed(positions.number(end, c), 3),
+                    fixed(positions.number(end, n), 2)));
+  }
+  body += tables_by_device(bench, sentence + ": mean per-token latency of L generated tokens (<code>bench.csv</code>).");
+  return Section{"kv-cache", "KV cache", body};
+}
+
+std::optional<Section> quantization_section(const Context& cx) {
+  const bool quality = cx.has("bench_quant.csv"), speed = cx.has("bench_quant_times.csv");
+  if (!quality && !speed) return std::nullopt;
+  std::string body;
+  if (quality) {
+    const CsvTable q = cx.csv("bench_quant.csv");
+    require_rows(q);
+    const std::size_t format = q.column("format"), size = q.column("ratio_to_fp32"), dppl = q.column("dppl_pct");
+    // Formats of similar size and quality sit close together, so their labels alternate above
+    // and below the points in order of size: neighbours never share a side.
+    std::vector<std::size_t> by_size(q.rows.size());
+    double lo = 0, hi = 0;
+    for (std::size_t r = 0; r < q.rows.size(); ++r) {
+      by_size[r] = r;
+      lo = std::min(lo, q.number(r, dppl));
+      hi = std::max(hi, q.number(r, dppl));
+    }
+    std::stable_sort(by_size.begin(), by_size.end(), [&](std::size_t a, std::size_t b) { return q.number(a, size) < q.number(b, size); });
+    const double shift = 0.07 * (hi > lo ? hi - lo : 1.0);
+    std::string data = "# format ratio_to_fp32 dppl_pct label_y\n";
+    for (std::size_t i = 0; i < by_size.size(); ++i) {
+      const std::size_t r = by_size[i];
+      data += fmt::format("{} {} {} {}\n", q.rows[r][format], q.number(r, size), q.number(r, dppl),
+                          q.number(r, dppl) + (i % 2 == 0 ? shift : -shift));
+    }
+    const std::size_t smallest = by_size.front();
+    body += cx.plotter.figure(
+        "fig-quant-size", "report_quant_size.gp", data,
+        "Scatter chart: each format's file size as a fraction of the fp32 file against its change in validation perplexity.",
+        fmt::format("{} is {}× the fp32 file for {} perplexity.", escape(q.rows[smallest][format]),
+                    ratio(q.number(smallest, size)), signed_percent(q.number(smallest, dppl))));
+    body += tables_by_device(q, "Size and validation perplexity per format (<code>bench_quant.csv</code>).");
+  }
+  if (speed) {
+    const CsvTable t = cx.csv("bench_quant_times.csv");
+    require_rows(t);
+    const std::size_t format = t.column("format"), decode = t.column("decode_tok_s"), prompt = t.column("prompt_tok_s");
+    const std::size_t base = row_named(t, format, "fp32");
+    std::string data = "# format decode_tok_s prompt_tok_s\n";
+    std::size_t fastest = 0;
+    for (std::size_t r = 0; r < t.rows.size(); ++r) {
+      data += fmt::format("{} {} {}\n", t.rows[r][format], t.number(r, decode), t.number(r, prompt));
+      if (t.number(r, decode) > t.number(fastest, decode)) fastest = r;
+    }
+    const std::string sentence =
+        fastest == base ? fmt::format("fp32 decodes fastest, at {} tokens/s.", amount(t.number(base, decode)))
+                        : fmt::format("{} decodes {}× as fast as fp32 ({} against {} tokens/s).", escape(t.rows[fastest][format]),
+                                      ratio(t.number(fastest, decode) / t.number(base, decode)),
+                                      amount(t.number(fastest, decode)), amount(t.number(base, decode)));
+    body += cx.plotter.figure("fig-quant-speed", "report_quant_speed.gp", data,
+                              "Bar chart: decode and prompt tokens per second of each format at batch 1.", sentence);
+    body += tables_by_device(t, "Speed per format at batch 1, medians of repeated runs (<code>bench_quant_times.csv</code>).");
+  }
+  return Section{"quantization", "Quantization", body};
+}
+
+std::optional<Section> sparse_section(const Context& cx) {
+  if (!cx.has("bench_sparse.csv")) return std::nullopt;
+  const CsvTable sparse = cx.csv("bench_sparse.csv");
+  require_rows(sparse);
+  std::string body;
+  // The figures of block-sparse attention go here, one cx.plotter.figure(...) each, once the
+  // benchmark's columns are settled; until then the table is rendered from whatever columns
+  // the CSV has.
+  body += "<div class=\"figures\" id=\"sparse-figures\"></div>\n";
+  body += tables_by_device(sparse, "Block-sparse attention (<code>bench_sparse.csv</code>).");
+  return Section{"sparse", "Block-sparse attention", body};
+}
+
+}  // namespace minitx::report

@@ -10,15 +10,7 @@ MK=(make --no-print-directory CONFIG=configs/tiny.toml OUT="$E2E/out" DIST_DIR="
 TGZ="$E2E/dist/minitx-$(cat VERSION)-tiny.tar.gz"
 log="$E2E/log"
 
-ok() { echo "ok - $1"; }
-not_ok() { echo "not ok - $1"; sed 's/^/    /' "$log" | tail -n 20; }
-# check NAME CMD...: the command must succeed.
-check() { local name=$1; shift; if "$@" >"$log" 2>&1; then ok "$name"; else not_ok "$name"; fi; }
-# check_fails NAME PATTERN CMD...: the command must fail with PATTERN in its output.
-check_fails() {
-  local name=$1 pattern=$2; shift 2
-  if "$@" >"$log" 2>&1; then not_ok "$name (it succeeded)"; elif grep -qF -- "$pattern" "$log"; then ok "$name"; else not_ok "$name (no '$pattern')"; fi
-}
+source tests/checks.sh
 
 tests/make_graph.sh  # one line per rule that must wait for the dependency check
 check "make all runs every stage of the tiny config" "${MK[@]}" all

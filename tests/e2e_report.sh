@@ -12,13 +12,7 @@ TGZ="$E2E/dist/minitx-$(cat VERSION)-tiny.tar.gz"
 log="$E2E/report.log"
 mkdir -p "$E2E"
 
-ok() { echo "ok - $1"; }
-not_ok() { echo "not ok - $1"; sed 's/^/    /' "$log" | tail -n 20; }
-check() { local name=$1; shift; if "$@" >"$log" 2>&1; then ok "$name"; else not_ok "$name"; fi; }
-check_fails() {
-  local name=$1 pattern=$2; shift 2
-  if "$@" >"$log" 2>&1; then not_ok "$name (it succeeded)"; elif grep -qF -- "$pattern" "$log"; then ok "$name"; else not_ok "$name (no '$pattern')"; fi
-}
+source tests/checks.sh
 
 check "make all wrote the report" test -s "$REPORT"
 check "make report has nothing left to do after make all" "${MK[@]}" --question report

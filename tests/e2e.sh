@@ -109,6 +109,13 @@ check_fails "an imported model without a tokenizer refuses token ids past its ro
 check_fails "logits refuses an id outside the vocabulary" "token id 999 at index 1 is outside the model's vocabulary of 384" \
   "$MINITX" logits --model "$H/neox.ckpt" --ids 1,999 --output "$H/bad.csv"
 check "a refused logits run leaves no output" test ! -e "$H/bad.csv"
+check "q4_mix keeps an untied head at 8 bits and calibrates a model without a tokenizer on any ids it has" bash -c \
+  "'$MINITX' import --from tests/fixtures/arch/neox_partial_parallel --output '$H/pythia.ckpt' &&
+   '$MINITX' quantize --model '$H/pythia.ckpt' --to q4_mix --calib '$H/readme.bin' --output '$H/pythia-mix.mtq' >/dev/null &&
+   grep -a '^q8_0_tensors ' '$H/pythia-mix.mtq' | tr ',' '\n' | grep -qx 'head'"
+sed 's/^n_layer = 2/activation = "gelu"\nn_layer = 2/' configs/tiny.toml >"$H/gelu.toml"
+check_fails "activation = \"gelu\" is refused as ambiguous, naming both GELUs" '"gelu" is ambiguous' \
+  "$MINITX" config-vars --config "$H/gelu.toml" --output "$H/gelu.mk"
 check_fails "import names a directory without config.json" "config.json" "$MINITX" import --from "$H" --output "$H/x.ckpt"
 
 # ---- Hardening (issue 14): a hostile environment and hostile files ---------------------------

@@ -71,6 +71,14 @@ std::vector<std::pair<const char*, ModelConfig>> variants() {
   return out;
 }
 
+// A longer context, so that the KV cache grows past its first allocation while decoding.
+ModelConfig long_rotary() {
+  ModelConfig m = tiny_config();
+  m.position = ModelConfig::Position::rotary;
+  m.context = 150;
+  return m;
+}
+
 }  // namespace
 
 TEST_CASE("GPT gradient matches finite differences of the double reference, every architecture") {
@@ -105,7 +113,9 @@ TEST_CASE("GPT gradient matches finite differences of the double reference, ever
 }
 
 TEST_CASE("the decode step gives the forward's logits at every position, every architecture") {
-  for (const auto& [arch, m] : variants()) {
+  auto archs = variants();
+  archs.emplace_back("rotary-context-150", long_rotary());
+  for (const auto& [arch, m] : archs) {
     CAPTURE(arch);
     GptModel model(m);
     init_params(model.data(), m, 6);

@@ -22,6 +22,7 @@ int run_quantize(Args& args) {
   const std::string to = args.required("--to");
   const auto model_option = args.option("--model");
   const auto checkpoint_option = args.option("--checkpoint");
+  MINITX_CHECK(!(model_option && checkpoint_option), "quantize: give --model or --checkpoint, not both");
   const fs::path checkpoint = model_option ? *model_option
                               : checkpoint_option ? *checkpoint_option
                               : ex ? (ex->out_dir / "model.ckpt").string()
@@ -44,7 +45,12 @@ int run_quantize(Args& args) {
     // The 8-bit exceptions, by measurement on the start of the training stream (never the
     // validation stream that bench quant reports on).
     const TokenFile tokens = read_token_file(calib);
-    if (tokens.tokenizer_sha256 != header.tokenizer_sha256)
+    if (header.tokenizer_sha256 == kNoTokenizer) {
+      // A model imported without a tokenizer: any ids it has rows for will do.
+      if (tokens.vocab_size > model->config.tokens())
+        fail("{}: holds ids up to {}, but {} has {} token rows", calib.string(), tokens.vocab_size, checkpoint.string(),
+             model->config.tokens());
+    } else if (tokens.tokenizer_sha256 != header.tokenizer_sha256)
       fail("{}: made with the tokenizer whose SHA-256 is {}, but {} was trained with {}", calib.string(),
            tokens.tokenizer_sha256, checkpoint.string(), header.tokenizer_sha256);
     const std::size_t T = std::min<std::size_t>(model->config.context, 256);

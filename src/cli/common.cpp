@@ -42,7 +42,7 @@ std::vector<std::uint32_t> ids_from_text(const std::string& text, const std::str
     const std::string item = text.substr(at, end - at);
     char* stop = nullptr;
     const unsigned long long v = std::strtoull(item.c_str(), &stop, 10);
-    if (item.empty() || *stop != '\0' || item[0] == '-' || item[0] == '+' || item[0] == ' ' || v > 0xFFFFFFFFull)
+    if (item.empty() || item[0] < '0' || item[0] > '9' || *stop != '\0' || v > 0xFFFFFFFFull)
       fail("{}: '{}' is not a token id", what, excerpt(item));
     ids.push_back(static_cast<std::uint32_t>(v));
     at = end + 1;

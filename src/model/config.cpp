@@ -64,6 +64,14 @@ std::string describe_architecture(const ModelConfig& m) {
       m.ln_eps, m.tied_head ? 1 : 0, m.bias ? 1 : 0);
 }
 
+std::string summarize_architecture(const ModelConfig& m) {
+  std::string text = describe_architecture(m);
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  std::string out;
+  for (char ch : text) out += ch == '\n' ? std::string(", ") : std::string(1, ch);
+  return out;
+}
+
 namespace {
 
 std::string take(std::map<std::string, std::string>& keys, const std::string& key, const std::string& where) {
@@ -171,6 +179,9 @@ ModelConfig parse_model_config(const ConfigSection& s) {
                                              m.rotary_fraction, m.head_size(), dims));
   }
   m.parallel_residual = s.boolean("parallel_residual", false);
+  if (s.has("activation") && s.string("activation") == "gelu")
+    s.error("activation", "\"gelu\" is ambiguous: GPT-2's tanh approximation is now \"gelu_tanh\" (what \"gelu\" meant "
+                          "here before), the exact form (Hugging Face's \"gelu\", GPT-NeoX) is \"gelu_erf\"");
   const std::string activation = s.choice("activation", {"gelu_tanh", "gelu_erf", "relu"}, "gelu_tanh");
   m.activation = activation == "gelu_tanh"  ? ModelConfig::Activation::gelu_tanh
                  : activation == "gelu_erf" ? ModelConfig::Activation::gelu_erf

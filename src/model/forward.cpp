@@ -1,5 +1,6 @@
 // The block's forward and its decode step: one definition of a layer for every architecture
 // and every weight storage (fp32 or quantized matrices, weights.h).
+#include <algorithm>
 #include <vector>
 
 #include "activation.h"
@@ -93,7 +94,7 @@ void gpt_logits(const GptWeights& w, float* logits, const float* x, std::size_t 
 
 StepBuffers::StepBuffers(const ModelConfig& m)
     : x(m.n_embd), ln(m.n_embd), ln2(m.n_embd), qkv(3 * m.n_embd), atty(m.n_embd), proj(m.n_embd),
-      fch(m.ffn_width()), fch_act(m.ffn_width()), scores(m.n_head * m.context) {}
+      fch(m.ffn_width()), fch_act(m.ffn_width()) {}
 
 void gpt_step(const GptWeights& w, KvCache& cache, StepBuffers& s, std::uint32_t id, float* logits) {
   const ModelConfig& m = w.config;
@@ -114,6 +115,7 @@ void gpt_step(const GptWeights& w, KvCache& cache, StepBuffers& s, std::uint32_t
     if (m.position == ModelConfig::Position::rotary)
       cpu::rotary_forward(s.qkv.data(), 1, 1, C, NH, m.rotary_dims(), static_cast<float>(m.rotary_base), pos);
     cache.store(l, pos, s.qkv.data(), 1);
+    if (s.scores.size() < NH * (pos + 1)) s.scores.resize(NH * std::min(m.context, 2 * (pos + 1)));
     cpu::attention_decode(s.atty.data(), s.scores.data(), s.qkv.data(), cache.keys(l), cache.values(l), pos + 1, C, NH);
     linear_matvec(s.proj.data(), y.attprojw, s.atty.data(), y.attprojb);
     if (m.parallel_residual) cpu::layernorm_forward(s.ln2.data(), nullptr, nullptr, x, y.ln2w, y.ln2b, 1, C, eps);

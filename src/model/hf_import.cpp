@@ -110,7 +110,7 @@ HfSource hf_source(HfModelType family, const std::string& prefix, Param kind, st
       break;
     }
   }
-  fail("hf: the {} family has no tensor for {}", to_string(family), static_cast<int>(kind));
+  fail("hf: the {} family has no tensor for parameter kind {}", to_string(family), static_cast<int>(kind));
 }
 
 // The prefix under which a checkpoint keeps its layers: models saved with or without their
@@ -122,7 +122,7 @@ std::string detect_prefix(HfModelType family, const SafetensorsCheckpoint& ck, c
     case HfModelType::opt:
       candidates = {{"model.decoder.", "model.decoder.embed_tokens.weight"}, {"decoder.", "decoder.embed_tokens.weight"}};
       break;
-    case HfModelType::gpt_neox: candidates = {{"gpt_neox.", "gpt_neox.embed_in.weight"}}; break;
+    case HfModelType::gpt_neox: candidates = {{"gpt_neox.", "gpt_neox.embed_in.weight"}, {"", "embed_in.weight"}}; break;
   }
   for (const auto& [prefix, probe] : candidates)
     if (ck.contains(probe)) return prefix;
@@ -144,16 +144,36 @@ std::vector<std::uint64_t> slice_shape(const ParamTensor& t) {
   return t.matrix() ? std::vector<std::uint64_t>{t.rows, t.cols} : std::vector<std::uint64_t>{t.rows};
 }
 
-// Reads `name` and checks its shape.
-std::vector<float> read_tensor(const SafetensorsCheckpoint& ck, const std::string& name,
-                               const std::vector<std::uint64_t>& shape, const std::string& where,
-                               std::set<std::string>& used) {
+void check_tensor(const SafetensorsCheckpoint& ck, const std::string& name, const std::vector<std::uint64_t>& shape,
+                  const std::string& where) {
   MINITX_CHECK(ck.contains(name), "{}: the tensor {} is missing", where, name);
   const SafeTensorInfo& info = ck.tensor(name);
   MINITX_CHECK(info.shape == shape, "{}: tensor {} has shape {}, the config needs {}", where, name,
                shape_text(info.shape), shape_text(shape));
+}
+
+// Reads `name` after checking its shape.
+std::vector<float> read_tensor(const SafetensorsCheckpoint& ck, const std::string& name,
+                               const std::vector<std::uint64_t>& shape, const std::string& where,
+                               std::set<std::string>& used) {
+  check_tensor(ck, name, shape, where);
   used.insert(name);
   return ck.read_f32(name);
+}
+
+// The tensors (name, shape) one slice reads.
+std::vector<std::pair<std::string, std::vector<std::uint64_t>>> sources_of(const ParamTensor& t, const HfSource& src) {
+  switch (src.how) {
+    case How::copy:
+    case How::neox_qkv: return {{src.names[0], slice_shape(t)}};
+    case How::transpose: return {{src.names[0], {t.cols, t.rows}}};
+    case How::stack3: {
+      const std::uint64_t rows = t.rows / 3;
+      const auto shape = t.matrix() ? std::vector<std::uint64_t>{rows, t.cols} : std::vector<std::uint64_t>{rows};
+      return {{src.names[0], shape}, {src.names[1], shape}, {src.names[2], shape}};
+    }
+  }
+  return {};
 }
 
 // Row r of q|k|v in NeoX's order (head, part, d) for our row (part, head, d).
@@ -165,6 +185,7 @@ std::size_t neox_row(std::size_t r, std::size_t C, std::size_t D) {
 void fill_slice(float* out, const ParamTensor& t, const HfSource& src, const SafetensorsCheckpoint& ck,
                 std::size_t C, std::size_t D, const std::string& where, std::set<std::string>& used) {
   const std::size_t width = t.matrix() ? t.cols : 1;
+  const auto sources = sources_of(t, src);
   switch (src.how) {
     case How::copy: {
       const auto v = read_tensor(ck, src.names[0], slice_shape(t), where, used);
@@ -180,9 +201,7 @@ void fill_slice(float* out, const ParamTensor& t, const HfSource& src, const Saf
     case How::stack3: {
       const std::size_t rows = t.rows / 3;
       for (std::size_t part = 0; part < 3; ++part) {
-        const auto v = read_tensor(ck, src.names[part],
-                                   t.matrix() ? std::vector<std::uint64_t>{rows, t.cols} : std::vector<std::uint64_t>{rows},
-                                   where, used);
+        const auto v = read_tensor(ck, sources[part].first, sources[part].second, where, used);
         std::copy(v.begin(), v.end(), out + part * rows * width);
       }
       return;
@@ -286,6 +305,12 @@ HfModel import_hf(const fs::path& dir) {
 
   const SafetensorsCheckpoint ck = SafetensorsCheckpoint::open_dir(dir);
   const std::string prefix = detect_prefix(hf.model_type, ck, where);
+  // Every source tensor's presence and shape first: the allocation below is sized by config.json,
+  // which must not be trusted until the file's tensors agree with it.
+  for (const ParamTensor& t : param_tensors(m))
+    for (std::size_t l = 0; l < (t.per_layer ? m.n_layer : 1); ++l)
+      for (const auto& [name, shape] : sources_of(t, hf_source(hf.model_type, prefix, t.kind, l)))
+        check_tensor(ck, name, shape, where);
   out.params.assign(param_count(m), 0.0f);
   std::set<std::string> used;
   float* at = out.params.data();
@@ -296,9 +321,10 @@ HfModel import_hf(const fs::path& dir) {
   if (m.tied_head) {
     const std::string head = hf_source(hf.model_type, prefix, Param::head, 0).names[0];
     if (ck.contains(head)) {
-      const ParamTensor wte = param_tensors(m).front();
+      const ParamTensor wte = param_tensors(m).front();  // the table's first entry, at offset 0
       const auto v = read_tensor(ck, head, slice_shape(wte), where, used);
-      MINITX_CHECK(std::equal(v.begin(), v.end(), out.params.begin()),
+      MINITX_CHECK(std::equal(v.begin(), v.end(), out.params.begin() + static_cast<std::ptrdiff_t>(
+                                                                             param_layout(m).offset[0])),
                    "{}: {} differs from the token embedding, but config.json ties them (tie_word_embeddings)", where, head);
     }
   }

@@ -7,17 +7,23 @@
 namespace minitx {
 
 KvCache::KvCache(const ModelConfig& config)
-    : layers(config.n_layer), context(config.context), C(config.n_embd),
-      k_(layers * context * C, 0.0f), v_(layers * context * C, 0.0f) {}
+    : layers(config.n_layer), context(config.context), C(config.n_embd), k_(layers), v_(layers) {}
 
 void KvCache::store(std::size_t layer, std::size_t pos, const float* qkv, std::size_t T) {
   MINITX_CHECK(layer < layers && pos + T <= context,
                "kv cache: positions {}..{} of layer {} do not fit a cache of {} positions and {} layers", pos,
                pos + T, layer, context, layers);
+  if (pos + T > capacity_) {
+    capacity_ = std::min(context, std::max({pos + T, 2 * capacity_, std::size_t{64}}));
+    for (std::size_t l = 0; l < layers; ++l) {
+      k_[l].resize(capacity_ * C);
+      v_[l].resize(capacity_ * C);
+    }
+  }
   for (std::size_t t = 0; t < T; ++t) {
     const float* row = qkv + t * 3 * C;
-    std::copy(row + C, row + 2 * C, k_.data() + (layer * context + pos + t) * C);
-    std::copy(row + 2 * C, row + 3 * C, v_.data() + (layer * context + pos + t) * C);
+    std::copy(row + C, row + 2 * C, k_[layer].data() + (pos + t) * C);
+    std::copy(row + 2 * C, row + 3 * C, v_[layer].data() + (pos + t) * C);
   }
 }
 

@@ -32,26 +32,14 @@ std::unique_ptr<GptModel> load_model(const std::filesystem::path& path, Checkpoi
   return model_of(read_checkpoint(path), header_out);
 }
 
-namespace {
-
-// "n_layer 4, n_embd 256, …": the description on one line, for messages.
-std::string one_line(const ModelConfig& m) {
-  std::string text = describe_architecture(m);
-  if (!text.empty() && text.back() == '\n') text.pop_back();
-  std::string out;
-  for (char ch : text) out += ch == '\n' ? std::string(", ") : std::string(1, ch);
-  return out;
-}
-
-}  // namespace
-
 void check_architecture_fits(const ModelConfig& model, const ModelConfig& config, const std::string& what,
                              const std::string& config_name) {
   ModelConfig expected = config;  // the vocabulary comes from the tokenizer, not from [model]
   expected.vocab_size = model.vocab_size;
   expected.vocab_tokens = model.vocab_tokens;
   if (!same_architecture(model, expected))
-    fail("{} ({}) does not fit [model] in {} ({})", what, one_line(model), config_name, one_line(expected));
+    fail("{} ({}) does not fit [model] in {} ({})", what, summarize_architecture(model), config_name,
+         summarize_architecture(expected));
 }
 
 void check_tokenizer_fits(const Checkpoint& ck, const std::filesystem::path& path, std::uint32_t vocab_size,

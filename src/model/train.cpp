@@ -65,9 +65,8 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
   if (options.resume) {
     Checkpoint ck = read_checkpoint(*options.resume);
     const std::string name = options.resume->string();
-    MINITX_CHECK(same_architecture(ck.config, config), "{}: the checkpoint's model (layers {}, width {}, heads {}, context {}, vocab {}) does not fit the config (layers {}, width {}, heads {}, context {}, vocab {})",
-                 name, ck.config.n_layer, ck.config.n_embd, ck.config.n_head, ck.config.context, ck.config.vocab_size,
-                 config.n_layer, config.n_embd, config.n_head, config.context, config.vocab_size);
+    MINITX_CHECK(same_architecture(ck.config, config), "{}: the checkpoint's model ({}) does not fit the config ({})", name,
+                 summarize_architecture(ck.config), summarize_architecture(config));
     MINITX_CHECK(ck.tokenizer_sha256 == in.tokenizer_sha256, "{}: trained with tokenizer {}, but the token files come from tokenizer {}",
                  name, ck.tokenizer_sha256, in.tokenizer_sha256);
     MINITX_CHECK(ck.train_sha256 == in.train_sha256, "{}: the [train] section changed since this checkpoint was written; resuming would not reproduce the run",

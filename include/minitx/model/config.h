@@ -57,6 +57,8 @@ struct ModelConfig {
 // the file in messages. Format version 2 (version 1 files knew GPT-2 only).
 std::string describe_architecture(const ModelConfig& config);
 ModelConfig parse_architecture(std::map<std::string, std::string>& keys, const std::string& where);
+// The description on one line ("n_layer 4, n_embd 256, …"), for messages.
+std::string summarize_architecture(const ModelConfig& config);
 // Parses "key value" lines (text after a first line that the caller checks) into a map;
 // a malformed or repeated line is an error naming `where`.
 std::map<std::string, std::string> parse_key_values(const std::string& text, const std::string& where);

@@ -80,7 +80,8 @@ void gpt_logits(const GptWeights& w, float* logits, const float* x, std::size_t 
 // Scratch of one decode step: one token's activations.
 struct StepBuffers {
   explicit StepBuffers(const ModelConfig& config);
-  std::vector<float> x, ln, ln2, qkv, atty, proj, fch, fch_act, scores;
+  std::vector<float> x, ln, ln2, qkv, atty, proj, fch, fch_act;
+  std::vector<float> scores;  // NH · positions, grown with the sequence
 };
 
 // The decode step: token `id` at position cache.length, its keys and values appended to the

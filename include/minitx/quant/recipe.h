@@ -24,7 +24,7 @@ struct Recipe {
 };
 
 // Names a model's embeddings and output head usually carry; q4_mix keeps them at q8_0.
-inline const std::vector<std::string> kEmbeddingPatterns = {"*wte*", "*wpe*", "*embed*", "*lm_head*"};
+inline const std::vector<std::string> kEmbeddingPatterns = {"*wte*", "*wpe*", "*embed*", "*lm_head*", "head"};
 
 // "f32", "q8_0", "q4_0" or "q4_mix"; `q8_patterns` are the q4_mix rules (kEmbeddingPatterns
 // plus, say, the MLP projections of the first and last layers). Unknown names are errors that

@@ -16,14 +16,29 @@ ifneq ($(THREADS),)
 endif
 RUN = $(MINITX) $(if $(THREADS),--threads $(THREADS))
 
+# Where training runs: auto takes the GPU when this build has CUDA and nvidia-smi lists one.
+# Resolved here, so the commands (and the stamp that retrains when it changes) see cpu or cuda.
+DEVICE ?= auto
+ifeq ($(filter $(DEVICE),auto cpu cuda),)
+  $(error DEVICE must be auto, cpu or cuda, not '$(DEVICE)')
+endif
+ifeq ($(DEVICE),auto)
+  TRAIN_DEVICE := $(if $(and $(USE_CUDA),$(shell nvidia-smi -L 2>/dev/null | grep -m1 '^GPU')),cuda,cpu)
+else
+  TRAIN_DEVICE := $(DEVICE)
+endif
+
 # Values only the config knows (the corpus file, …) and one stamp per config section, each
 # rewritten only when that section changes: a stage depends on the sections it reads, so
 # editing [train] does not refetch the corpus or retrain the tokenizer.
 STAMPS := $(OUT)/.stamps
 section_stamp = $(STAMPS)/$(1).sha256
 NO_CONFIG_GOALS := help clean distclean deps test-fresh
+# The training device's stamp, rewritten only when it changes: switching DEVICE retrains.
+DEVICE_STAMP := $(STAMPS)/device
 ifneq ($(filter-out $(NO_CONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
   include $(STAMPS)/config.mk
+  $(shell mkdir -p $(STAMPS) && { [ "$$(cat $(DEVICE_STAMP) 2>/dev/null)" = '$(TRAIN_DEVICE)' ] || printf '%s\n' '$(TRAIN_DEVICE)' > $(DEVICE_STAMP); })
 endif
 
 $(STAMPS)/config.mk: $(CONFIG) | $(MINITX) $(DEPS_STAMP)

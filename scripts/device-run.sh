@@ -2,12 +2,17 @@
 # One call on the GPU machine (developers' device tool): the GPU tests, the kernel benchmarks and
 # the PyTorch peers in the same run, results under $OUT. The binaries are built here (nvcc 13,
 # sm_90) and carried in .devbin/ with the libraries the GPU machine's image lacks (fmt, PCRE2).
-#   scripts/device-run.sh [tests] [attention] [peers] [ops]     (default: all)
+#   scripts/device-run.sh [tests] [attention] [peers] [ops] [train] [train-ours] [pipeline]
+#   (default: all but train-ours)
+# train: torch_peers.py's training step (eager, torch.compile) and `minitx bench train --device
+# cuda` in one call; pipeline: configs/gpu.toml trained on the GPU twice to a stop and once
+# resumed, checkpoints compared byte for byte (out/gpu/train.bin and val.bin carried in).
 set -uo pipefail
 : "${OUT:?set by the device tool}"
 bin=.devbin
 export LD_LIBRARY_PATH=$PWD/$bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-parts=${*:-tests attention peers ops}
+parts=${*:-tests attention peers ops train pipeline}
+STOP=${STOP:-500}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
 missing=$(ldd $bin/minitx-tests | grep 'not found')
 [ -z "$missing" ] || { echo "device-run: missing libraries: $missing"; exit 1; }
@@ -26,5 +31,24 @@ for part in $parts; do
     ops)
       echo "== CUDA ops"
       $bin/bench-cuda-ops 2>&1 | tail -n 40 ;;
+    train)
+      echo "== training step: PyTorch (eager, torch.compile) and minitx"
+      OUT=$OUT PYTHONUNBUFFERED=1 timeout 400 python3 $bin/torch_peers.py train 2>&1 | grep -v Warning | tail -n 8
+      $bin/minitx bench train --device cuda --steps 20 --torch-json $OUT/peers.json --output $OUT/bench_train_cuda.csv \
+        --profile $OUT/train_profile.csv ;;
+    train-ours)
+      echo "== training step: minitx alone, with where the time goes"
+      $bin/minitx bench train --device cuda --steps 20 --output $OUT/bench_train_cuda.csv --profile $OUT/train_profile.csv ;;
+    pipeline)
+      echo "== configs/gpu.toml on the GPU: two runs to step $STOP, one resumed from step $((STOP / 2))"
+      for run in a b c; do
+        mkdir -p /tmp/$run && cp out/gpu/train.bin out/gpu/val.bin /tmp/$run/
+      done
+      $bin/minitx train --config configs/gpu.toml --out /tmp/a --device cuda --stop-after $STOP 2>&1 | tail -n 3
+      $bin/minitx train --config configs/gpu.toml --out /tmp/b --device cuda --stop-after $STOP --quiet 2>&1 | tail -n 1
+      $bin/minitx train --config configs/gpu.toml --out /tmp/c --device cuda --stop-after $((STOP / 2)) --quiet 2>&1 | tail -n 1
+      $bin/minitx train --config configs/gpu.toml --out /tmp/c --device cuda --stop-after $STOP --resume --quiet 2>&1 | tail -n 1
+      sha256sum /tmp/{a,b,c}/model.ckpt /tmp/{a,b,c}/train_log.csv | tee $OUT/pipeline_sha256.txt
+      cp /tmp/a/train_log.csv $OUT/gpu_train_log.csv; cp /tmp/a/train_times.csv $OUT/gpu_train_times.csv ;;
   esac
 done

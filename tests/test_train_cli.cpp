@@ -64,7 +64,27 @@ TEST_CASE("bench gemm and bench train write their tables beside the peer's numbe
   Args train("bench train", {"--shapes", "tiny-2L64", "--steps", "1", "--torch-log", (dir.path() / "peer.log").string(),
                              "--output", (dir.path() / "train.csv").string()});
   CHECK(minitx::cli::run_bench_train(train) == 0);
-  CHECK(minitx::read_file(dir.path() / "train.csv").find("\ntiny-2L64,136960,8,64,") != std::string::npos);
+  const std::string train_csv = minitx::read_file(dir.path() / "train.csv");
+  CHECK(train_csv.rfind("shape,device,precision,params,batch,seq,threads,step_ms,tokens_per_s,mfu,torch_tokens_per_s,ratio,", 0) == 0);
+  CHECK(train_csv.find("\ntiny-2L64,cpu,fp32,136960,8,64,") != std::string::npos);
+  CHECK(train_csv.find(",100,") != std::string::npos);  // the peer's figure beside ours
+  // torch_peers.py's JSON: eager and compile figures by shape name; a row with an error is skipped.
+  minitx::write_file_atomic(dir.path() / "peers.json",
+                            R"({"train": [{"model": "tiny-2L64", "mode": "eager", "tok_s": 50},
+                                          {"model": "tiny-2L64", "mode": "compile", "tok_s": 80},
+                                          {"model": "tiny-2L64", "mode": "x", "error": "no GPU"}]})");
+  Args json("bench train", {"--shapes", "tiny-2L64", "--steps", "1", "--torch-json", (dir.path() / "peers.json").string(),
+                            "--output", (dir.path() / "train2.csv").string()});
+  CHECK(minitx::cli::run_bench_train(json) == 0);
+  const std::string json_csv = minitx::read_file(dir.path() / "train2.csv");
+  CHECK(json_csv.find(",50,") != std::string::npos);
+  CHECK(json_csv.find(",80,") != std::string::npos);
+  minitx::write_file_atomic(dir.path() / "bad.json", R"({"train": [{"model": "tiny-2L64", "mode": "eager", "tok_s": "fast"}]})");
+  Args bad_json("bench train", {"--shapes", "tiny-2L64", "--steps", "1", "--torch-json", (dir.path() / "bad.json").string()});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_bench_train(bad_json),
+                       (dir.path() / "bad.json").string() + ": a train row needs model and mode (strings) and tok_s (a number)");
+  Args bad_device("bench train", {"--device", "tpu"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_bench_train(bad_device), "--device tpu: expected auto, cpu or cuda");
   minitx::write_file_atomic(dir.path() / "bad.log", "sgemm n=32\ntrain tiny-2L64 params=1 tok_s=fast\n");
   Args bad_log("bench train", {"--shapes", "tiny-2L64", "--steps", "1", "--torch-log", (dir.path() / "bad.log").string()});
   CHECK_ERROR_CONTAINS(minitx::cli::run_bench_train(bad_log),

@@ -1,5 +1,6 @@
-// minitx bench train: training throughput (forward + backward + AdamW) on the shapes of
-// torch_cpu_peer.py, optionally beside its numbers ("train NAME ... tok_s=X").
+// minitx bench train: training throughput (forward + backward + clip + AdamW, the engines of
+// `minitx train`) on the peers' shapes, beside their numbers: torch_cpu_peer.py's log on the CPU,
+// torch_peers.py's peers.json (eager and torch.compile) on the GPU.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -7,15 +8,17 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <span>
 #include <sstream>
 
 #include "commands.h"
-#include "minitx/backend/cpu/ops.h"
 #include "minitx/core/error.h"
 #include "minitx/core/io.h"
 #include "minitx/core/rng.h"
 #include "minitx/core/threads.h"
-#include "minitx/model/load.h"
+#include "minitx/model/train_engine.h"
+#include "../model/strict_json.h"
+#include "common.h"
 #include "minitx/model/params.h"
 
 namespace minitx::cli {
@@ -25,11 +28,13 @@ struct Shape {
   const char* name;
   std::size_t V, T, L, C, NH, B;
 };
-// The peer's shapes, same names.
-constexpr Shape kShapes[] = {{"tiny-2L64", 512, 64, 2, 64, 2, 8},
-                             {"mini-4L256", 2048, 256, 4, 256, 4, 8},
-                             {"nanogpt-cpu-4L128", 2048, 64, 4, 128, 4, 12}};
+// The peers' shapes, same names: torch_cpu_peer.py's for the CPU, torch_peers.py's for the GPU.
+constexpr Shape kCpuShapes[] = {{"tiny-2L64", 512, 64, 2, 64, 2, 8},
+                                {"mini-4L256", 2048, 256, 4, 256, 4, 8},
+                                {"nanogpt-cpu-4L128", 2048, 64, 4, 128, 4, 12}};
+constexpr Shape kGpuShapes[] = {{"mini-6L384", 8192, 256, 6, 384, 6, 64}, {"gpt2-124M", 50304, 1024, 12, 768, 12, 16}};
 
+// torch_cpu_peer.py's log: lines "train NAME ... tok_s=X".
 std::map<std::string, double> read_torch_log(const fs::path& path) {
   std::map<std::string, double> out;
   std::stringstream in(read_file(path));
@@ -49,20 +54,58 @@ std::map<std::string, double> read_torch_log(const fs::path& path) {
   return out;
 }
 
+// torch_peers.py's peers.json: rows {"model", "mode": eager|compile, "tok_s"} under "train".
+std::map<std::string, double> read_torch_json(const fs::path& path) {
+  const nlohmann::json doc = detail::parse_json_strict(read_file(path), path.string());
+  std::map<std::string, double> out;
+  if (!doc.contains("train")) return out;
+  for (const nlohmann::json& row : doc.at("train")) {
+    if (!row.contains("tok_s")) continue;  // a peer that failed: its error is in the file
+    MINITX_CHECK(row.at("tok_s").is_number() && row.at("model").is_string() && row.at("mode").is_string(),
+                 "{}: a train row needs model and mode (strings) and tok_s (a number)", path.string());
+    out[row.at("model").get<std::string>() + " " + row.at("mode").get<std::string>()] = row.at("tok_s").get<double>();
+  }
+  return out;
+}
+
+std::string ratio_field(double ours, const std::map<std::string, double>& peers, const std::string& key) {
+  const auto it = peers.find(key);
+  return it == peers.end() ? "" : fmt::format("{:.2f}", ours / it->second);
+}
+std::string peer_field(const std::map<std::string, double>& peers, const std::string& key) {
+  const auto it = peers.find(key);
+  return it == peers.end() ? "" : fmt::format("{:.0f}", it->second);
+}
+
 }  // namespace
 
 int run_bench_train(Args& args) {
   const std::string only = args.option("--shapes").value_or("");
   const auto steps = static_cast<std::size_t>(args.integer("--steps", 1, 1000, 7));
+  const std::string device = resolve_device(args.option("--device").value_or("cpu"));
+  const std::string precision = args.option("--precision").value_or(device == "cuda" ? "bf16" : "fp32");
   const auto torch_log = args.option("--torch-log");
+  const auto torch_json = args.option("--torch-json");
   const auto output = args.option("--output");
+  const auto profile_output = args.option("--profile");  // where the time goes, per op (GPU): a CSV
   args.done();
-  const auto torch = torch_log ? read_torch_log(*torch_log) : std::map<std::string, double>{};
+  std::string profile_csv = "shape,op,ms_per_step,share,calls_per_step\n";
+  // Peers keyed "shape mode": the CPU log's single figure is "eager".
+  std::map<std::string, double> torch;
+  if (torch_log)
+    for (const auto& [name, tps] : read_torch_log(*torch_log)) torch[name + " eager"] = tps;
+  if (torch_json) torch.merge(read_torch_json(*torch_json));
+  const bool gpu = device == "cuda";
+  const double peak = gpu ? peak_flops(cuda_devices().front(), precision) : 0.0;
 
-  std::string csv = "shape,params,batch,seq,threads,step_ms,tokens_per_s,torch_tokens_per_s,ratio\n";
-  fmt::print("{:<18} {:>9} {:>6} {:>9} {:>10} {:>10} {:>8}\n", "shape", "params", "B×T", "step ms", "tokens/s",
-             "PyTorch", "ratio");
-  for (const Shape& s : kShapes) {
+  std::string csv =
+      "shape,device,precision,params,batch,seq,threads,step_ms,tokens_per_s,mfu,torch_tokens_per_s,ratio,"
+      "torch_compile_tokens_per_s,compile_ratio\n";
+  fmt::print("{} ({}), median of {} steps after a warm-up step\n", gpu ? cuda_devices().front().name : "cpu",
+             precision, steps);
+  fmt::print("{:<18} {:>9} {:>6} {:>9} {:>10} {:>6} {:>10} {:>6} {:>10} {:>6}\n", "shape", "params", "B×T", "step ms",
+             "tokens/s", "MFU", "PyTorch", "ratio", "compile", "ratio");
+  for (const Shape& s : gpu ? std::span<const Shape>(kGpuShapes) : std::span<const Shape>(kCpuShapes)) {
     if (!only.empty() && ("," + only + ",").find(std::string(",") + s.name + ",") == std::string::npos) continue;
     ModelConfig m;
     m.n_layer = s.L;
@@ -70,35 +113,65 @@ int run_bench_train(Args& args) {
     m.n_head = s.NH;
     m.context = s.T;
     m.vocab_size = s.V;
-    const auto model = random_model(m, 1);
-    const std::size_t P = model->size(), N = s.B * s.T;
-    std::vector<float> grads(P), mom(P, 0.0f), vel(P, 0.0f);
+    const std::size_t P = param_count(m), N = s.B * s.T;
+    TrainState state{std::vector<float>(P), std::vector<float>(P, 0.0f), std::vector<float>(P, 0.0f)};
+    init_params(state.params.data(), m, 1);
+    auto engine = gpu ? make_cuda_engine(m, precision, s.B, s.T, std::move(state))
+                      : make_cpu_engine(m, s.B, s.T, std::move(state));
     std::vector<std::uint32_t> ids(N), targets(N);
     const CounterRng rng(2, 0);
     for (std::size_t i = 0; i < N; ++i) {
       ids[i] = static_cast<std::uint32_t>(rng.below(2 * i, s.V));
       targets[i] = static_cast<std::uint32_t>(rng.below(2 * i + 1, s.V));
     }
-    GptTrainer trainer(*model, s.B, s.T);
+    TrainConfig tc;
+    tc.weight_decay = 0.0;
     std::vector<double> times;
-    for (std::size_t step = 0; step <= steps; ++step) {  // step 0 warms up
+    for (std::size_t step = 0; step <= steps; ++step) {  // step 0 warms up (and picks the GPU's algorithms)
       const auto start = std::chrono::steady_clock::now();
-      trainer.forward(ids.data(), targets.data());
-      trainer.backward(grads.data());
-      const cpu::AdamWStep a{1e-4f, 0.9f, 0.95f, 1e-8f, 0.0f, step + 1};
-      cpu::adamw_update(model->data(), grads.data(), mom.data(), vel.data(), P, a);
+      const StepStats stats = engine->forward_backward(ids.data(), targets.data());
+      engine->update(tc, 1e-4, stats, step + 1);
+      engine->synchronize();
       if (step > 0) times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     std::sort(times.begin(), times.end());
     const double median = times[times.size() / 2];
     const double tps = static_cast<double>(N) / median;
-    const auto it = torch.find(s.name);
-    const std::string pt = it == torch.end() ? "" : fmt::format("{:.0f}", it->second);
-    const std::string ratio = it == torch.end() ? "" : fmt::format("{:.2f}", tps / it->second);
-    fmt::print("{:<18} {:>9} {:>6} {:>9.1f} {:>10.0f} {:>10} {:>8}\n", s.name, P, N, median * 1e3, tps, pt, ratio);
-    csv += fmt::format("{},{},{},{},{},{:.1f},{:.0f},{},{}\n", s.name, P, s.B, s.T, thread_count(), median * 1e3, tps, pt, ratio);
+    // Model FLOPs as the peer counts them: 6 per parameter and token, plus causal attention.
+    const double flops = 6.0 * static_cast<double>(P * N) + 6.0 * static_cast<double>(s.L * s.C * s.T * N);
+    const std::string mfu = peak > 0 ? fmt::format("{:.1f}%", 100.0 * flops / median / peak) : "";
+    const std::string eager = std::string(s.name) + " eager", compiled = std::string(s.name) + " compile";
+    fmt::print("{:<18} {:>9} {:>6} {:>9.2f} {:>10.0f} {:>6} {:>10} {:>6} {:>10} {:>6}\n", s.name, P, N, median * 1e3, tps,
+               mfu, peer_field(torch, eager), ratio_field(tps, torch, eager), peer_field(torch, compiled),
+               ratio_field(tps, torch, compiled));
+    if (profile_output && gpu) {
+      // Steps again with an event after every op; these steps are slower by the events' cost,
+      // so the shares, not the sums, are the result.
+      engine->set_profiling(true);
+      for (std::size_t step = 0; step < steps; ++step) {
+        const StepStats stats = engine->forward_backward(ids.data(), targets.data());
+        engine->update(tc, 1e-4, stats, steps + step + 2);
+      }
+      engine->set_profiling(false);
+      auto ops = engine->op_times();
+      std::sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.ms > b.ms; });
+      double total = 0.0;
+      for (const auto& op : ops) total += op.ms;
+      fmt::print("  {} — where a step's time goes ({:.2f} ms per step with events):\n", s.name,
+                 total / static_cast<double>(steps));
+      for (const auto& op : ops) {
+        const double per_step = op.ms / static_cast<double>(steps);
+        fmt::print("    {:<26} {:>8.3f} ms {:>6.1f}% {:>5} calls\n", op.op, per_step, 100.0 * op.ms / total,
+                   op.calls / steps);
+        profile_csv += fmt::format("{},{},{:.4f},{:.4f},{}\n", s.name, op.op, per_step, op.ms / total, op.calls / steps);
+      }
+    }
+    csv += fmt::format("{},{},{},{},{},{},{},{:.2f},{:.0f},{},{},{},{},{}\n", s.name, device, precision, P, s.B, s.T,
+                       gpu ? 0 : thread_count(), median * 1e3, tps, mfu, peer_field(torch, eager),
+                       ratio_field(tps, torch, eager), peer_field(torch, compiled), ratio_field(tps, torch, compiled));
   }
   if (output) write_file_atomic(*output, csv);
+  if (profile_output) write_file_atomic(*profile_output, profile_csv);
   return 0;
 }
 

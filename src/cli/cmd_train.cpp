@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "minitx/core/build_info.h"
 #include "minitx/core/config.h"
 #include "minitx/core/error.h"
 #include "minitx/core/io.h"
@@ -10,6 +11,7 @@
 #include "minitx/data/token_file.h"
 #include "minitx/model/params.h"
 #include "minitx/model/train.h"
+#include "minitx/model/train_engine.h"
 
 namespace minitx::cli {
 
@@ -19,6 +21,8 @@ int run_train(Args& args) {
   const auto resume_from = args.option("--resume-from");
   const auto stop_after = static_cast<std::size_t>(args.integer("--stop-after", 0, INT64_MAX, 0));
   const bool quiet = args.flag("--quiet");
+  const std::string device = resolve_device(args.option("--device").value_or("cpu"));
+  const std::string precision = args.option("--precision").value_or("");
   args.done();
 
   const fs::path train_path = ex.out_dir / "train.bin", val_path = ex.out_dir / "val.bin";
@@ -39,11 +43,16 @@ int run_train(Args& args) {
     options.resume = outputs.checkpoint;
   options.stop_after = stop_after;
   options.progress = !quiet;
+  options.device = device;
+  options.precision = precision;
+  const std::string effective = precision.empty() ? default_precision(ex.model, device) : precision;
+  if (device == "cuda") options.peak_flops = peak_flops(cuda_devices().front(), effective);
   fs::create_directories(ex.out_dir);
   const std::size_t T = ex.train.seq_len == 0 ? ex.model.context : ex.train.seq_len;
-  fmt::print(stderr, "train: {} parameters (layers {}, width {}, heads {}, context {}, vocab {}); {} steps of {}x{} tokens\n",
+  fmt::print(stderr, "train: {} parameters (layers {}, width {}, heads {}, context {}, vocab {}); {} steps of {}x{} tokens on {}\n",
              param_count(ex.model), ex.model.n_layer, ex.model.n_embd, ex.model.n_head, ex.model.context,
-             ex.model.vocab_size, ex.train.steps, ex.train.batch_size, T);
+             ex.model.vocab_size, ex.train.steps, ex.train.batch_size, T,
+             device == "cuda" ? fmt::format("{} ({})", cuda_devices().front().name, effective) : "the cpu");
   const TrainSummary s = train_model(ex.model, ex.train, inputs, outputs, options);
   if (s.tokens_per_second == 0.0) {  // resumed from the last step: no step ran
     fmt::print("train: {} is already at step {}; nothing to do\n", outputs.checkpoint.string(), s.step);

@@ -69,4 +69,20 @@ void write_stdout(std::string_view data) {
     fail("standard output: write error: {}", std::strerror(errno));
 }
 
+std::string resolve_device(const std::string& device) {
+  if (device == "auto") return cuda_devices().empty() ? "cpu" : "cuda";
+  MINITX_CHECK(device == "cpu" || device == "cuda", "--device {}: expected auto, cpu or cuda", device);
+  MINITX_CHECK(device == "cpu" || !cuda_devices().empty(), "--device cuda: {}",
+               cuda_runtime_version().empty() ? "this build has no CUDA (nvcc was not found when it was built)"
+                                              : "no CUDA device is visible on this machine");
+  return device;
+}
+
+double peak_flops(const GpuInfo& gpu, const std::string& precision) {
+  // NVIDIA's data sheets, dense (no sparsity): H100 SXM and H200 share the chip and its clocks.
+  const bool hopper = gpu.name.find("H100") != std::string::npos || gpu.name.find("H200") != std::string::npos;
+  if (!hopper) return 0.0;
+  return precision == "fp32" ? 66.9e12 : 989.4e12;
+}
+
 }  // namespace minitx::cli

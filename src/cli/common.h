@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "args.h"
+#include "minitx/core/build_info.h"
 #include "minitx/experiment.h"
 
 namespace minitx::cli {
@@ -29,6 +30,13 @@ CorpusPaths corpus_paths_from_args(Args& args);
 // Flushes standard output and throws an Error when anything written to it was lost (a full
 // disk, a closed pipe): output that did not arrive must not end in exit status 0.
 void flush_stdout();
+
+// --device: "cpu" or "cuda" as given, "auto" becomes cuda when this build and machine have a GPU.
+// Anything else is an error naming the value.
+std::string resolve_device(const std::string& device);
+// Dense peak rate of a GPU in FLOP/s for "bf16" (tensor cores) or "fp32", for MFU; 0 when the
+// GPU's figure is not known to us.
+double peak_flops(const minitx::GpuInfo& gpu, const std::string& precision);
 // Writes to standard output; an Error with the reason when it fails.
 void write_stdout(std::string_view data);
 

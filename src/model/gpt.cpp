@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cpu_block_ops.h"
 #include "minitx/backend/cpu/ops.h"
 
 namespace minitx {
@@ -9,29 +10,15 @@ namespace minitx {
 GptModel::GptModel(const ModelConfig& model_config)
     : config(model_config), storage(param_count(model_config), 0.0f), params(bind_params(storage.data(), config)) {}
 
-GptActivations::GptActivations(const ModelConfig& m, std::size_t batch, std::size_t time, bool keep)
-    : B(batch), T(time), keep_layers(keep) {
-  const std::size_t C = m.n_embd, F = m.ffn_width(), NH = m.n_head, Ls = keep ? m.n_layer : 1, BT = B * T;
-  s_btc = keep ? BT * C : 0;
-  s_bt = keep ? BT : 0;
-  s_bt3c = keep ? BT * 3 * C : 0;
-  s_att = keep ? B * NH * T * T : 0;
-  s_btf = keep ? BT * F : 0;
-  const std::size_t sizes[] = {BT * C,      Ls * BT * C,     Ls * BT,     Ls * BT,     Ls * BT * 3 * C,
-                               Ls * BT * C, Ls * B * NH * T * T, Ls * BT * C, Ls * BT * C, Ls * BT * C,
-                               Ls * BT,     Ls * BT,         Ls * BT * F, Ls * BT * F, Ls * BT * C,
-                               Ls * BT * C, BT * C,          BT,          BT};
-  float** fields[] = {&encoded, &ln1,       &ln1_mean, &ln1_rstd, &qkv,    &atty,      &att,
-                      &attproj, &residual2, &ln2,      &ln2_mean, &ln2_rstd, &fch,     &fch_act,
-                      &fcproj,  &residual3, &lnf,      &lnf_mean, &lnf_rstd};
-  std::size_t total = 0;
-  for (std::size_t s : sizes) total += s;
-  storage.assign(total, 0.0f);
-  float* p = storage.data();
-  for (std::size_t i = 0; i < std::size(sizes); ++i) {
-    *fields[i] = p;
-    p += sizes[i];
-  }
+GptActivations::GptActivations(const ModelConfig& m, std::size_t batch, std::size_t time, bool keep) {
+  const std::size_t state = CpuBlockOps::attention_state(m, batch, time);
+  storage.assign(bind_activations<float>(*this, nullptr, m, batch, time, keep, state) / sizeof(float), 0.0f);
+  bind_activations<float>(*this, storage.data(), m, batch, time, keep, state);
+}
+
+BackwardBuffers::BackwardBuffers(const ModelConfig& m, std::size_t B, std::size_t T) {
+  storage.assign(bind_gradients<float>(*this, nullptr, m, B, T) / sizeof(float), 0.0f);
+  bind_gradients<float>(*this, storage.data(), m, B, T);
 }
 
 GptTrainer::GptTrainer(const GptModel& model, std::size_t B, std::size_t T)

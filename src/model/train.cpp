@@ -15,6 +15,7 @@
 #include "minitx/model/checkpoint.h"
 #include "minitx/model/gpt.h"
 #include "minitx/model/params.h"
+#include "minitx/model/train_engine.h"
 
 namespace minitx {
 namespace {
@@ -57,9 +58,13 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
   MINITX_CHECK(in.val->size() > T + 1, "train: the validation stream has {} tokens, fewer than one window of {}",
                in.val->size(), T + 1);
 
-  GptModel model(config);
-  const std::size_t P = model.size();
-  std::vector<float> grads(P), m(P, 0.0f), v(P, 0.0f);
+  const std::string device = options.device;
+  const std::string precision = options.precision.empty() ? default_precision(config, device) : options.precision;
+  MINITX_CHECK(device == "cpu" || device == "cuda", "train: device '{}' is not one of cpu, cuda", device);
+  MINITX_CHECK(device == "cuda" || precision == "fp32", "train: precision '{}' on the cpu; the cpu trains in fp32 only",
+               precision);
+  const std::size_t P = param_count(config);
+  TrainState state;
   std::size_t step = 0;
   std::string log = kLogHeader, times = kTimesHeader;
   if (options.resume) {
@@ -73,19 +78,25 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
                  name);
     MINITX_CHECK(!ck.m.empty(), "{}: holds no optimizer state, so training can't resume from it", name);
     MINITX_CHECK(ck.step <= tc.steps, "{}: at step {}, beyond the {} steps configured", name, ck.step, tc.steps);
-    model.storage = std::move(ck.params);
-    m = std::move(ck.m);
-    v = std::move(ck.v);
+    if (ck.device != device || ck.precision != precision)
+      fmt::print(stderr, "train: {} was trained on {} in {}; continuing on {} in {}, so the result will not have "
+                           "the bits of an uninterrupted run on either\n",
+                 name, ck.device, ck.precision, device, precision);
+    state = {std::move(ck.params), std::move(ck.m), std::move(ck.v)};
     step = ck.step;
     log = csv_rows_up_to(out.log, kLogHeader, step);
     times = csv_rows_up_to(out.times, kTimesHeader, step);
   } else {
-    init_params(model.data(), config, tc.seed);
+    state = {std::vector<float>(P), std::vector<float>(P, 0.0f), std::vector<float>(P, 0.0f)};
+    init_params(state.params.data(), config, tc.seed);
   }
-  model.params = bind_params(model.data(), config);
+  std::unique_ptr<TrainEngine> engine = device == "cuda" ? make_cuda_engine(config, precision, B, T, std::move(state))
+                                                         : make_cpu_engine(config, B, T, std::move(state));
 
   auto save = [&](std::size_t at_step) {
-    Checkpoint ck{config, in.tokenizer_sha256, in.train_sha256, at_step, "cpu", "fp32", model.storage, m, v};
+    TrainState now = engine->state();
+    Checkpoint ck{config, in.tokenizer_sha256, in.train_sha256, at_step, engine->device(), engine->precision(),
+                  std::move(now.params), std::move(now.m), std::move(now.v)};
     write_checkpoint(out.checkpoint, ck);
     write_file_atomic(out.log, log);
     if (!out.times.empty()) write_file_atomic(out.times, times);
@@ -93,12 +104,14 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
   std::size_t last_saved = options.resume ? step : 0;
   const std::size_t end = options.stop_after != 0 ? std::min(options.stop_after, tc.steps) : tc.steps;
 
-  GptTrainer trainer(model, B, T);
   std::vector<std::uint32_t> ids(B * T), targets(B * T);
-  const auto tensors = param_tensors(config);
   TrainSummary summary;
   std::optional<Progress> progress;
   if (options.progress) progress.emplace("train", tc.steps, "steps");
+  // Model FLOPs per token: 6 per parameter (forward and backward) and the attention's
+  // 6·L·T·C (half of 12·L·T·C: causal), as in PaLM's appendix.
+  const double flops_per_token = 6.0 * static_cast<double>(P) +
+                                 6.0 * static_cast<double>(config.n_layer * T * config.n_embd);
   const auto start = std::chrono::steady_clock::now();
   std::size_t tokens = 0;
   for (; step < end; ++step) {
@@ -107,42 +120,34 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
       std::copy(data.begin() + static_cast<std::ptrdiff_t>(s0), data.begin() + static_cast<std::ptrdiff_t>(s0 + T), ids.begin() + static_cast<std::ptrdiff_t>(b * T));
       std::copy(data.begin() + static_cast<std::ptrdiff_t>(s0 + 1), data.begin() + static_cast<std::ptrdiff_t>(s0 + T + 1), targets.begin() + static_cast<std::ptrdiff_t>(b * T));
     }
-    const double loss = trainer.forward(ids.data(), targets.data());
-    trainer.backward(grads.data());
-    const double norm = std::sqrt(cpu::sum_of_squares(grads.data(), P));
-    if (!std::isfinite(loss) || !std::isfinite(norm)) {
+    const StepStats stats = engine->forward_backward(ids.data(), targets.data());
+    if (!std::isfinite(stats.loss) || !std::isfinite(stats.norm)) {
       write_file_atomic(out.log, log);
       fail("train: the {} became {} at step {}; stopping. {} was left as it was (step {})",
-           std::isfinite(loss) ? "gradient norm" : "loss", std::isfinite(loss) ? norm : loss, step + 1,
-           out.checkpoint.string(), last_saved);
+           std::isfinite(stats.loss) ? "gradient norm" : "loss", std::isfinite(stats.loss) ? stats.norm : stats.loss,
+           step + 1, out.checkpoint.string(), last_saved);
     }
-    if (tc.grad_clip > 0 && norm > tc.grad_clip)
-      cpu::scale_in_place(grads.data(), P, static_cast<float>(tc.grad_clip / norm));
     const double lr = learning_rate_at(tc, step);
-    std::size_t off = 0;
-    for (const ParamTensor& t : tensors) {
-      const cpu::AdamWStep s{static_cast<float>(lr), static_cast<float>(tc.beta1), static_cast<float>(tc.beta2),
-                             static_cast<float>(tc.eps), t.decay ? static_cast<float>(tc.weight_decay) : 0.0f,
-                             step + 1};
-      const std::size_t n = t.size(config.n_layer);
-      cpu::adamw_update(model.data() + off, grads.data() + off, m.data() + off, v.data() + off, n, s);
-      off += n;
-    }
+    engine->update(tc, lr, stats, step + 1);
     tokens += B * T;
     const std::size_t done = step + 1;
     std::string val_field;
     if (done % tc.eval_every == 0 || done == tc.steps) {
-      summary.val_loss = evaluate_loss(model, *in.val, T, B, tc.eval_batches * B).mean_loss();
+      summary.val_loss = engine->evaluate(*in.val, T, B, tc.eval_batches * B);
       val_field = fmt::format("{:.6f}", summary.val_loss);
     }
-    summary.train_loss = loss;
-    log += fmt::format("{},{:.6e},{:.6f},{}\n", done, lr, loss, val_field);
+    summary.train_loss = stats.loss;
+    log += fmt::format("{},{:.6e},{:.6f},{}\n", done, lr, stats.loss, val_field);
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     summary.tokens_per_second = static_cast<double>(tokens) / elapsed;
     times += fmt::format("{},{:.3f},{:.1f}\n", done, elapsed, summary.tokens_per_second);
-    if (progress)
-      progress->update(done, fmt::format("loss {:.4f}{} | {:.0f} tok/s", loss,
-                                        val_field.empty() ? "" : " val " + val_field, summary.tokens_per_second));
+    if (progress) {
+      std::string rate = fmt::format("{:.0f} tok/s", summary.tokens_per_second);
+      if (options.peak_flops > 0)
+        rate += fmt::format(" | MFU {:.1f}%", 100.0 * summary.tokens_per_second * flops_per_token / options.peak_flops);
+      progress->update(done, fmt::format("loss {:.4f}{} | {}", stats.loss, val_field.empty() ? "" : " val " + val_field,
+                                        rate));
+    }
     if (done % tc.checkpoint_every == 0 || done == end) {
       save(done);
       last_saved = done;

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "minitx/model/weights.h"
@@ -20,6 +21,14 @@ struct EvalResult {
   double mean_loss() const { return tokens > 0 ? loss_sum / static_cast<double>(tokens) : 0.0; }
   double perplexity() const;
 };
+
+// The windows' losses on any device: `losses` gets the per-token losses (count·len) of `count`
+// windows of `len` tokens (inputs and targets, row-major).
+using WindowLosses = std::function<void(float* losses, const std::uint32_t* inputs, const std::uint32_t* targets,
+                                        std::size_t count, std::size_t len)>;
+// Cuts the stream into windows, batches them and sums their losses as described above.
+EvalResult evaluate_windows(const std::vector<std::uint32_t>& ids, std::size_t T, std::size_t batch,
+                            std::size_t max_windows, std::size_t context, const WindowLosses& losses);
 
 // Uses at most `max_windows` full windows when nonzero (evaluation during training); otherwise
 // the whole stream, including a final partial window. T ≤ the model's context.

@@ -1,7 +1,7 @@
 // A GPT of any architecture the descriptor (config.h) describes: its parameters, the activations
-// of a forward pass, and the block — one forward, one decode step and one backward, each driven
-// by the descriptor and composed from the ops in minitx/backend/cpu/ops.h. Training, evaluation,
-// prefill, generation and quantized models all run these three functions.
+// of a forward pass, and the block — one forward and one backward (block.h's templates, run with
+// the CPU's op table) and one decode step. Training, evaluation, prefill, generation and
+// quantized models all run these.
 //
 // B = batch, T = time (≤ context), C = channels, F = FFN width, L = layers, V = vocab rows.
 #pragma once
@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "minitx/model/block.h"
 #include "minitx/model/config.h"
 #include "minitx/model/params.h"
 #include "minitx/model/weights.h"
@@ -30,34 +31,12 @@ struct GptModel {
   std::size_t size() const { return storage.size(); }
 };
 
-// Activations of one forward pass over (B, T). For training every layer keeps its own
-// buffers for the backward; for inference (`keep_layers` false) the layers share one set.
-struct GptActivations {
+// Activations of one forward pass over (B, T) in host memory (block.h's layout). For training
+// every layer keeps its own buffers for the backward; for inference (`keep_layers` false) the
+// layers share one set.
+struct GptActivations : BlockActivations<float> {
   GptActivations(const ModelConfig& config, std::size_t B, std::size_t T, bool keep_layers);
-  std::size_t B, T;
-  bool keep_layers;
   std::vector<float> storage;
-  float* encoded;    // (B, T, C)
-  float* ln1;        // (L, B, T, C)
-  float* ln1_mean;   // (L, B, T)
-  float* ln1_rstd;   // (L, B, T)
-  float* qkv;        // (L, B, T, 3C)  q and k after rotary positions, if any
-  float* atty;       // (L, B, T, C)
-  float* att;        // (L, B, NH, T, T)
-  float* attproj;    // (L, B, T, C)
-  float* residual2;  // (L, B, T, C)  the layer's input + attention
-  float* ln2;        // (L, B, T, C)  of residual2, or of the layer's input with a parallel residual
-  float* ln2_mean;   // (L, B, T)
-  float* ln2_rstd;   // (L, B, T)
-  float* fch;        // (L, B, T, F)
-  float* fch_act;    // (L, B, T, F)
-  float* fcproj;     // (L, B, T, C)
-  float* residual3;  // (L, B, T, C)  the layer's output: residual2 + MLP
-  float* lnf;        // (B, T, C)
-  float* lnf_mean;   // (B, T)
-  float* lnf_rstd;   // (B, T)
-  // Per-layer strides in floats: zero when the layers share buffers.
-  std::size_t s_btc, s_bt, s_bt3c, s_att, s_btf;
 };
 
 // Every token id that enters a model goes through this check first: an id at or past the
@@ -89,10 +68,11 @@ struct StepBuffers {
 // for that position, with matrix-vector products.
 void gpt_step(const GptWeights& w, KvCache& cache, StepBuffers& buffers, std::uint32_t id, float* logits);
 
-// Gradient scratch of the backward, shared by the layers.
-struct BackwardBuffers {
+// Gradient scratch of the backward, shared by the layers, in host memory.
+struct BackwardBuffers : BlockGradients<float> {
   BackwardBuffers(const ModelConfig& config, std::size_t B, std::size_t T);
-  std::vector<float> dresidual, dres2, dln, dqkv, datty, datt, dfch, dfch_act, dlnf;
+  std::vector<float> storage;
+  std::vector<float> datt;  // the attention backward's scratch, (B, NH, T, T)
 };
 
 // The backward of gpt_forward + gpt_logits over acts (kept layers): dlogits (B·T, V) in, the

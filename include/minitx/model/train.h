@@ -32,6 +32,9 @@ struct TrainOptions {
   std::optional<std::filesystem::path> resume;  // continue from this checkpoint
   std::size_t stop_after = 0;                   // stop (with a checkpoint) after this step; 0: run to the end
   bool progress = true;
+  std::string device = "cpu";  // cpu or cuda
+  std::string precision;       // fp32 or bf16; empty: default_precision (train_engine.h)
+  double peak_flops = 0.0;     // the device's peak rate, for the progress line's MFU; 0: not shown
 };
 
 struct TrainSummary {

@@ -84,6 +84,13 @@ __global__ void __launch_bounds__(kThreads) residual_backward_kernel(T* da, T* d
   }
 }
 
+template <class T>
+__global__ void __launch_bounds__(kThreads) from_fp32_kernel(T* out, const float* inp, std::size_t n) {
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * kThreads + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * kThreads)
+    out[i] = from_float<T>(inp[i]);
+}
+
 void check_activation(Activation act, const char* op) {
   if (act != Activation::gelu_tanh && act != Activation::gelu_erf && act != Activation::relu)
     fail_op(op, ": unknown activation ", static_cast<int>(act));
@@ -122,11 +129,19 @@ void residual_backward(T* da, T* db, const T* dout, std::size_t n, cudaStream_t 
   MINITX_CUDA_LAUNCHED();
 }
 
+template <class T>
+void convert_from_fp32(T* out, const float* inp, std::size_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  from_fp32_kernel<T><<<elementwise_grid(n), kThreads, 0, stream>>>(out, inp, n);
+  MINITX_CUDA_LAUNCHED();
+}
+
 #define MINITX_INSTANTIATE(T)                                                                              \
   template void activation_forward<T>(T*, const T*, std::size_t, Activation, cudaStream_t);                \
   template void activation_backward<T>(T*, const T*, const T*, std::size_t, Activation, cudaStream_t);     \
   template void residual_forward<T>(T*, const T*, const T*, std::size_t, cudaStream_t);                    \
-  template void residual_backward<T>(T*, T*, const T*, std::size_t, cudaStream_t);
+  template void residual_backward<T>(T*, T*, const T*, std::size_t, cudaStream_t);                        \
+  template void convert_from_fp32<T>(T*, const float*, std::size_t, cudaStream_t);
 MINITX_INSTANTIATE(float)
 MINITX_INSTANTIATE(bf16)
 #undef MINITX_INSTANTIATE

@@ -89,6 +89,10 @@ void residual_forward(T* out, const T* a, const T* b, std::size_t n, cudaStream_
 template <class T>
 void residual_backward(T* da, T* db, const T* dout, std::size_t n, cudaStream_t stream);
 
+// out = inp rounded to T (round to nearest even for bf16): the forward copy of fp32 parameters.
+template <class T>
+void convert_from_fp32(T* out, const float* inp, std::size_t n, cudaStream_t stream);
+
 // ---- rotary position embedding (rotary.cu) ----------------------------------------------------
 // GPT-NeoX rotate-half on q and k of a (B, T, 3C) qkv buffer: in each head (D = C/NH dims), the
 // first rotary_dim dims (even, ≤ D) hold pairs (i, i + rotary_dim/2) rotated by the angle

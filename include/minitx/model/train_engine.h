@@ -1,0 +1,72 @@
+// Where the training loop's arithmetic runs: the loop (train.cpp) draws batches, schedules the
+// learning rate, logs and checkpoints; an engine owns the parameters, gradients and AdamW moments
+// on its device and does a step's forward, backward, clipping and update. Chosen once per run.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "minitx/model/config.h"
+
+namespace minitx {
+
+struct StepStats {
+  double loss = 0.0;  // mean cross-entropy of the batch
+  double norm = 0.0;  // global L2 norm of the gradients, before clipping
+};
+
+// The training state as the checkpoint holds it: fp32 parameters and both AdamW moments.
+struct TrainState {
+  std::vector<float> params, m, v;
+};
+
+class TrainEngine {
+ public:
+  virtual ~TrainEngine() = default;
+  // ids, targets: B·T host token ids (checked against the vocabulary here).
+  virtual StepStats forward_backward(const std::uint32_t* ids, const std::uint32_t* targets) = 0;
+  // Clip the gradients to tc.grad_clip given their norm, then AdamW step `step` (1-based) at `lr`.
+  virtual void update(const TrainConfig& tc, double lr, const StepStats& stats, std::size_t step) = 0;
+  // Mean validation loss, windows as evaluate_loss cuts them.
+  virtual double evaluate(const std::vector<std::uint32_t>& val, std::size_t T, std::size_t B,
+                          std::size_t max_windows) = 0;
+  virtual TrainState state() const = 0;
+  // Wait until the work queued so far has finished (for timing; the CPU's is always done).
+  virtual void synchronize() {}
+  // Per-op device time of the steps taken while profiling is on, summed: where a step's time goes.
+  // Only the GPU engine measures (with events between its kernels); the CPU's list is empty.
+  struct OpTime {
+    std::string op;
+    double ms = 0.0;
+    std::size_t calls = 0;
+  };
+  virtual void set_profiling(bool /*on*/) {}
+  virtual std::vector<OpTime> op_times() const { return {}; }
+  virtual std::string device() const = 0;     // "cpu" or "cuda"
+  virtual std::string precision() const = 0;  // "fp32" or "bf16"
+};
+
+// The CPU: fp32 throughout, the bits of every earlier release.
+std::unique_ptr<TrainEngine> make_cpu_engine(const ModelConfig& config, std::size_t B, std::size_t T,
+                                             TrainState state);
+// The GPU (precision "bf16" or "fp32"); an error naming what is missing in a build or on a
+// machine without CUDA.
+std::unique_ptr<TrainEngine> make_cuda_engine(const ModelConfig& config, const std::string& precision, std::size_t B,
+                                              std::size_t T, TrainState state);
+
+// The precision a run gets when none is asked for: fp32 on the CPU; bf16 on the GPU when its
+// attention kernel takes the model's head size (64 or 128), fp32 otherwise.
+std::string default_precision(const ModelConfig& config, const std::string& device);
+
+// One AdamW call per tensor of the table, in storage order, with the step's settings (weight
+// decay only where the table says): the same list on every device.
+struct AdamWSlice {
+  std::size_t offset, count;
+  float lr, beta1, beta2, eps, weight_decay;
+  std::uint64_t t;  // 1-based step
+};
+std::vector<AdamWSlice> adamw_slices(const ModelConfig& config, const TrainConfig& tc, double lr, std::size_t step);
+
+}  // namespace minitx

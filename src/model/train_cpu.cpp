@@ -1,0 +1,82 @@
+// The CPU's training engine: GptTrainer's forward and backward, the clip and AdamW of cpu/ops.h.
+#include <cmath>
+#include <optional>
+
+#include "minitx/backend/cpu/ops.h"
+#include "minitx/infer/perplexity.h"
+#include "minitx/model/gpt.h"
+#include "minitx/model/params.h"
+#include "minitx/model/train_engine.h"
+
+namespace minitx {
+
+std::string default_precision(const ModelConfig& config, const std::string& device) {
+  const std::size_t head = config.n_embd / config.n_head;
+  return device == "cuda" && (head == 64 || head == 128) ? "bf16" : "fp32";
+}
+
+std::vector<AdamWSlice> adamw_slices(const ModelConfig& config, const TrainConfig& tc, double lr, std::size_t step) {
+  std::vector<AdamWSlice> slices;
+  std::size_t offset = 0;
+  for (const ParamTensor& t : param_tensors(config)) {
+    const std::size_t n = t.size(config.n_layer);
+    slices.push_back({offset, n, static_cast<float>(lr), static_cast<float>(tc.beta1), static_cast<float>(tc.beta2),
+                      static_cast<float>(tc.eps), t.decay ? static_cast<float>(tc.weight_decay) : 0.0f, step});
+    offset += n;
+  }
+  return slices;
+}
+
+namespace {
+
+class CpuEngine final : public TrainEngine {
+ public:
+  CpuEngine(const ModelConfig& config, std::size_t B, std::size_t T, TrainState state)
+      : model_(config), m_(std::move(state.m)), v_(std::move(state.v)) {
+    model_.storage = std::move(state.params);
+    model_.params = bind_params(model_.data(), config);
+    grads_.resize(model_.size());
+    trainer_.emplace(model_, B, T);
+  }
+
+  StepStats forward_backward(const std::uint32_t* ids, const std::uint32_t* targets) override {
+    StepStats s;
+    s.loss = trainer_->forward(ids, targets);
+    trainer_->backward(grads_.data());
+    s.norm = std::sqrt(cpu::sum_of_squares(grads_.data(), grads_.size()));
+    return s;
+  }
+
+  void update(const TrainConfig& tc, double lr, const StepStats& stats, std::size_t step) override {
+    if (tc.grad_clip > 0 && stats.norm > tc.grad_clip)
+      cpu::scale_in_place(grads_.data(), grads_.size(), static_cast<float>(tc.grad_clip / stats.norm));
+    for (const AdamWSlice& a : adamw_slices(model_.config, tc, lr, step)) {
+      const cpu::AdamWStep s{a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, a.t};
+      cpu::adamw_update(model_.data() + a.offset, grads_.data() + a.offset, m_.data() + a.offset,
+                        v_.data() + a.offset, a.count, s);
+    }
+  }
+
+  double evaluate(const std::vector<std::uint32_t>& val, std::size_t T, std::size_t B,
+                  std::size_t max_windows) override {
+    return evaluate_loss(model_, val, T, B, max_windows).mean_loss();
+  }
+
+  TrainState state() const override { return {model_.storage, m_, v_}; }
+  std::string device() const override { return "cpu"; }
+  std::string precision() const override { return "fp32"; }
+
+ private:
+  GptModel model_;
+  std::vector<float> grads_, m_, v_;
+  std::optional<GptTrainer> trainer_;
+};
+
+}  // namespace
+
+std::unique_ptr<TrainEngine> make_cpu_engine(const ModelConfig& config, std::size_t B, std::size_t T,
+                                             TrainState state) {
+  return std::make_unique<CpuEngine>(config, B, T, std::move(state));
+}
+
+}  // namespace minitx

@@ -1,6 +1,7 @@
 # The model stages: train the GPT on the token files, evaluate it, and measure generation
 # latency with and without the KV cache. Each rule depends on the config sections it reads.
-#   train: OUT/train.bin, OUT/val.bin -> OUT/model.ckpt, OUT/train_log.csv (+ OUT/train_times.csv),
+#   train: OUT/train.bin, OUT/val.bin -> OUT/model.ckpt, OUT/train_log.csv, train_device.json
+#          (+ OUT/train_times.csv),
 #          on DEVICE (mk/pipeline.mk)
 #   eval:  OUT/model.ckpt, OUT/val.bin -> OUT/eval.json
 #   bench: OUT/model.ckpt -> OUT/bench.csv, OUT/bench_positions.csv -> OUT/plot_latencia.png
@@ -8,15 +9,16 @@
 MODEL_CKPT := $(OUT)/model.ckpt
 TRAIN_LOG := $(OUT)/train_log.csv
 TRAIN_TIMES := $(OUT)/train_times.csv
+TRAIN_DEVICE_JSON := $(OUT)/train_device.json
 EVAL_JSON := $(OUT)/eval.json
 BENCH_CSV := $(OUT)/bench.csv
 BENCH_POSITIONS := $(OUT)/bench_positions.csv
 PLOT_LATENCIA := $(OUT)/plot_latencia.png
 
-# One command writes all three (grouped target); the checkpoint and log are bit-reproducible,
-# the times are not.
-$(MODEL_CKPT) $(TRAIN_LOG) $(TRAIN_TIMES) &: $(TOKEN_FILES) $(call section_stamp,model) $(call section_stamp,train) $(DEVICE_STAMP) | $(MINITX)
-	$(RUN) train --config $(CONFIG) --out $(OUT) --device $(TRAIN_DEVICE)
+# One command writes all four (grouped target); the checkpoint, log and device record (GPU and
+# cuBLASLt algorithms, on the GPU) are bit-reproducible on one machine model, the times are not.
+$(MODEL_CKPT) $(TRAIN_LOG) $(TRAIN_TIMES) $(TRAIN_DEVICE_JSON) &: $(TOKEN_FILES) $(call section_stamp,model) $(call section_stamp,train) $(DEVICE_STAMP) | $(MINITX)
+	$(RUN) train --config $(CONFIG) --out $(OUT) --device $(DEVICE)
 
 $(EVAL_JSON): $(MODEL_CKPT) $(OUT)/val.bin $(call section_stamp,train) | $(MINITX)
 	$(RUN) eval --config $(CONFIG) --out $(OUT)
@@ -28,11 +30,11 @@ $(PLOT_LATENCIA): $(BENCH_CSV) $(BENCH_POSITIONS) scripts/plot_latencia.gp
 	gnuplot -e "table='$(BENCH_CSV)'; positions='$(BENCH_POSITIONS)'; output='$@.tmp'" scripts/plot_latencia.gp
 	mv $@.tmp $@
 
-ARTIFACTS += $(MODEL_CKPT) $(TRAIN_LOG) $(EVAL_JSON)
+ARTIFACTS += $(MODEL_CKPT) $(TRAIN_LOG) $(TRAIN_DEVICE_JSON) $(EVAL_JSON)
 NONDETERMINISTIC += $(TRAIN_TIMES) $(BENCH_CSV) $(BENCH_POSITIONS) $(PLOT_LATENCIA)
 # Provenance hashes stage outputs, so the stages list only the deterministic ones; the timing
 # files reach the release through NONDETERMINISTIC (mk/release.mk).
-$(eval $(call stage,train,$(TOKEN_FILES) $(call section_stamp,model) $(call section_stamp,train) $(DEVICE_STAMP),$(MODEL_CKPT) $(TRAIN_LOG)))
+$(eval $(call stage,train,$(TOKEN_FILES) $(call section_stamp,model) $(call section_stamp,train) $(DEVICE_STAMP),$(MODEL_CKPT) $(TRAIN_LOG) $(TRAIN_DEVICE_JSON)))
 $(eval $(call stage,eval,$(MODEL_CKPT) $(OUT)/val.bin,$(EVAL_JSON)))
 
 .PHONY: train eval bench

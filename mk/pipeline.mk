@@ -16,16 +16,11 @@ ifneq ($(THREADS),)
 endif
 RUN = $(MINITX) $(if $(THREADS),--threads $(THREADS))
 
-# Where training runs: auto takes the GPU when this build has CUDA and nvidia-smi lists one.
-# Resolved here, so the commands (and the stamp that retrains when it changes) see cpu or cuda.
+# Where training runs: auto lets the binary take a GPU when CUDA sees one (train --device auto);
+# cpu or cuda asks for one. OUT/train_device.json records where it ran.
 DEVICE ?= auto
 ifeq ($(filter $(DEVICE),auto cpu cuda),)
   $(error DEVICE must be auto, cpu or cuda, not '$(DEVICE)')
-endif
-ifeq ($(DEVICE),auto)
-  TRAIN_DEVICE := $(if $(and $(USE_CUDA),$(shell nvidia-smi -L 2>/dev/null | grep -m1 '^GPU')),cuda,cpu)
-else
-  TRAIN_DEVICE := $(DEVICE)
 endif
 
 # Values only the config knows (the corpus file, …) and one stamp per config section, each
@@ -34,11 +29,17 @@ endif
 STAMPS := $(OUT)/.stamps
 section_stamp = $(STAMPS)/$(1).sha256
 NO_CONFIG_GOALS := help clean distclean deps test-fresh
-# The training device's stamp, rewritten only when it changes: switching DEVICE retrains.
+# The device asked for, as a stamp the model depends on: DEVICE=cpu or cuda rewrites it when it
+# differs (and so retrains); auto never does, whatever device it finds. A dry run (-n) writes
+# nothing.
 DEVICE_STAMP := $(STAMPS)/device
 ifneq ($(filter-out $(NO_CONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
   include $(STAMPS)/config.mk
-  $(shell mkdir -p $(STAMPS) && { [ "$$(cat $(DEVICE_STAMP) 2>/dev/null)" = '$(TRAIN_DEVICE)' ] || printf '%s\n' '$(TRAIN_DEVICE)' > $(DEVICE_STAMP); })
+  # Make's one-letter flags are MAKEFLAGS's first word when it does not start with '-'.
+  DRY_RUN := $(findstring n,$(filter-out -%,$(firstword $(MAKEFLAGS))))
+  ifeq ($(DRY_RUN),)
+    $(shell mkdir -p $(STAMPS) && { [ -f $(DEVICE_STAMP) ] && { [ '$(DEVICE)' = auto ] || [ "$$(cat $(DEVICE_STAMP))" = '$(DEVICE)' ]; } || printf '%s\n' '$(DEVICE)' > $(DEVICE_STAMP); })
+  endif
 endif
 
 $(STAMPS)/config.mk: $(CONFIG) | $(MINITX) $(DEPS_STAMP)

@@ -3,7 +3,7 @@
 
 $(OUT)/provenance.json: $(CONFIG) $(STAGE_OUTPUTS) $(ARTIFACTS) $(MINITX)
 	@echo "  PROVENANCE  $@"
-	@$(RUN) provenance --config $(CONFIG) --out $(OUT) --output $@ $(if $(filter cuda,$(TRAIN_DEVICE)),--gpu) $(foreach s,$(STAGES),--stage $(call stage_arg,$(s)))
+	@$(RUN) provenance --config $(CONFIG) --out $(OUT) --output $@ $$(grep -qs '"device": "cuda"' $(OUT)/train_device.json && echo --gpu) $(foreach s,$(STAGES),--stage $(call stage_arg,$(s)))
 
 DIST_DIR ?= dist
 DIST := $(DIST_DIR)/minitx-$(VERSION)$(if $(filter default,$(CONFIG_NAME)),,-$(CONFIG_NAME)).tar.gz

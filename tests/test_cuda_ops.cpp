@@ -325,6 +325,17 @@ void check_activation(gpu::Activation act, const char* name) {
     if (run == 0) first_bits = d_dinp.bits();
     else CHECK(d_dinp.bits() == first_bits);
   }
+  {  // overwriting: a poisoned dinp is never read
+    std::vector<float> ref_over(n, 0.0f);
+    if (act == gpu::Activation::gelu_tanh)
+      cpu::gelu_backward(ref_over.data(), inp.data(), dout.data(), n);
+    else
+      for (std::size_t i = 0; i < n; ++i) ref_over[i] = static_cast<float>(ref_act_derivative(inp[i], act) * dout[i]);
+    Dev<T> d_dinp(n);
+    d_dinp.poison();
+    gpu::activation_backward(d_dinp.get(), d_inp.get(), d_dout.get(), n, act, stream, false);
+    expect_close("activation_backward (overwrite)", d_dinp.download(), ref_over, storage_tol<T>());
+  }
   // The tanh form of the CPU also against double: both are within kFp32 of the exact function.
   if (act == gpu::Activation::gelu_tanh && std::is_same_v<T, float>) {
     std::vector<float> exact(n);

@@ -60,7 +60,7 @@ struct Run {
 Run run_training(const fs::path& dir, const ModelConfig& m, const TrainConfig& t, const std::vector<std::uint32_t>& data,
                  TrainOptions options = {}) {
   TrainInputs in{&data, &data, kTokHash, std::string(64, 'b')};
-  TrainOutputs out{dir / "model.ckpt", dir / "train_log.csv", dir / "train_times.csv"};
+  TrainOutputs out{dir / "model.ckpt", dir / "train_log.csv", dir / "train_times.csv", dir / "train_device.json"};
   options.progress = false;
   Run r;
   r.summary = train_model(m, t, in, out, options);
@@ -98,6 +98,22 @@ TEST_CASE("a tiny model overfits a short repeated sequence") {
   const Run r = run_training(dir.path(), small_model(8), t, data);
   CHECK(r.summary.train_loss < 0.05);
   CHECK(r.summary.val_loss < 0.05);
+  CHECK(read_file(dir.path() / "train_device.json") == "{\n  \"device\": \"cpu\",\n  \"precision\": \"fp32\"\n}\n");
+}
+
+TEST_CASE("train refuses an unknown device or a precision the device lacks, naming it, and writes nothing") {
+  TempDir dir;
+  const auto data = random_stream(3000, 40, 4);
+  TrainOptions tpu;
+  tpu.device = "tpu";
+  CHECK_ERROR_CONTAINS(run_training(dir.path(), small_model(40), small_train(2), data, tpu),
+                       "device 'tpu' is not one of cpu, cuda");
+  TrainOptions bf16;
+  bf16.precision = "bf16";
+  CHECK_ERROR_CONTAINS(run_training(dir.path(), small_model(40), small_train(2), data, bf16),
+                       "precision 'bf16' on the cpu; the cpu trains in fp32 only");
+  CHECK_FALSE(fs::exists(dir.path() / "model.ckpt"));
+  CHECK_FALSE(fs::exists(dir.path() / "train_device.json"));
 }
 
 TEST_CASE("resuming from a checkpoint reproduces the uninterrupted run bit for bit") {
@@ -214,7 +230,7 @@ TEST_CASE("resume refuses a checkpoint that does not fit") {
   wider.n_embd = 64;
   CHECK_ERROR_CONTAINS(run_training(dir.path(), wider, small_train(4), data, resume), "does not fit the config");
   TrainInputs in{&data, &data, std::string(64, 'e'), std::string(64, 'b')};
-  TrainOutputs out{dir.path() / "x.ckpt", dir.path() / "x.csv", {}};
+  TrainOutputs out{dir.path() / "x.ckpt", dir.path() / "x.csv", {}, {}};
   TrainOptions quiet = resume;
   quiet.progress = false;
   CHECK_ERROR_CONTAINS(train_model(small_model(40), small_train(4), in, out, quiet), "tokenizer");

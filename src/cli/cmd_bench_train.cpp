@@ -83,7 +83,7 @@ int run_bench_train(Args& args) {
   const std::string only = args.option("--shapes").value_or("");
   const auto steps = static_cast<std::size_t>(args.integer("--steps", 1, 1000, 7));
   const std::string device = resolve_device(args.option("--device").value_or("cpu"));
-  const std::string precision = args.option("--precision").value_or(device == "cuda" ? "bf16" : "fp32");
+  const auto asked_precision = args.option("--precision");
   const auto torch_log = args.option("--torch-log");
   const auto torch_json = args.option("--torch-json");
   const auto output = args.option("--output");
@@ -96,6 +96,11 @@ int run_bench_train(Args& args) {
     for (const auto& [name, tps] : read_torch_log(*torch_log)) torch[name + " eager"] = tps;
   if (torch_json) torch.merge(read_torch_json(*torch_json));
   const bool gpu = device == "cuda";
+  MINITX_CHECK(!asked_precision || *asked_precision == "fp32" || (gpu && *asked_precision == "bf16"),
+               "--precision {}: expected {}", *asked_precision, gpu ? "bf16 or fp32" : "fp32 (the cpu trains in fp32 only)");
+  MINITX_CHECK(!profile_output || gpu, "--profile times the GPU's ops: it needs --device cuda");
+  // Every GPU shape has head size 64, so the default is bf16 there.
+  const std::string precision = asked_precision.value_or(gpu ? "bf16" : "fp32");
   const double peak = gpu ? peak_flops(cuda_devices().front(), precision) : 0.0;
 
   std::string csv =
@@ -138,7 +143,7 @@ int run_bench_train(Args& args) {
     const double median = times[times.size() / 2];
     const double tps = static_cast<double>(N) / median;
     // Model FLOPs as the peer counts them: 6 per parameter and token, plus causal attention.
-    const double flops = 6.0 * static_cast<double>(P * N) + 6.0 * static_cast<double>(s.L * s.C * s.T * N);
+    const double flops = model_flops_per_token(m, s.T) * static_cast<double>(N);
     const std::string mfu = peak > 0 ? fmt::format("{:.1f}%", 100.0 * flops / median / peak) : "";
     const std::string eager = std::string(s.name) + " eager", compiled = std::string(s.name) + " compile";
     fmt::print("{:<18} {:>9} {:>6} {:>9.2f} {:>10.0f} {:>6} {:>10} {:>6} {:>10} {:>6}\n", s.name, P, N, median * 1e3, tps,

@@ -1,4 +1,5 @@
-// minitx train: OUT/train.bin + OUT/val.bin -> OUT/model.ckpt, OUT/train_log.csv, OUT/train_times.csv
+// minitx train: OUT/train.bin + OUT/val.bin -> OUT/model.ckpt, OUT/train_log.csv, OUT/train_times.csv,
+// OUT/train_device.json
 #include <fmt/format.h>
 
 #include "commands.h"
@@ -21,7 +22,8 @@ int run_train(Args& args) {
   const auto resume_from = args.option("--resume-from");
   const auto stop_after = static_cast<std::size_t>(args.integer("--stop-after", 0, INT64_MAX, 0));
   const bool quiet = args.flag("--quiet");
-  const std::string device = resolve_device(args.option("--device").value_or("cpu"));
+  const auto asked_device = args.option("--device");
+  const std::string device = asked_device ? resolve_device(*asked_device) : "";
   const std::string precision = args.option("--precision").value_or("");
   args.done();
 
@@ -35,7 +37,8 @@ int run_train(Args& args) {
   const ConfigFile file = ConfigFile::load(ex.config_path);
 
   TrainInputs inputs{&train.ids, &val.ids, train.tokenizer_sha256, sha256_hex(file.canonical_section("train"))};
-  TrainOutputs outputs{ex.out_dir / "model.ckpt", ex.out_dir / "train_log.csv", ex.out_dir / "train_times.csv"};
+  TrainOutputs outputs{ex.out_dir / "model.ckpt", ex.out_dir / "train_log.csv", ex.out_dir / "train_times.csv",
+                       ex.out_dir / "train_device.json"};
   TrainOptions options;
   if (resume_from)
     options.resume = fs::path(*resume_from);
@@ -45,14 +48,11 @@ int run_train(Args& args) {
   options.progress = !quiet;
   options.device = device;
   options.precision = precision;
-  const std::string effective = precision.empty() ? default_precision(ex.model, device) : precision;
-  if (device == "cuda") options.peak_flops = peak_flops(cuda_devices().front(), effective);
   fs::create_directories(ex.out_dir);
   const std::size_t T = ex.train.seq_len == 0 ? ex.model.context : ex.train.seq_len;
-  fmt::print(stderr, "train: {} parameters (layers {}, width {}, heads {}, context {}, vocab {}); {} steps of {}x{} tokens on {}\n",
+  fmt::print(stderr, "train: {} parameters (layers {}, width {}, heads {}, context {}, vocab {}); {} steps of {}x{} tokens\n",
              param_count(ex.model), ex.model.n_layer, ex.model.n_embd, ex.model.n_head, ex.model.context,
-             ex.model.vocab_size, ex.train.steps, ex.train.batch_size, T,
-             device == "cuda" ? fmt::format("{} ({})", cuda_devices().front().name, effective) : "the cpu");
+             ex.model.vocab_size, ex.train.steps, ex.train.batch_size, T);
   const TrainSummary s = train_model(ex.model, ex.train, inputs, outputs, options);
   if (s.tokens_per_second == 0.0) {  // resumed from the last step: no step ran
     fmt::print("train: {} is already at step {}; nothing to do\n", outputs.checkpoint.string(), s.step);

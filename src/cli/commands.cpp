@@ -106,12 +106,16 @@ const std::vector<Command>& commands() {
        "config's shape with random weights quantized in memory instead of the files.",
        run_bench_quant},
       {"train", "train the GPT on OUT/train.bin -> OUT/model.ckpt, OUT/train_log.csv",
-       "--config FILE [--out DIR] [--resume | --resume-from CKPT] [--stop-after STEP] [--quiet]\n\n"
+       "--config FILE [--out DIR] [--resume | --resume-from CKPT] [--stop-after STEP] [--quiet]\n"
+       "      [--device auto|cpu|cuda] [--precision bf16|fp32]\n\n"
        "Trains with the config's [model] and [train] (vocab from the token files), evaluating on\n"
        "OUT/val.bin every eval_every steps. Writes OUT/model.ckpt atomically every checkpoint_every\n"
        "steps and at the end, OUT/train_log.csv (step, lr, train and val loss: deterministic) and\n"
        "OUT/train_times.csv (timings). --resume continues from OUT/model.ckpt and reaches the same\n"
-       "bits as an uninterrupted run; --stop-after ends early with a checkpoint.",
+       "bits as an uninterrupted run; --stop-after ends early with a checkpoint. --device (default:\n"
+       "the checkpoint's when resuming, else cpu; auto takes a GPU when one is visible) and\n"
+       "--precision (cuda: bf16 when the attention kernel takes the head size, else fp32) are\n"
+       "recorded in the checkpoint and OUT/train_device.json (with the GPU's cuBLASLt algorithms).",
        run_train},
       {"eval", "validation loss and perplexity of OUT/model.ckpt -> OUT/eval.json",
        "--config FILE [--out DIR] [--model CKPT|FILE.mtq] [--input FILE.bin] [--batch-size N] [--output FILE]\n\n"
@@ -136,8 +140,13 @@ const std::vector<Command>& commands() {
        "same bits). --torch-log reads the 'sgemm n=N threads=T gflops=G' lines of torch_cpu_peer.py.",
        run_bench_gemm},
       {"bench train", "training tokens/s on the PyTorch peer's shapes, beside its numbers",
-       "[--shapes tiny-2L64,mini-4L256,nanogpt-cpu-4L128] [--steps N] [--torch-log FILE] [--output FILE.csv]\n\n"
-       "Median step time (forward, backward, AdamW) of N steps after one warm-up, random data.",
+       "[--device cpu|cuda|auto] [--precision bf16|fp32] [--shapes NAME,...] [--steps N] [--torch-log FILE]\n"
+       "      [--torch-json FILE] [--output FILE.csv] [--profile FILE.csv]\n\n"
+       "Median step time (forward, backward, clip, AdamW: the engines of `minitx train`) of N steps\n"
+       "after one warm-up, random data. Shapes: tiny-2L64, mini-4L256, nanogpt-cpu-4L128 on the CPU\n"
+       "(torch_cpu_peer.py's; --torch-log reads its 'train NAME ... tok_s=X' lines); mini-6L384 and\n"
+       "gpt2-124M on the GPU (torch_peers.py's; --torch-json reads its peers.json, eager and\n"
+       "torch.compile). --profile (GPU) times every op of N more steps with CUDA events.",
        run_bench_train},
       {"bench generate", "per-token latency with and without the KV cache -> OUT/bench.csv",
        "--config FILE [--out DIR] [--checkpoint CKPT] [--reps N] [--max-length N] [--output FILE.csv] [--quiet]\n\n"

@@ -78,11 +78,5 @@ std::string resolve_device(const std::string& device) {
   return device;
 }
 
-double peak_flops(const GpuInfo& gpu, const std::string& precision) {
-  // NVIDIA's data sheets, dense (no sparsity): H100 SXM and H200 share the chip and its clocks.
-  const bool hopper = gpu.name.find("H100") != std::string::npos || gpu.name.find("H200") != std::string::npos;
-  if (!hopper) return 0.0;
-  return precision == "fp32" ? 66.9e12 : 989.4e12;
-}
 
 }  // namespace minitx::cli

@@ -34,9 +34,7 @@ void flush_stdout();
 // --device: "cpu" or "cuda" as given, "auto" becomes cuda when this build and machine have a GPU.
 // Anything else is an error naming the value.
 std::string resolve_device(const std::string& device);
-// Dense peak rate of a GPU in FLOP/s for "bf16" (tensor cores) or "fp32", for MFU; 0 when the
-// GPU's figure is not known to us.
-double peak_flops(const minitx::GpuInfo& gpu, const std::string& precision);
+
 // Writes to standard output; an Error with the reason when it fails.
 void write_stdout(std::string_view data);
 

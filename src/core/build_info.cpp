@@ -33,4 +33,13 @@ std::vector<GpuInfo> cuda_devices() { return {}; }
 std::string cuda_runtime_version() { return ""; }
 #endif
 
+double peak_flops(const GpuInfo& gpu, const std::string& precision) {
+  // NVIDIA's data sheets, dense (no sparsity), for the SXM parts: the H100 SXM ("H100 80GB
+  // HBM3") and the H200 share the chip and its clocks. PCIe and NVL parts run slower clocks.
+  const auto has = [&](const char* s) { return gpu.name.find(s) != std::string::npos; };
+  const bool sxm = (has("H200") || has("H100 80GB HBM3")) && !has("NVL") && !has("PCIe");
+  if (!sxm) return 0.0;
+  return precision == "fp32" ? 66.9e12 : 989.4e12;
+}
+
 }  // namespace minitx

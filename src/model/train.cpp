@@ -1,12 +1,14 @@
 #include "minitx/model/train.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
 #include <optional>
 
 #include "minitx/backend/cpu/ops.h"
+#include "minitx/core/build_info.h"
 #include "minitx/core/error.h"
 #include "minitx/core/io.h"
 #include "minitx/core/progress.h"
@@ -39,6 +41,14 @@ std::string csv_rows_up_to(const std::filesystem::path& path, const char* header
   return out;
 }
 
+// What trained the model: deterministic for one machine model and toolkit, so it is an artifact.
+std::string device_json(const TrainEngine& engine) {
+  nlohmann::json doc = {{"device", engine.device()}, {"precision", engine.precision()}};
+  if (!engine.hardware().empty()) doc["gpu"] = engine.hardware();
+  if (engine.device() == "cuda") doc["cublaslt_algorithms"] = engine.kernels();
+  return doc.dump(2) + "\n";
+}
+
 }  // namespace
 
 std::size_t batch_start(const TrainConfig& train, std::size_t step, std::size_t row, std::size_t n_tokens,
@@ -58,8 +68,13 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
   MINITX_CHECK(in.val->size() > T + 1, "train: the validation stream has {} tokens, fewer than one window of {}",
                in.val->size(), T + 1);
 
-  const std::string device = options.device;
-  const std::string precision = options.precision.empty() ? default_precision(config, device) : options.precision;
+  std::optional<Checkpoint> ck;
+  if (options.resume) ck = read_checkpoint(*options.resume);
+  // Unless asked otherwise, a resumed run continues where and how the checkpoint was trained.
+  const std::string device = !options.device.empty() ? options.device : ck ? ck->device : "cpu";
+  const std::string precision = !options.precision.empty()           ? options.precision
+                                : ck && ck->device == device         ? ck->precision
+                                                                     : default_precision(config, device);
   MINITX_CHECK(device == "cpu" || device == "cuda", "train: device '{}' is not one of cpu, cuda", device);
   MINITX_CHECK(device == "cuda" || precision == "fp32", "train: precision '{}' on the cpu; the cpu trains in fp32 only",
                precision);
@@ -67,51 +82,53 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
   TrainState state;
   std::size_t step = 0;
   std::string log = kLogHeader, times = kTimesHeader;
-  if (options.resume) {
-    Checkpoint ck = read_checkpoint(*options.resume);
+  if (ck) {
     const std::string name = options.resume->string();
-    MINITX_CHECK(same_architecture(ck.config, config), "{}: the checkpoint's model ({}) does not fit the config ({})", name,
-                 summarize_architecture(ck.config), summarize_architecture(config));
-    MINITX_CHECK(ck.tokenizer_sha256 == in.tokenizer_sha256, "{}: trained with tokenizer {}, but the token files come from tokenizer {}",
-                 name, ck.tokenizer_sha256, in.tokenizer_sha256);
-    MINITX_CHECK(ck.train_sha256 == in.train_sha256, "{}: the [train] section changed since this checkpoint was written; resuming would not reproduce the run",
+    MINITX_CHECK(same_architecture(ck->config, config), "{}: the checkpoint's model ({}) does not fit the config ({})", name,
+                 summarize_architecture(ck->config), summarize_architecture(config));
+    MINITX_CHECK(ck->tokenizer_sha256 == in.tokenizer_sha256, "{}: trained with tokenizer {}, but the token files come from tokenizer {}",
+                 name, ck->tokenizer_sha256, in.tokenizer_sha256);
+    MINITX_CHECK(ck->train_sha256 == in.train_sha256, "{}: the [train] section changed since this checkpoint was written; resuming would not reproduce the run",
                  name);
-    MINITX_CHECK(!ck.m.empty(), "{}: holds no optimizer state, so training can't resume from it", name);
-    MINITX_CHECK(ck.step <= tc.steps, "{}: at step {}, beyond the {} steps configured", name, ck.step, tc.steps);
-    if (ck.device != device || ck.precision != precision)
+    MINITX_CHECK(!ck->m.empty(), "{}: holds no optimizer state, so training can't resume from it", name);
+    MINITX_CHECK(ck->step <= tc.steps, "{}: at step {}, beyond the {} steps configured", name, ck->step, tc.steps);
+    if (ck->device != device || ck->precision != precision)
       fmt::print(stderr, "train: {} was trained on {} in {}; continuing on {} in {}, so the result will not have "
                            "the bits of an uninterrupted run on either\n",
-                 name, ck.device, ck.precision, device, precision);
-    state = {std::move(ck.params), std::move(ck.m), std::move(ck.v)};
-    step = ck.step;
+                 name, ck->device, ck->precision, device, precision);
+    state = {std::move(ck->params), std::move(ck->m), std::move(ck->v)};
+    step = ck->step;
     log = csv_rows_up_to(out.log, kLogHeader, step);
     times = csv_rows_up_to(out.times, kTimesHeader, step);
   } else {
     state = {std::vector<float>(P), std::vector<float>(P, 0.0f), std::vector<float>(P, 0.0f)};
     init_params(state.params.data(), config, tc.seed);
   }
+  double peak = 0.0;  // for the progress line's MFU
+  if (device == "cuda" && !cuda_devices().empty()) peak = peak_flops(cuda_devices().front(), precision);
   std::unique_ptr<TrainEngine> engine = device == "cuda" ? make_cuda_engine(config, precision, B, T, std::move(state))
                                                          : make_cpu_engine(config, B, T, std::move(state));
 
   auto save = [&](std::size_t at_step) {
     TrainState now = engine->state();
-    Checkpoint ck{config, in.tokenizer_sha256, in.train_sha256, at_step, engine->device(), engine->precision(),
-                  std::move(now.params), std::move(now.m), std::move(now.v)};
-    write_checkpoint(out.checkpoint, ck);
+    const Checkpoint snapshot{config, in.tokenizer_sha256, in.train_sha256, at_step, engine->device(),
+                              engine->precision(), std::move(now.params), std::move(now.m), std::move(now.v)};
+    write_checkpoint(out.checkpoint, snapshot);
     write_file_atomic(out.log, log);
     if (!out.times.empty()) write_file_atomic(out.times, times);
+    if (!out.device.empty()) write_file_atomic(out.device, device_json(*engine));
   };
   std::size_t last_saved = options.resume ? step : 0;
   const std::size_t end = options.stop_after != 0 ? std::min(options.stop_after, tc.steps) : tc.steps;
 
+  if (options.progress)
+    fmt::print(stderr, "train: on {} ({})\n", engine->device() == "cuda" ? engine->hardware() : "the cpu",
+               engine->precision());
   std::vector<std::uint32_t> ids(B * T), targets(B * T);
   TrainSummary summary;
   std::optional<Progress> progress;
   if (options.progress) progress.emplace("train", tc.steps, "steps");
-  // Model FLOPs per token: 6 per parameter (forward and backward) and the attention's
-  // 6·L·T·C (half of 12·L·T·C: causal), as in PaLM's appendix.
-  const double flops_per_token = 6.0 * static_cast<double>(P) +
-                                 6.0 * static_cast<double>(config.n_layer * T * config.n_embd);
+  const double flops_per_token = model_flops_per_token(config, T);
   const auto start = std::chrono::steady_clock::now();
   std::size_t tokens = 0;
   for (; step < end; ++step) {
@@ -143,8 +160,7 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
     times += fmt::format("{},{:.3f},{:.1f}\n", done, elapsed, summary.tokens_per_second);
     if (progress) {
       std::string rate = fmt::format("{:.0f} tok/s", summary.tokens_per_second);
-      if (options.peak_flops > 0)
-        rate += fmt::format(" | MFU {:.1f}%", 100.0 * summary.tokens_per_second * flops_per_token / options.peak_flops);
+      if (peak > 0) rate += fmt::format(" | MFU {:.1f}%", 100.0 * summary.tokens_per_second * flops_per_token / peak);
       progress->update(done, fmt::format("loss {:.4f}{} | {}", stats.loss, val_field.empty() ? "" : " val " + val_field,
                                         rate));
     }

@@ -10,9 +10,18 @@
 
 namespace minitx {
 
-std::string default_precision(const ModelConfig& config, const std::string& device) {
+bool bf16_attention_fits(const ModelConfig& config) {
   const std::size_t head = config.n_embd / config.n_head;
-  return device == "cuda" && (head == 64 || head == 128) ? "bf16" : "fp32";
+  return config.n_embd % config.n_head == 0 && (head == 64 || head == 128);
+}
+
+std::string default_precision(const ModelConfig& config, const std::string& device) {
+  return device == "cuda" && bf16_attention_fits(config) ? "bf16" : "fp32";
+}
+
+double model_flops_per_token(const ModelConfig& config, std::size_t T) {
+  return 6.0 * static_cast<double>(param_count(config)) +
+         6.0 * static_cast<double>(config.n_layer * T * config.n_embd);
 }
 
 std::vector<AdamWSlice> adamw_slices(const ModelConfig& config, const TrainConfig& tc, double lr, std::size_t step) {

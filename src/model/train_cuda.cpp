@@ -26,8 +26,7 @@ template <class T>
 class CudaEngine final : public TrainEngine {
  public:
   CudaEngine(const ModelConfig& config, std::size_t B, std::size_t time, TrainState state)
-      : config_(config), B_(B), T_(time), P_(param_count(config)), stream_(make_stream()),
-        ops_(config, lt_, stream_, B, time) {
+      : config_(config), B_(B), T_(time), P_(param_count(config)), ops_(config, lt_, stream_, B, time) {
     MINITX_CHECK(state.params.size() == P_ && state.m.size() == P_ && state.v.size() == P_,
                  "cuda: a training state of {} parameters for a model of {}", state.params.size(), P_);
     const std::size_t N = B * T_, V = config.vocab_size;
@@ -62,7 +61,6 @@ class CudaEngine final : public TrainEngine {
     norm_partials_ = cuda::DeviceBuffer<double>(cuda::grad_norm_scratch_doubles());
     host_losses_.resize(N);
   }
-  ~CudaEngine() override { cudaStreamDestroy(stream_); }
   CudaEngine(const CudaEngine&) = delete;
   CudaEngine& operator=(const CudaEngine&) = delete;
 
@@ -149,17 +147,19 @@ class CudaEngine final : public TrainEngine {
     for (const auto& [op, t] : timer_.totals()) out.push_back({op, t.ms, t.calls});
     return out;
   }
+  std::string hardware() const override {
+    int device = 0;
+    cudaDeviceProp prop{};
+    MINITX_CUDA_CHECK(cudaGetDevice(&device));
+    MINITX_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    return prop.name;
+  }
+  std::vector<std::string> kernels() const override { return lt_.algorithms(); }
   void synchronize() override { MINITX_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
   std::string device() const override { return "cuda"; }
   std::string precision() const override { return std::is_same_v<T, float> ? "fp32" : "bf16"; }
 
  private:
-  // A blocking stream: any copy a library makes on the legacy default stream is ordered with it.
-  static cudaStream_t make_stream() {
-    cudaStream_t s = nullptr;
-    MINITX_CUDA_CHECK(cudaStreamCreate(&s));
-    return s;
-  }
   Param head() const { return config_.tied_head ? Param::wte : Param::head; }
   void upload_ids(const std::uint32_t* ids, const std::uint32_t* targets, std::size_t N) {
     MINITX_CUDA_CHECK(cudaMemcpyAsync(ids_.get(), ids, N * sizeof(std::uint32_t), cudaMemcpyHostToDevice, stream_));
@@ -177,7 +177,15 @@ class CudaEngine final : public TrainEngine {
   }
   ModelConfig config_;
   std::size_t B_, T_, P_;
-  cudaStream_t stream_;
+  // A blocking stream: any copy a library makes on the legacy default stream is ordered with it.
+  struct Stream {
+    cudaStream_t s = nullptr;
+    Stream() { MINITX_CUDA_CHECK(cudaStreamCreate(&s)); }
+    ~Stream() { cudaStreamDestroy(s); }
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+    operator cudaStream_t() const { return s; }  // NOLINT(google-explicit-constructor): it is the stream
+  } stream_;
   cuda::LtMatmul lt_;
   cuda::CudaBlockOps<T> ops_;
   cuda::DeviceBuffer<float> params_, grads_, m_, v_;

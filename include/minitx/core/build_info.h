@@ -20,6 +20,9 @@ struct GpuInfo {
 };
 // The visible CUDA devices; empty for a CPU-only build or a machine without a GPU.
 std::vector<GpuInfo> cuda_devices();
+// Dense peak rate of a GPU in FLOP/s for "bf16" (tensor cores) or "fp32", for MFU; 0 when the
+// GPU's figure is not known to us.
+double peak_flops(const GpuInfo& gpu, const std::string& precision);
 // "13.0" for a CUDA build, "" otherwise.
 std::string cuda_runtime_version();
 

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "minitx/core/error.h"
 #include "minitx/model/config.h"
 #include "minitx/model/params.h"
 
@@ -197,6 +198,7 @@ void block_backward(Ops& ops, const BlockActivations<typename Ops::Act>& a, Bloc
   using Act = typename Ops::Act;
   const ModelConfig& m = ops.config();
   const std::size_t L = m.n_layer, C = m.n_embd, F = m.ffn_width(), B = a.B, T = a.T, BT = B * T;
+  MINITX_CHECK(a.keep_layers, "backward: the forward kept no per-layer activations (keep_layers was false)");
   ops.zero(g.dresidual, BT * C);
   ops.layernorm_backward(g.dresidual, a.residual3 + (L - 1) * a.s_btc, g.dlnf, a.lnf_mean, a.lnf_rstd,
                          BlockNorm::final, 0, BT);

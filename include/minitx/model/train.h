@@ -26,15 +26,15 @@ struct TrainOutputs {
   std::filesystem::path checkpoint;  // model.ckpt
   std::filesystem::path log;         // train_log.csv: step,lr,train_loss,val_loss (deterministic)
   std::filesystem::path times;       // train_times.csv: step,elapsed_s,tokens_per_s (not deterministic)
+  std::filesystem::path device;      // train_device.json: device, precision, GPU, cuBLASLt algorithms (optional)
 };
 
 struct TrainOptions {
   std::optional<std::filesystem::path> resume;  // continue from this checkpoint
   std::size_t stop_after = 0;                   // stop (with a checkpoint) after this step; 0: run to the end
   bool progress = true;
-  std::string device = "cpu";  // cpu or cuda
+  std::string device;          // cpu or cuda; empty: the checkpoint's when resuming, else cpu
   std::string precision;       // fp32 or bf16; empty: default_precision (train_engine.h)
-  double peak_flops = 0.0;     // the device's peak rate, for the progress line's MFU; 0: not shown
 };
 
 struct TrainSummary {

@@ -44,6 +44,10 @@ class TrainEngine {
   };
   virtual void set_profiling(bool /*on*/) {}
   virtual std::vector<OpTime> op_times() const { return {}; }
+  // What ran the step, for provenance: the GPU's name, and one line per matrix-product shape
+  // naming the cuBLASLt algorithm chosen for it (the same on every run on one GPU model).
+  virtual std::string hardware() const { return ""; }
+  virtual std::vector<std::string> kernels() const { return {}; }
   virtual std::string device() const = 0;     // "cpu" or "cuda"
   virtual std::string precision() const = 0;  // "fp32" or "bf16"
 };
@@ -56,9 +60,14 @@ std::unique_ptr<TrainEngine> make_cpu_engine(const ModelConfig& config, std::siz
 std::unique_ptr<TrainEngine> make_cuda_engine(const ModelConfig& config, const std::string& precision, std::size_t B,
                                               std::size_t T, TrainState state);
 
-// The precision a run gets when none is asked for: fp32 on the CPU; bf16 on the GPU when its
-// attention kernel takes the model's head size (64 or 128), fp32 otherwise.
+// Whether the GPU's bf16 attention kernel takes this model's head size (64 or 128).
+bool bf16_attention_fits(const ModelConfig& config);
+// The precision a run gets when none is asked for: fp32 on the CPU; bf16 on the GPU when
+// bf16_attention_fits, fp32 otherwise.
 std::string default_precision(const ModelConfig& config, const std::string& device);
+// Model FLOPs per trained token at sequence length T, as PaLM's appendix counts them: 6 per
+// parameter (forward and backward) plus the attention's 6·L·T·C (half of 12·L·T·C: causal).
+double model_flops_per_token(const ModelConfig& config, std::size_t T);
 
 // One AdamW call per tensor of the table, in storage order, with the step's settings (weight
 // decay only where the table says): the same list on every device.

@@ -61,10 +61,12 @@ __global__ void __launch_bounds__(kThreads) activation_forward_kernel(T* out, co
 
 template <class T>
 __global__ void __launch_bounds__(kThreads) activation_backward_kernel(T* dinp, const T* inp, const T* dout, std::size_t n,
-                                                                       Activation act) {
+                                                                       Activation act, bool accumulate) {
   for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * kThreads + threadIdx.x; i < n;
-       i += static_cast<std::size_t>(gridDim.x) * kThreads)
-    dinp[i] = from_float<T>(to_float(dinp[i]) + act_derivative(to_float(inp[i]), act) * to_float(dout[i]));
+       i += static_cast<std::size_t>(gridDim.x) * kThreads) {
+    const float d = act_derivative(to_float(inp[i]), act) * to_float(dout[i]);
+    dinp[i] = from_float<T>(accumulate ? to_float(dinp[i]) + d : d);
+  }
 }
 
 template <class T>
@@ -107,10 +109,11 @@ void activation_forward(T* out, const T* inp, std::size_t n, Activation act, cud
 }
 
 template <class T>
-void activation_backward(T* dinp, const T* inp, const T* dout, std::size_t n, Activation act, cudaStream_t stream) {
+void activation_backward(T* dinp, const T* inp, const T* dout, std::size_t n, Activation act, cudaStream_t stream,
+                         bool accumulate) {
   check_activation(act, "activation_backward");
   if (n == 0) return;
-  activation_backward_kernel<T><<<elementwise_grid(n), kThreads, 0, stream>>>(dinp, inp, dout, n, act);
+  activation_backward_kernel<T><<<elementwise_grid(n), kThreads, 0, stream>>>(dinp, inp, dout, n, act, accumulate);
   MINITX_CUDA_LAUNCHED();
 }
 
@@ -138,7 +141,7 @@ void convert_from_fp32(T* out, const float* inp, std::size_t n, cudaStream_t str
 
 #define MINITX_INSTANTIATE(T)                                                                              \
   template void activation_forward<T>(T*, const T*, std::size_t, Activation, cudaStream_t);                \
-  template void activation_backward<T>(T*, const T*, const T*, std::size_t, Activation, cudaStream_t);     \
+  template void activation_backward<T>(T*, const T*, const T*, std::size_t, Activation, cudaStream_t, bool); \
   template void residual_forward<T>(T*, const T*, const T*, std::size_t, cudaStream_t);                    \
   template void residual_backward<T>(T*, T*, const T*, std::size_t, cudaStream_t);                        \
   template void convert_from_fp32<T>(T*, const float*, std::size_t, cudaStream_t);

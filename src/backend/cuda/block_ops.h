@@ -18,6 +18,7 @@
 #include "minitx/core/error.h"
 #include "minitx/model/block.h"
 #include "minitx/model/params.h"
+#include "minitx/model/train_engine.h"
 #include "minitx/sparse/layout.h"
 
 namespace minitx::cuda {
@@ -49,7 +50,7 @@ class CudaBlockOps {
     ln_scratch_ = DeviceBuffer<float>(layernorm_backward_scratch_floats(N, C));
     delta_ = DeviceBuffer<float>(attention_state(m, max_B, max_T));
     if constexpr (std::is_same_v<T, bf16>)
-      MINITX_CHECK(C % m.n_head == 0 && (C / m.n_head == 64 || C / m.n_head == 128),
+      MINITX_CHECK(bf16_attention_fits(m),
                    "cuda bf16: the attention kernel takes head sizes 64 and 128; this model's is {} (n_embd {} / n_head {})",
                    C / m.n_head, C, m.n_head);
   }
@@ -147,8 +148,7 @@ class CudaBlockOps {
     mark("layernorm backward");
   }
   void activation_backward(T* dinp, const T* inp, const T* dout, std::size_t n) {
-    MINITX_CUDA_CHECK(cudaMemsetAsync(dinp, 0, n * sizeof(T), stream_));
-    cuda::activation_backward<T>(dinp, inp, dout, n, cuda_activation(m_.activation), stream_);
+    cuda::activation_backward<T>(dinp, inp, dout, n, cuda_activation(m_.activation), stream_, false);
     mark("activation backward");
   }
   void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const float* lse, std::size_t B,

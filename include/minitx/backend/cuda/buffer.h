@@ -31,7 +31,9 @@ class DeviceBuffer {
   T* get() const { return p_; }
   std::size_t size() const { return n_; }
   // Copies in the order of `stream`'s work: an upload is queued behind what the stream already
-  // holds (the host data may be reused at return), a download waits for the stream to finish.
+  // holds, a download waits for the stream to finish. Host memory here is pageable (vectors),
+  // which CUDA stages before the call returns, so the host data may be reused at once; pinned
+  // memory would need a synchronisation first.
   void upload(const T* host, std::size_t n, cudaStream_t stream = nullptr) {
     if (n > n_) fail_op("device buffer: writing ", n, " elements into ", n_);
     if (n > 0) MINITX_CUDA_CHECK(cudaMemcpyAsync(p_, host, n * sizeof(T), cudaMemcpyHostToDevice, stream));

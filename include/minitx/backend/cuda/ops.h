@@ -78,9 +78,10 @@ enum class Activation {
 };
 template <class T>
 void activation_forward(T* out, const T* inp, std::size_t n, Activation act, cudaStream_t stream);
-// dinp += act'(inp)·dout.
+// dinp += act'(inp)·dout, or dinp = act'(inp)·dout when not accumulating (no read of dinp).
 template <class T>
-void activation_backward(T* dinp, const T* inp, const T* dout, std::size_t n, Activation act, cudaStream_t stream);
+void activation_backward(T* dinp, const T* inp, const T* dout, std::size_t n, Activation act, cudaStream_t stream,
+                         bool accumulate = true);
 
 // out = a + b; out may alias a or b.
 template <class T>

@@ -2,8 +2,8 @@
 # One call on the GPU machine (developers' device tool): the GPU tests, the kernel benchmarks and
 # the PyTorch peers in the same run, results under $OUT. The binaries are built here (nvcc 13,
 # sm_90) and carried in .devbin/ with the libraries the GPU machine's image lacks (fmt, PCRE2).
-#   scripts/device-run.sh [tests] [attention] [peers] [ops] [train] [train-ours] [pipeline]
-#   (default: all but train-ours)
+#   scripts/device-run.sh [tests] [attention] [peers] [ops] [train] [train-ours] [pipeline] [gpu-config]
+#   (default: all but train-ours and gpu-config)
 # train: torch_peers.py's training step (eager, torch.compile) and `minitx bench train --device
 # cuda` in one call; pipeline: configs/gpu.toml trained on the GPU twice to a stop and once
 # resumed, checkpoints compared byte for byte (out/gpu/train.bin and val.bin carried in).
@@ -39,6 +39,12 @@ for part in $parts; do
     train-ours)
       echo "== training step: minitx alone, with where the time goes"
       $bin/minitx bench train --device cuda --steps 20 --output $OUT/bench_train_cuda.csv --profile $OUT/train_profile.csv ;;
+    gpu-config)
+      echo "== configs/gpu.toml trained to the end on the GPU"
+      mkdir -p /tmp/full && cp out/gpu/train.bin out/gpu/val.bin /tmp/full/
+      $bin/minitx train --config configs/gpu.toml --out /tmp/full --device cuda 2>&1 | tail -n 3
+      cp /tmp/full/train_log.csv $OUT/gpu_full_train_log.csv; cp /tmp/full/train_times.csv $OUT/gpu_full_train_times.csv
+      cp /tmp/full/train_device.json $OUT/gpu_full_train_device.json ;;
     pipeline)
       echo "== configs/gpu.toml on the GPU: two runs to step $STOP, one resumed from step $((STOP / 2))"
       for run in a b c; do

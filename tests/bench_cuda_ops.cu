@@ -60,7 +60,7 @@ int main() {
     auto* db = alloc<float>(4 * C);
     auto* losses = alloc<float>(N);
     auto* targets = alloc<std::uint32_t>(N);
-    auto* scratch = alloc<float>(gpu::matmul_backward_scratch_floats(N, 4 * C));
+    auto* scratch = alloc<float>(gpu::matmul_backward_scratch_floats(N, 4 * C, 4 * C));
     const std::size_t P = 124'000'000;  // GPT-2 small's parameters, for AdamW and the norm
     auto* params = alloc<float>(P);
     auto* grads = alloc<float>(P);
@@ -90,7 +90,7 @@ int main() {
     time_op("matmul_forward (C->4C)", 0, stream,
             [&] { gpu::matmul_forward(lt, y, x, w, wb, N, C, 4 * C, stream); });
     time_op("matmul_backward (C->4C)", 0, stream, [&] {
-      gpu::matmul_backward(lt, dx, dw, db, scratch, y, x, w, N, C, 4 * C, false, true, stream);
+      gpu::matmul_backward(lt, dx, dw, db, scratch, y, x, w, N, C, 4 * C, true, stream);
     });
     time_op("adamw (124M, bf16 copy)", P * (4.0 * 7 + 2), stream, [&] {
       gpu::adamw_update(params, params16, grads, m, v, P, gpu::AdamWStep{3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1}, stream);

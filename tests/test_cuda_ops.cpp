@@ -295,9 +295,8 @@ double ref_act_derivative(double x, gpu::Activation act) {
 }
 
 template <class T>
-void check_activation(gpu::Activation act, const char* name) {
+void check_activation(gpu::Activation act, const char* name, std::size_t n) {
   INFO(name);
-  const std::size_t n = 4099;
   Stream stream;
   auto inp = random<T>(n, 31, -6.0f, 6.0f);
   inp[0] = 0.0f, inp[1] = -0.0f, inp[2] = round_to<T>(1e-3f), inp[3] = round_to<T>(-12.0f);
@@ -345,8 +344,7 @@ void check_activation(gpu::Activation act, const char* name) {
 }
 
 template <class T>
-void check_residual() {
-  const std::size_t n = 3001;
+void check_residual(std::size_t n) {
   Stream stream;
   const auto a = random<T>(n, 41), b = random<T>(n, 42), dout = random<T>(n, 43);
   const auto da0 = random<T>(n, 44), db0 = random<T>(n, 45);
@@ -429,8 +427,9 @@ void check_rotary(std::size_t rd) {
 // ---- cross-entropy -------------------------------------------------------------------------------
 
 template <class T>
-void check_crossentropy() {
-  const std::size_t N = 37, V = 1001, Vp = 1040;
+void check_crossentropy(std::size_t Vp) {  // 1040: rows of 16-byte packs; 1003: the scalar path
+  INFO("Vp = " << Vp);
+  const std::size_t N = 37, V = 1001;
   const float scale = 1.0f / static_cast<float>(N);
   Stream stream;
   auto logits = random<T>(N * Vp, 61, -4.0f, 4.0f);
@@ -567,7 +566,7 @@ void check_matmul(std::size_t N, std::size_t C, std::size_t OC, bool with_bias) 
   INFO("cuBLASLt algorithms chosen:" << chosen());
   const auto inp = random<T>(N * C, 91), weight = random<T>(OC * C, 92), bias = random<T>(OC, 93),
              dout = random<T>(N * OC, 94);
-  const auto dinp0 = random<T>(N * C, 95), dweight0 = random<float>(OC * C, 96), dbias0 = random<float>(OC, 97);
+  const auto dweight0 = random<float>(OC * C, 96), dbias0 = random<float>(OC, 97);
   // fp32 accumulation on both sides: 2·γ_K·Σ|a||b| with γ_K = K·u32 (bf16 products are exact in
   // fp32; the factor 2 more allows for tensor cores' accumulation rounding), plus for a bf16
   // output its rounding u16·|y|.
@@ -600,29 +599,27 @@ void check_matmul(std::size_t N, std::size_t C, std::size_t OC, bool with_bias) 
   const auto abs_dout = abs_of(dout);
   for (const bool accumulate : {true, false}) {
     INFO("accumulate=" << accumulate);
-    std::vector<float> ref_dinp = accumulate ? dinp0 : std::vector<float>(N * C, 0.0f);
+    std::vector<float> ref_dinp(N * C, 0.0f);  // dinp is always overwritten
     std::vector<float> ref_dweight = accumulate ? dweight0 : std::vector<float>(OC * C, 0.0f);
     std::vector<float> ref_dbias = accumulate ? dbias0 : std::vector<float>(OC, 0.0f);
     cpu::matmul_backward(ref_dinp.data(), ref_dweight.data(), with_bias ? ref_dbias.data() : nullptr, dout.data(),
                          inp.data(), weight.data(), N, C, OC);
     // Magnitudes: the same products on absolute values, plus the starting gradient.
-    std::vector<float> mag_dinp = accumulate ? abs_of(dinp0) : std::vector<float>(N * C, 0.0f);
+    std::vector<float> mag_dinp(N * C, 0.0f);
     std::vector<float> mag_dweight = accumulate ? abs_of(dweight0) : std::vector<float>(OC * C, 0.0f);
     std::vector<float> mag_dbias = accumulate ? abs_of(dbias0) : std::vector<float>(OC, 0.0f);
     cpu::matmul_backward(mag_dinp.data(), mag_dweight.data(), mag_dbias.data(), abs_dout.data(), abs_of(inp).data(),
                          abs_of(weight).data(), N, C, OC);
-    Dev<float> scratch(gpu::matmul_backward_scratch_floats(N, OC));
+    Dev<float> scratch(gpu::matmul_backward_scratch_floats(N, C, OC));
     std::vector<std::uint8_t> first_grad_bits;
     for (int run = 0; run < 2; ++run) {
-      Dev<T> d_dinp(dinp0);
+      Dev<T> d_dinp(N * C);
       Dev<float> d_dweight(dweight0), d_dbias(dbias0);
-      if (!accumulate) d_dinp.poison(), d_dweight.poison(), d_dbias.poison();
+      d_dinp.poison();
+      if (!accumulate) d_dweight.poison(), d_dbias.poison();
       gpu::matmul_backward(lt, d_dinp.get(), d_dweight.get(), with_bias ? d_dbias.get() : nullptr, scratch.get(),
-                           d_dout.get(), d_inp.get(), d_weight.get(), N, C, OC, accumulate, accumulate, stream);
-      // Accumulating into a bf16 output, cuBLASLt rounds the product before adding the old value
-      // (measured on the H200: one ulp past a single rounding), so two roundings are allowed.
-      expect_within("matmul_backward dinp", d_dinp.download(), ref_dinp,
-                    product_bound(mag_dinp, ref_dinp, OC, accumulate ? 2 * out_round : out_round));
+                           d_dout.get(), d_inp.get(), d_weight.get(), N, C, OC, accumulate, stream);
+      expect_within("matmul_backward dinp", d_dinp.download(), ref_dinp, product_bound(mag_dinp, ref_dinp, OC, out_round));
       expect_within("matmul_backward dweight", d_dweight.download(), ref_dweight,
                     product_bound(mag_dweight, ref_dweight, N, 0.0));
       if (with_bias)
@@ -667,24 +664,30 @@ GPU_TEST_CASE("layernorm forward and backward") {
   SUBCASE("fp32, C = 45") { check_layernorm<float>(70, 45); }
   SUBCASE("bf16, C = 200") { check_layernorm<bf16>(111, 200); }
   SUBCASE("bf16, C = 45") { check_layernorm<bf16>(300, 45); }
+  // The fused one-pass backward (rows of 16-byte packs, up to 4 per lane) over several slabs, and
+  // rows too long for it (the column-sum path with packable rows).
+  SUBCASE("bf16, C = 768, fused") { check_layernorm<bf16>(333, 768); }
+  SUBCASE("fp32, C = 384, fused") { check_layernorm<float>(100, 384); }
+  SUBCASE("bf16, C = 1536") { check_layernorm<bf16>(70, 1536); }
 }
 
 GPU_TEST_CASE("activations forward and backward (gelu-tanh, gelu-erf, relu)") {
   SUBCASE("fp32") {
-    check_activation<float>(gpu::Activation::gelu_tanh, "gelu_tanh");
-    check_activation<float>(gpu::Activation::gelu_erf, "gelu_erf");
-    check_activation<float>(gpu::Activation::relu, "relu");
+    for (std::size_t n : {4099, 4096}) check_activation<float>(gpu::Activation::gelu_tanh, "gelu_tanh", n);
+    for (std::size_t n : {4099, 4096}) check_activation<float>(gpu::Activation::gelu_erf, "gelu_erf", n);
+    for (std::size_t n : {4099, 4096}) check_activation<float>(gpu::Activation::relu, "relu", n);
   }
   SUBCASE("bf16") {
-    check_activation<bf16>(gpu::Activation::gelu_tanh, "gelu_tanh");
-    check_activation<bf16>(gpu::Activation::gelu_erf, "gelu_erf");
-    check_activation<bf16>(gpu::Activation::relu, "relu");
+    for (std::size_t n : {4099, 4096}) check_activation<bf16>(gpu::Activation::gelu_tanh, "gelu_tanh", n);
+    for (std::size_t n : {4099, 4096}) check_activation<bf16>(gpu::Activation::gelu_erf, "gelu_erf", n);
+    for (std::size_t n : {4099, 4096}) check_activation<bf16>(gpu::Activation::relu, "relu", n);
   }
 }
 
 GPU_TEST_CASE("residual forward and backward") {
-  SUBCASE("fp32") { check_residual<float>(); }
-  SUBCASE("bf16") { check_residual<bf16>(); }
+  // 3001 elements take the scalar path, 4096 the 16-byte vector path.
+  SUBCASE("fp32") { for (std::size_t n : {3001, 4096}) check_residual<float>(n); }
+  SUBCASE("bf16") { for (std::size_t n : {3001, 4096}) check_residual<bf16>(n); }
 }
 
 GPU_TEST_CASE("rotary forward and backward (GPT-NeoX rotate-half)") {
@@ -693,8 +696,8 @@ GPU_TEST_CASE("rotary forward and backward (GPT-NeoX rotate-half)") {
 }
 
 GPU_TEST_CASE("softmax cross-entropy over a padded vocabulary") {
-  SUBCASE("fp32") { check_crossentropy<float>(); }
-  SUBCASE("bf16") { check_crossentropy<bf16>(); }
+  SUBCASE("fp32") { for (std::size_t vp : {1040, 1003}) check_crossentropy<float>(vp); }
+  SUBCASE("bf16") { for (std::size_t vp : {1040, 1003}) check_crossentropy<bf16>(vp); }
 }
 
 GPU_TEST_CASE("adamw matches the CPU bit for bit") {
@@ -712,6 +715,14 @@ GPU_TEST_CASE("matmul forward and backward through cuBLASLt") {
   SUBCASE("bf16") {
     check_matmul<bf16>(111, 72, 200, true);
     check_matmul<bf16>(37, 77, 51, true);
+  }
+  SUBCASE("many rows into few tiles: the weight gradient split over row chunks") {
+    CHECK(gpu::weight_grad_splits(4096, 72, 40) == 8);  // 1 tile; chunks of 512 rows
+    CHECK(gpu::weight_grad_splits(4100, 72, 40) == 4);  // 4100 = 4 · 1025, and 1025 is odd
+    CHECK(gpu::weight_grad_splits(16384, 768, 3072) == 2);
+    CHECK(gpu::weight_grad_splits(16384, 768, 50304) == 1);
+    check_matmul<float>(4096, 72, 40, true);
+    check_matmul<bf16>(4096, 72, 40, true);
   }
 }
 

@@ -80,8 +80,8 @@ class CudaEngine final : public TrainEngine {
     block_forward(ops_, acts_, ids_.get(), B_, T_);
     forward_losses(acts_.lnf, N, true);
     const std::size_t C = config_.n_embd, V = config_.vocab_size;
-    cuda::matmul_backward<T>(lt_, grads_view_.dlnf, ops_.grad(head()), nullptr, nullptr, logits_.get(), acts_.lnf,
-                             ops_.param(head()), N, C, V, false, true, stream_);
+    cuda::matmul_backward<T>(lt_, grads_view_.dlnf, ops_.grad(head()), nullptr, ops_.matmul_scratch(), logits_.get(), acts_.lnf,
+                             ops_.param(head()), N, C, V, true, stream_);
     timer_.mark("matmul head backward");
     block_backward(ops_, acts_, grads_view_, ids_.get());
     cuda::grad_norm_squared(norm_sq_.get(), norm_partials_.get(), grads_.get(), P_, stream_);

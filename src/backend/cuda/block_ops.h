@@ -44,9 +44,14 @@ class CudaBlockOps {
   CudaBlockOps(const ModelConfig& m, LtMatmul& lt, cudaStream_t stream, std::size_t max_B, std::size_t max_T)
       : m_(m), lt_(lt), stream_(stream), layout_(param_layout(m)) {
     for (const ParamTensor& t : param_tensors(m)) slice_[static_cast<std::size_t>(t.kind)] = t.slice();
-    const std::size_t N = max_B * max_T, C = m.n_embd, F = m.ffn_width();
-    std::size_t widest = std::max({3 * C, F, m.vocab_size});
-    mm_scratch_ = DeviceBuffer<float>(matmul_backward_scratch_floats(N, widest));
+    const std::size_t N = max_B * max_T, C = m.n_embd;
+    std::size_t scratch = 0;  // the largest any of the block's products or the head's needs
+    for (const auto k : {BlockLinear::qkv, BlockLinear::attproj, BlockLinear::fc, BlockLinear::fcproj}) {
+      const LinearTensors t = linear_tensors(k, m);
+      scratch = std::max(scratch, matmul_backward_scratch_floats(N, t.in, t.out));
+    }
+    scratch = std::max(scratch, matmul_backward_scratch_floats(N, C, m.vocab_size));
+    mm_scratch_ = DeviceBuffer<float>(scratch);
     ln_scratch_ = DeviceBuffer<float>(layernorm_backward_scratch_floats(N, C));
     delta_ = DeviceBuffer<float>(attention_state(m, max_B, max_T));
     if constexpr (std::is_same_v<T, bf16>)
@@ -82,6 +87,7 @@ class CudaBlockOps {
   }
   cudaStream_t stream() const { return stream_; }
   LtMatmul& lt() const { return lt_; }
+  float* matmul_scratch() const { return mm_scratch_.get(); }
 
   const T* param(Param k, std::size_t l = 0) const { return at(params_, k, l); }
   float* grad(Param k, std::size_t l = 0) const { return at(grads_, k, l); }
@@ -138,7 +144,7 @@ class CudaBlockOps {
   void linear_backward(T* dinp, const T* inp, const T* dout, BlockLinear k, std::size_t l, std::size_t N) {
     const LinearTensors t = linear_tensors(k, m_);
     matmul_backward<T>(lt_, dinp, grad(t.weight, l), grad(t.bias, l), mm_scratch_.get(), dout, inp,
-                       param(t.weight, l), N, t.in, t.out, false, true, stream_);
+                       param(t.weight, l), N, t.in, t.out, true, stream_);
     mark(linear_name(k, true));
   }
   void layernorm_backward(T* dinp, const T* inp, const T* dout, const float* mean, const float* rstd, BlockNorm k,

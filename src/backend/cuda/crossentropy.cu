@@ -28,10 +28,22 @@ __device__ __forceinline__ MaxSum combine(MaxSum a, MaxSum b) {
   return {m, sa + sb};
 }
 
-template <class T>
+__device__ __forceinline__ void online_add(MaxSum& part, float xv) {
+  if (xv > part.max) {
+    part.sum = part.sum * expf(part.max - xv) + 1.0f;
+    part.max = xv;
+  } else {
+    part.sum += expf(xv - part.max);
+  }
+}
+
+// kPacked: each thread reads and writes 16-byte packs (Vp a multiple of the pack, rows aligned);
+// the elements a thread sees, and so every sum, are in a fixed order either way.
+template <class T, bool kPacked>
 __global__ void __launch_bounds__(kThreads) crossentropy_kernel(float* losses, T* dlogits, const T* logits,
                                                                 const std::uint32_t* targets, std::size_t V,
                                                                 std::size_t Vp, float scale) {
+  constexpr int K = detail::Pack<T>::kSize;
   __shared__ MaxSum warp_part[kWarps];
   __shared__ MaxSum row_total;
   const std::size_t n = blockIdx.x;
@@ -41,14 +53,15 @@ __global__ void __launch_bounds__(kThreads) crossentropy_kernel(float* losses, T
   const float target_logit = threadIdx.x == 0 ? to_float(x[target]) : 0.0f;
 
   MaxSum part{-INFINITY, 0.0f};
-  for (std::size_t v = threadIdx.x; v < V; v += kThreads) {
-    const float xv = to_float(x[v]);
-    if (xv > part.max) {
-      part.sum = part.sum * expf(part.max - xv) + 1.0f;
-      part.max = xv;
-    } else {
-      part.sum += expf(xv - part.max);
+  if constexpr (kPacked) {
+    for (std::size_t v0 = threadIdx.x * K; v0 < V; v0 += kThreads * K) {
+      const detail::Pack<T> p = detail::load_pack(x + v0);
+#pragma unroll
+      for (int k = 0; k < K; ++k)
+        if (v0 + k < V) online_add(part, to_float(p.v[k]));
     }
+  } else {
+    for (std::size_t v = threadIdx.x; v < V; v += kThreads) online_add(part, to_float(x[v]));
   }
   for (int offset = 16; offset > 0; offset >>= 1) {
     const MaxSum other{__shfl_xor_sync(0xffffffffu, part.max, offset), __shfl_xor_sync(0xffffffffu, part.sum, offset)};
@@ -68,13 +81,23 @@ __global__ void __launch_bounds__(kThreads) crossentropy_kernel(float* losses, T
   const MaxSum total = row_total;
   const float factor = scale / total.sum;  // as the CPU: exp(x - max)·(scale/Σ), then -scale at the target
   T* d = dlogits + n * Vp;
-  for (std::size_t v = threadIdx.x; v < Vp; v += kThreads) {
+  const auto grad = [&](std::size_t v, float xv) {
     float g = 0.0f;  // the padding gets a zero gradient
     if (v < V) {
-      g = expf(to_float(x[v]) - total.max) * factor;
+      g = expf(xv - total.max) * factor;
       if (v == target) g -= scale;
     }
-    d[v] = from_float<T>(g);
+    return from_float<T>(g);
+  };
+  if constexpr (kPacked) {
+    for (std::size_t v0 = threadIdx.x * K; v0 < Vp; v0 += kThreads * K) {
+      detail::Pack<T> p = detail::load_pack(x + v0);
+#pragma unroll
+      for (int k = 0; k < K; ++k) p.v[k] = grad(v0 + k, to_float(p.v[k]));
+      detail::store_pack(d + v0, p);
+    }
+  } else {
+    for (std::size_t v = threadIdx.x; v < Vp; v += kThreads) d[v] = grad(v, to_float(x[v]));
   }
 }
 
@@ -86,7 +109,12 @@ void crossentropy_forward_backward(float* losses, T* dlogits, const T* logits, c
   if (V == 0 || V > Vp) fail_op("crossentropy: need 0 < V <= Vp, got V = ", V, ", Vp = ", Vp);
   if (N == 0) return;
   if (N > 0x7fffffffu) fail_op("crossentropy: N = ", N, " rows is too many");
-  crossentropy_kernel<T><<<static_cast<unsigned>(N), kThreads, 0, stream>>>(losses, dlogits, logits, targets, V, Vp, scale);
+  if (Vp % detail::Pack<T>::kSize == 0 && detail::packable<T>(0, {logits, dlogits}))
+    crossentropy_kernel<T, true><<<static_cast<unsigned>(N), kThreads, 0, stream>>>(losses, dlogits, logits, targets, V,
+                                                                                    Vp, scale);
+  else
+    crossentropy_kernel<T, false><<<static_cast<unsigned>(N), kThreads, 0, stream>>>(losses, dlogits, logits, targets,
+                                                                                     V, Vp, scale);
   MINITX_CUDA_LAUNCHED();
 }
 

@@ -2,7 +2,9 @@
 // N = rows, C = input channels, OC = output channels; tensors are row-major, so each product is
 // written for cuBLAS's column-major view of the same memory (a row-major (R, K) matrix is a
 // column-major (K, R) one).
+#include <algorithm>
 #include <sstream>
+#include <utility>
 #include <type_traits>
 
 #include "common.cuh"
@@ -101,7 +103,7 @@ std::vector<std::string> LtMatmul::algorithms() const {
 
 void LtMatmul::gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const void* A,
                     std::size_t lda, const void* B, std::size_t ldb, void* D, std::size_t ldd, float beta,
-                    const void* bias, int a_type_int, int d_type_int, cudaStream_t stream) {
+                    const void* bias, int a_type_int, int d_type_int, cudaStream_t stream, const GemmBatch& batch) {
   if (m == 0 || n == 0) return;
   if (k == 0) fail_op("matmul: the inner dimension is 0");
   const auto a_type = static_cast<cudaDataType_t>(a_type_int), d_type = static_cast<cudaDataType_t>(d_type_int);
@@ -111,6 +113,8 @@ void LtMatmul::gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, st
              << " ld=" << lda << ',' << ldb << ',' << ldd << " types=" << a_type_int << ',' << d_type_int
              << " bias=" << (bias != nullptr) << " align=" << alignment(A) << ',' << alignment(B) << ','
              << alignment(D) << ',' << (bias != nullptr ? alignment(bias) : 0);
+  if (batch.count > 1)
+    key_stream << " batch=" << batch.count << '/' << batch.stride_a << ',' << batch.stride_b << ',' << batch.stride_d;
   const std::string key = key_stream.str();
 
   auto found = cache_.find(key);
@@ -129,6 +133,17 @@ void LtMatmul::gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, st
     MINITX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&c->b, a_type, trans_b ? n : k, trans_b ? k : n,
                                                    static_cast<std::int64_t>(ldb)));
     MINITX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&c->d, d_type, m, n, static_cast<std::int64_t>(ldd)));
+    if (batch.count > 1) {
+      const std::pair<cublasLtMatrixLayout_t, std::int64_t> layouts[] = {
+          {c->a, batch.stride_a}, {c->b, batch.stride_b}, {c->d, batch.stride_d}};
+      for (const auto& [layout, stride] : layouts) {
+        const std::int32_t count = batch.count;
+        MINITX_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                                             sizeof(count)));
+        MINITX_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                             &stride, sizeof(stride)));
+      }
+    }
 
     cublasLtMatmulPreference_t pref = nullptr;
     MINITX_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -183,20 +198,47 @@ void matmul_forward(LtMatmul& lt, T* out, const T* inp, const T* weight, const T
   lt.gemm(true, false, OC, N, C, weight, C, inp, C, out, OC, 0.0f, bias, data_type<T>(), data_type<T>(), stream);
 }
 
-std::size_t matmul_backward_scratch_floats(std::size_t N, std::size_t OC) { return detail::column_slabs(N) * OC; }
+// Tiles of 128 × 128 outputs that two waves of the H200's 132 SMs want; a constant, so the
+// split depends on the shapes alone. Chunks stay ≥ 512 rows and divide N.
+constexpr std::size_t kTargetTiles = 264, kMinChunkRows = 512;
+
+std::size_t weight_grad_splits(std::size_t N, std::size_t C, std::size_t OC) {
+  const std::size_t tiles = ((C + 127) / 128) * ((OC + 127) / 128);
+  std::size_t splits = 1;
+  while (tiles * splits < kTargetTiles && N % (2 * splits) == 0 && N / (2 * splits) >= kMinChunkRows) splits *= 2;
+  return splits;
+}
+
+std::size_t matmul_backward_scratch_floats(std::size_t N, std::size_t C, std::size_t OC) {
+  const std::size_t splits = weight_grad_splits(N, C, OC);
+  return std::max(detail::column_slabs(N) * OC, splits > 1 ? splits * C * OC : 0);
+}
 
 template <class T>
 void matmul_backward(LtMatmul& lt, T* dinp, float* dweight, float* dbias, float* scratch, const T* dout, const T* inp,
-                     const T* weight, std::size_t N, std::size_t C, std::size_t OC, bool accumulate_dinp,
-                     bool accumulate_dweight, cudaStream_t stream) {
+                     const T* weight, std::size_t N, std::size_t C, std::size_t OC, bool accumulate_dweight,
+                     cudaStream_t stream) {
   if (N == 0) return;
   // dinpᵀ (C, N) = Wᵀ (C, OC) · doutᵀ (OC, N): W column-major is (C, OC) already.
   if (dinp != nullptr)
-    lt.gemm(false, false, C, N, OC, weight, C, dout, OC, dinp, C, accumulate_dinp ? 1.0f : 0.0f, nullptr,
+    lt.gemm(false, false, C, N, OC, weight, C, dout, OC, dinp, C, 0.0f, nullptr,
             data_type<T>(), data_type<T>(), stream);
   // dWᵀ (C, OC) = inpᵀ (C, N) · dout (N, OC): dout column-major is (OC, N), so op(B) = Bᵀ. fp32 output.
-  lt.gemm(false, true, C, OC, N, inp, C, dout, OC, dweight, C, accumulate_dweight ? 1.0f : 0.0f, nullptr,
-          data_type<T>(), CUDA_R_32F, stream);
+  const std::size_t splits = weight_grad_splits(N, C, OC);
+  if (splits == 1) {
+    lt.gemm(false, true, C, OC, N, inp, C, dout, OC, dweight, C, accumulate_dweight ? 1.0f : 0.0f, nullptr,
+            data_type<T>(), CUDA_R_32F, stream);
+  } else {
+    // Chunk i of N / splits rows into scratch[i], then dweight (+)= Σ_i scratch[i] in order of i.
+    const std::size_t rows = N / splits;
+    const GemmBatch batch{static_cast<int>(splits), static_cast<std::int64_t>(rows * C),
+                                static_cast<std::int64_t>(rows * OC), static_cast<std::int64_t>(C * OC)};
+    lt.gemm(false, true, C, OC, rows, inp, C, dout, OC, scratch, C, 0.0f, nullptr, data_type<T>(), CUDA_R_32F, stream,
+            batch);
+    detail::column_finish<<<detail::grid_for(C * OC, detail::kColThreads), detail::kColThreads, 0, stream>>>(
+        dweight, scratch, splits, C * OC, accumulate_dweight);
+    MINITX_CUDA_LAUNCHED();
+  }
   if (dbias != nullptr) detail::column_sums(dbias, scratch, N, OC, accumulate_dweight, DoutAt<T>{dout, OC}, stream);
 }
 
@@ -204,7 +246,7 @@ void matmul_backward(LtMatmul& lt, T* dinp, float* dweight, float* dbias, float*
   template void matmul_forward<T>(LtMatmul&, T*, const T*, const T*, const T*, std::size_t, std::size_t,         \
                                   std::size_t, cudaStream_t);                                                    \
   template void matmul_backward<T>(LtMatmul&, T*, float*, float*, float*, const T*, const T*, const T*,          \
-                                   std::size_t, std::size_t, std::size_t, bool, bool, cudaStream_t);
+                                   std::size_t, std::size_t, std::size_t, bool, cudaStream_t);
 MINITX_INSTANTIATE(float)
 MINITX_INSTANTIATE(bf16)
 #undef MINITX_INSTANTIATE

@@ -146,6 +146,12 @@ void scale_in_place(float* x, std::size_t n, float factor, cudaStream_t stream);
 // separate, ordered pass). fp32 uses CUBLAS_COMPUTE_32F (no TF32); bf16 has bf16 operands with
 // fp32 accumulation. cuBLAS promises the same bits run to run on one GPU model and toolkit; the
 // workspace is this object's, so use one LtMatmul per stream if there are ever several.
+// `count` products at once, operand i at base + i·stride (elements).
+struct GemmBatch {
+  int count = 1;
+  std::int64_t stride_a = 0, stride_b = 0, stride_d = 0;
+};
+
 class LtMatmul {
  public:
   LtMatmul();
@@ -157,7 +163,7 @@ class LtMatmul {
   // A and B, d_type for D, bias of d_type. Exposed for the ops below; callers use those.
   void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const void* A, std::size_t lda,
             const void* B, std::size_t ldb, void* D, std::size_t ldd, float beta, const void* bias, int a_type,
-            int d_type, cudaStream_t stream);
+            int d_type, cudaStream_t stream, const GemmBatch& batch = GemmBatch{});
 
   // What was chosen, for provenance: one line per shape, "<shape key> algo=<id> tile=<id>
   // splitk=<n> reduction=<scheme>".
@@ -176,13 +182,19 @@ inline constexpr std::size_t kLtWorkspaceBytes = std::size_t{32} << 20;
 template <class T>
 void matmul_forward(LtMatmul& lt, T* out, const T* inp, const T* weight, const T* bias, std::size_t N, std::size_t C,
                     std::size_t OC, cudaStream_t stream);
-// dinp (N, C) = (+=, if accumulate_dinp) dout · weight; dweight (OC, C) = (+=, if accumulate_dweight)
+// dinp (N, C) = dout · weight (overwritten: cuBLASLt accumulating into a bf16 output was seen
+// to lose far more than a rounding on the H200, for N = 4096, C = 72, OC = 40); dweight (OC, C) = (+=, if accumulate_dweight)
 // doutᵀ · inp in fp32; dbias (OC, may be null) likewise with the column sums of dout, computed by
 // a kernel in a fixed order (scratch: matmul_backward_scratch_floats). dinp may be null.
+// When OC × C is too small a product to fill the GPU (a sum over many rows into few tiles),
+// dweight is split over the rows: weight_grad_splits(N, C, OC) products over consecutive row
+// chunks into the scratch, added in chunk order by one kernel — still one fixed order of sums,
+// chosen from the shapes alone.
 template <class T>
 void matmul_backward(LtMatmul& lt, T* dinp, float* dweight, float* dbias, float* scratch, const T* dout, const T* inp,
-                     const T* weight, std::size_t N, std::size_t C, std::size_t OC, bool accumulate_dinp,
-                     bool accumulate_dweight, cudaStream_t stream);
-std::size_t matmul_backward_scratch_floats(std::size_t N, std::size_t OC);
+                     const T* weight, std::size_t N, std::size_t C, std::size_t OC, bool accumulate_dweight,
+                     cudaStream_t stream);
+std::size_t matmul_backward_scratch_floats(std::size_t N, std::size_t C, std::size_t OC);
+std::size_t weight_grad_splits(std::size_t N, std::size_t C, std::size_t OC);
 
 }  // namespace minitx::cuda

@@ -5,14 +5,14 @@
 #   scripts/device-run.sh [tests] [attention] [peers] [ops] [train] [train-ours] [pipeline] [gpu-config]
 #   (default: all but train-ours and gpu-config)
 # train: torch_peers.py's training step (eager, torch.compile) and `minitx bench train --device
-# cuda` in one call; pipeline: configs/gpu.toml trained on the GPU twice to a stop and once
-# resumed, checkpoints compared byte for byte (out/gpu/train.bin and val.bin carried in).
+# cuda` in one call; pipeline: configs/gpu.toml trained on the GPU twice, and once stopped and
+# continued, checkpoints compared byte for byte (out/gpu/train.bin and val.bin carried in).
 set -uo pipefail
 : "${OUT:?set by the device tool}"
 bin=.devbin
 export LD_LIBRARY_PATH=$PWD/$bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 parts=${*:-tests attention peers ops train pipeline}
-STOP=${STOP:-500}
+STOP=${STOP:-600}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
 missing=$(ldd $bin/minitx-tests | grep 'not found')
 [ -z "$missing" ] || { echo "device-run: missing libraries: $missing"; exit 1; }
@@ -46,14 +46,14 @@ for part in $parts; do
       cp /tmp/full/train_log.csv $OUT/gpu_full_train_log.csv; cp /tmp/full/train_times.csv $OUT/gpu_full_train_times.csv
       cp /tmp/full/train_device.json $OUT/gpu_full_train_device.json ;;
     pipeline)
-      echo "== configs/gpu.toml on the GPU: two runs to step $STOP, one resumed from step $((STOP / 2))"
+      echo "== configs/gpu.toml on the GPU: two whole runs, and one stopped at step $STOP and run again"
       for run in a b c; do
         mkdir -p /tmp/$run && cp out/gpu/train.bin out/gpu/val.bin /tmp/$run/
       done
-      $bin/minitx train --config configs/gpu.toml --out /tmp/a --device cuda --stop-after $STOP 2>&1 | tail -n 3
-      $bin/minitx train --config configs/gpu.toml --out /tmp/b --device cuda --stop-after $STOP --quiet 2>&1 | tail -n 1
-      $bin/minitx train --config configs/gpu.toml --out /tmp/c --device cuda --stop-after $((STOP / 2)) --quiet 2>&1 | tail -n 1
-      $bin/minitx train --config configs/gpu.toml --out /tmp/c --device cuda --stop-after $STOP --resume --quiet 2>&1 | tail -n 1
+      $bin/minitx train --config configs/gpu.toml --out /tmp/a --device cuda 2>&1 | tail -n 3
+      $bin/minitx train --config configs/gpu.toml --out /tmp/b --device cuda --quiet 2>&1 | tail -n 1
+      $bin/minitx train --config configs/gpu.toml --out /tmp/c --device cuda --stop-after $STOP --quiet 2>&1 | tail -n 1
+      $bin/minitx train --config configs/gpu.toml --out /tmp/c --quiet 2>&1 | tail -n 1  # continues from /tmp/c/resume
       sha256sum /tmp/{a,b,c}/model.ckpt /tmp/{a,b,c}/train_log.csv | tee $OUT/pipeline_sha256.txt
       cp /tmp/a/train_log.csv $OUT/gpu_train_log.csv; cp /tmp/a/train_times.csv $OUT/gpu_train_times.csv ;;
   esac

@@ -34,6 +34,8 @@ e2e_log=$(mktemp)
 MINITX="$MINITX" tests/e2e.sh 2>&1 | tee "$e2e_log"
 # The report and its browser test, on the results e2e.sh left in build/e2e.
 MINITX="$MINITX" tests/e2e_report.sh 2>&1 | tee -a "$e2e_log"
+# Training killed at every named point, with and without Make: never taken for finished.
+MINITX="$MINITX" tests/e2e_interrupt.sh 2>&1 | tee -a "$e2e_log"
 e2e_skipped=$(grep -c '^ok .*# SKIP' "$e2e_log")
 e2e_passed=$(( $(grep -c '^ok ' "$e2e_log") - e2e_skipped ))
 e2e_failed=$(grep -c '^not ok ' "$e2e_log")

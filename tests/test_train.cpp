@@ -60,12 +60,14 @@ struct Run {
 Run run_training(const fs::path& dir, const ModelConfig& m, const TrainConfig& t, const std::vector<std::uint32_t>& data,
                  TrainOptions options = {}) {
   TrainInputs in{&data, &data, kTokHash, std::string(64, 'b')};
-  TrainOutputs out{dir / "model.ckpt", dir / "train_log.csv", dir / "train_times.csv", dir / "train_device.json"};
+  TrainOutputs out{dir / "model.ckpt", dir / "train_log.csv", dir / "train_times.csv", dir / "train_device.json",
+                   dir / "resume"};
   options.progress = false;
   Run r;
   r.summary = train_model(m, t, in, out, options);
-  r.checkpoint = read_file(out.checkpoint);
-  r.log = read_file(out.log);
+  // A run stopped early leaves no outputs, only its resume state.
+  if (fs::exists(out.checkpoint)) r.checkpoint = read_file(out.checkpoint);
+  if (fs::exists(out.log)) r.log = read_file(out.log);
   return r;
 }
 
@@ -125,12 +127,15 @@ TEST_CASE("resuming from a checkpoint reproduces the uninterrupted run bit for b
   TrainOptions stop;
   stop.stop_after = 7;
   const Run part = run_training(b.path(), m, t, data, stop);
-  CHECK(read_checkpoint(b.path() / "model.ckpt").step == 7);
+  CHECK(part.checkpoint.empty());  // stopped early: no output, only the resume state
+  CHECK(read_checkpoint(b.path() / "resume" / "model.ckpt").step == 7);
+  CHECK_FALSE(fs::exists(b.path() / "model.ckpt"));
   TrainOptions resume;
-  resume.resume = b.path() / "model.ckpt";
+  resume.resume = b.path() / "resume" / "model.ckpt";
   const Run rest = run_training(b.path(), m, t, data, resume);
   CHECK(rest.checkpoint == full.checkpoint);
   CHECK(rest.log == full.log);
+  CHECK_FALSE(fs::exists(b.path() / "resume"));  // the finished run leaves no resume state
   CHECK(full.log.rfind("step,lr,train_loss,val_loss\n", 0) == 0);
 }
 
@@ -147,7 +152,7 @@ TEST_CASE("training is bit-identical for 1 and 2 threads") {
   CHECK(one.log == two.log);
 }
 
-TEST_CASE("a loss that stops being finite stops training and keeps the last checkpoint") {
+TEST_CASE("a loss that stops being finite stops training, keeps the last checkpoint and writes no output") {
   TempDir dir;
   const auto data = random_stream(3000, 40, 3);
   TrainConfig t = small_train(10);
@@ -155,8 +160,10 @@ TEST_CASE("a loss that stops being finite stops training and keeps the last chec
   t.warmup_steps = 0;
   t.checkpoint_every = 1;
   t.grad_clip = 0;
-  CHECK_ERROR_CONTAINS(run_training(dir.path(), small_model(40), t, data), "became");
-  CHECK(read_checkpoint(dir.path() / "model.ckpt").step >= 1);
+  CHECK_ERROR_CONTAINS(run_training(dir.path(), small_model(40), t, data), "The last checkpoint, of step 1, is");
+  CHECK(read_checkpoint(dir.path() / "resume" / "model.ckpt").step == 1);
+  for (const char* output : {"model.ckpt", "train_log.csv", "train_times.csv", "train_device.json"})
+    CHECK_FALSE(fs::exists(dir.path() / output));
 }
 
 TEST_CASE("checkpoint round trip and rejected files") {
@@ -225,15 +232,23 @@ TEST_CASE("resume refuses a checkpoint that does not fit") {
   stop.stop_after = 2;
   run_training(dir.path(), small_model(40), small_train(4), data, stop);
   TrainOptions resume;
-  resume.resume = dir.path() / "model.ckpt";
+  resume.resume = dir.path() / "resume" / "model.ckpt";
   ModelConfig wider = small_model(40);
   wider.n_embd = 64;
   CHECK_ERROR_CONTAINS(run_training(dir.path(), wider, small_train(4), data, resume), "does not fit the config");
   TrainInputs in{&data, &data, std::string(64, 'e'), std::string(64, 'b')};
-  TrainOutputs out{dir.path() / "x.ckpt", dir.path() / "x.csv", {}, {}};
+  TrainOutputs out{dir.path() / "x.ckpt", dir.path() / "x.csv", {}, {}, {}};
   TrainOptions quiet = resume;
   quiet.progress = false;
   CHECK_ERROR_CONTAINS(train_model(small_model(40), small_train(4), in, out, quiet), "tokenizer");
+  // What make's reruns ask for: a resume state of another configuration is set aside, and the
+  // run starts over and finishes.
+  TrainOptions if_fits = resume;
+  if_fits.resume_if_fits = true;
+  const Run over = run_training(dir.path(), wider, small_train(4), data, if_fits);
+  CHECK(read_checkpoint(dir.path() / "model.ckpt").step == 4);
+  CHECK(read_checkpoint(dir.path() / "model.ckpt").config.n_embd == 64);
+  CHECK_FALSE(over.log.empty());
 }
 
 TEST_CASE("a checkpoint must fit the config and the tokenizer it is used with") {

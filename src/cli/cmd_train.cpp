@@ -19,6 +19,7 @@ namespace minitx::cli {
 int run_train(Args& args) {
   Experiment ex = experiment_from_args(args);
   const bool resume = args.flag("--resume");
+  const bool restart = args.flag("--restart");
   const auto resume_from = args.option("--resume-from");
   const auto stop_after = static_cast<std::size_t>(args.integer("--stop-after", 0, INT64_MAX, 0));
   const bool quiet = args.flag("--quiet");
@@ -38,12 +39,21 @@ int run_train(Args& args) {
 
   TrainInputs inputs{&train.ids, &val.ids, train.tokenizer_sha256, sha256_hex(file.canonical_section("train"))};
   TrainOutputs outputs{ex.out_dir / "model.ckpt", ex.out_dir / "train_log.csv", ex.out_dir / "train_times.csv",
-                       ex.out_dir / "train_device.json"};
+                       ex.out_dir / "train_device.json", ex.out_dir / "resume"};
+  const fs::path unfinished = outputs.resume_dir / "model.ckpt";
+  MINITX_CHECK(!restart || (!resume && !resume_from), "--restart starts over: it cannot be given with --resume or --resume-from");
   TrainOptions options;
-  if (resume_from)
+  if (resume_from) {
     options.resume = fs::path(*resume_from);
-  else if (resume)
-    options.resume = outputs.checkpoint;
+  } else if (resume) {  // the unfinished run, else the finished one (then there is nothing to do)
+    options.resume = fs::exists(unfinished) ? unfinished : outputs.checkpoint;
+    MINITX_CHECK(fs::exists(*options.resume), "--resume: neither {} nor {} exists; nothing to resume", unfinished.string(),
+                 outputs.checkpoint.string());
+  } else if (!restart && fs::exists(unfinished)) {  // an interrupted run (make's rerun): continue it if it fits
+    options.resume = unfinished;
+    options.resume_if_fits = true;
+    fmt::print(stderr, "train: continuing the unfinished run in {} (--restart starts over)\n", outputs.resume_dir.string());
+  }
   options.stop_after = stop_after;
   options.progress = !quiet;
   options.device = device;
@@ -58,8 +68,10 @@ int run_train(Args& args) {
     fmt::print("train: {} is already at step {}; nothing to do\n", outputs.checkpoint.string(), s.step);
     return 0;
   }
+  const bool finished = s.step >= ex.train.steps;
   fmt::print("train: step {}: train loss {:.4f}, val loss {:.4f}, {:.0f} tokens/s -> {}\n", s.step, s.train_loss,
-             s.val_loss, s.tokens_per_second, outputs.checkpoint.string());
+             s.val_loss, s.tokens_per_second,
+             finished ? outputs.checkpoint.string() : unfinished.string() + " (unfinished: run again to continue)");
   return 0;
 }
 

@@ -106,13 +106,15 @@ const std::vector<Command>& commands() {
        "config's shape with random weights quantized in memory instead of the files.",
        run_bench_quant},
       {"train", "train the GPT on OUT/train.bin -> OUT/model.ckpt, OUT/train_log.csv",
-       "--config FILE [--out DIR] [--resume | --resume-from CKPT] [--stop-after STEP] [--quiet]\n"
+       "--config FILE [--out DIR] [--resume | --resume-from CKPT | --restart] [--stop-after STEP] [--quiet]\n"
        "      [--device auto|cpu|cuda] [--precision bf16|fp32]\n\n"
        "Trains with the config's [model] and [train] (vocab from the token files), evaluating on\n"
-       "OUT/val.bin every eval_every steps. Writes OUT/model.ckpt atomically every checkpoint_every\n"
-       "steps and at the end, OUT/train_log.csv (step, lr, train and val loss: deterministic) and\n"
-       "OUT/train_times.csv (timings). --resume continues from OUT/model.ckpt and reaches the same\n"
-       "bits as an uninterrupted run; --stop-after ends early with a checkpoint. --device (default:\n"
+       "OUT/val.bin every eval_every steps. Every checkpoint_every steps (and at --stop-after) the run\n"
+       "is saved in OUT/resume/; only when the last step is done are OUT/train_log.csv (step, lr,\n"
+       "train and val loss: deterministic), OUT/train_times.csv (timings), OUT/train_device.json and,\n"
+       "last, OUT/model.ckpt written, so an interrupted run never looks finished. Run again, it\n"
+       "continues from OUT/resume/ when that fits the config (--restart: start over) and reaches the\n"
+       "bits of an uninterrupted run; --resume insists on continuing. --device (default:\n"
        "the checkpoint's when resuming, else cpu; auto takes a GPU when one is visible) and\n"
        "--precision (cuda: bf16 when the attention kernel takes the head size, else fp32) are\n"
        "recorded in the checkpoint and OUT/train_device.json (with the GPU's cuBLASLt algorithms).",

@@ -10,6 +10,7 @@
 #include "minitx/backend/cpu/ops.h"
 #include "minitx/core/build_info.h"
 #include "minitx/core/error.h"
+#include "minitx/core/fault.h"
 #include "minitx/core/io.h"
 #include "minitx/core/progress.h"
 #include "minitx/core/rng.h"
@@ -21,6 +22,8 @@
 
 namespace minitx {
 namespace {
+
+namespace fs = std::filesystem;
 
 constexpr std::uint64_t kBatchStream = 0x62617463680000ULL;  // "batch"
 const char* const kLogHeader = "step,lr,train_loss,val_loss\n";
@@ -49,6 +52,22 @@ std::string device_json(const TrainEngine& engine) {
   return doc.dump(2) + "\n";
 }
 
+// Why a checkpoint cannot continue this run, or nothing when it can.
+std::optional<std::string> resume_mismatch(const Checkpoint& ck, const ModelConfig& config, const TrainConfig& tc,
+                                           const TrainInputs& in) {
+  if (!same_architecture(ck.config, config))
+    return fmt::format("the checkpoint's model ({}) does not fit the config ({})", summarize_architecture(ck.config),
+                       summarize_architecture(config));
+  if (ck.tokenizer_sha256 != in.tokenizer_sha256)
+    return fmt::format("trained with tokenizer {}, but the token files come from tokenizer {}", ck.tokenizer_sha256,
+                       in.tokenizer_sha256);
+  if (ck.train_sha256 != in.train_sha256)
+    return std::string("the [train] section changed since this checkpoint was written; resuming would not reproduce the run");
+  if (ck.m.empty()) return std::string("holds no optimizer state, so training can't resume from it");
+  if (ck.step > tc.steps) return fmt::format("at step {}, beyond the {} steps configured", ck.step, tc.steps);
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::size_t batch_start(const TrainConfig& train, std::size_t step, std::size_t row, std::size_t n_tokens,
@@ -69,7 +88,14 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
                in.val->size(), T + 1);
 
   std::optional<Checkpoint> ck;
-  if (options.resume) ck = read_checkpoint(*options.resume);
+  if (options.resume) {
+    ck = read_checkpoint(*options.resume);
+    if (const auto why = resume_mismatch(*ck, config, tc, in)) {
+      if (!options.resume_if_fits) fail("{}: {}", options.resume->string(), *why);
+      fmt::print(stderr, "train: not resuming from {}: {}; starting over\n", options.resume->string(), *why);
+      ck.reset();
+    }
+  }
   // Unless asked otherwise, a resumed run continues where and how the checkpoint was trained.
   const std::string device = !options.device.empty() ? options.device : ck ? ck->device : "cpu";
   const std::string precision = !options.precision.empty()           ? options.precision
@@ -84,22 +110,19 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
   std::string log = kLogHeader, times = kTimesHeader;
   if (ck) {
     const std::string name = options.resume->string();
-    MINITX_CHECK(same_architecture(ck->config, config), "{}: the checkpoint's model ({}) does not fit the config ({})", name,
-                 summarize_architecture(ck->config), summarize_architecture(config));
-    MINITX_CHECK(ck->tokenizer_sha256 == in.tokenizer_sha256, "{}: trained with tokenizer {}, but the token files come from tokenizer {}",
-                 name, ck->tokenizer_sha256, in.tokenizer_sha256);
-    MINITX_CHECK(ck->train_sha256 == in.train_sha256, "{}: the [train] section changed since this checkpoint was written; resuming would not reproduce the run",
-                 name);
-    MINITX_CHECK(!ck->m.empty(), "{}: holds no optimizer state, so training can't resume from it", name);
-    MINITX_CHECK(ck->step <= tc.steps, "{}: at step {}, beyond the {} steps configured", name, ck->step, tc.steps);
     if (ck->device != device || ck->precision != precision)
       fmt::print(stderr, "train: {} was trained on {} in {}; continuing on {} in {}, so the result will not have "
                            "the bits of an uninterrupted run on either\n",
                  name, ck->device, ck->precision, device, precision);
     state = {std::move(ck->params), std::move(ck->m), std::move(ck->v)};
     step = ck->step;
-    log = csv_rows_up_to(out.log, kLogHeader, step);
-    times = csv_rows_up_to(out.times, kTimesHeader, step);
+    // The log and times written with that checkpoint, beside it; else the outputs' own.
+    const fs::path dir = options.resume->parent_path();
+    const auto beside = [&](const fs::path& output) {
+      return fs::exists(dir / output.filename()) ? dir / output.filename() : output;
+    };
+    log = csv_rows_up_to(beside(out.log), kLogHeader, step);
+    if (!out.times.empty()) times = csv_rows_up_to(beside(out.times), kTimesHeader, step);
   } else {
     state = {std::vector<float>(P), std::vector<float>(P, 0.0f), std::vector<float>(P, 0.0f)};
     init_params(state.params.data(), config, tc.seed);
@@ -109,16 +132,39 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
   std::unique_ptr<TrainEngine> engine = device == "cuda" ? make_cuda_engine(config, precision, B, T, std::move(state))
                                                          : make_cpu_engine(config, B, T, std::move(state));
 
-  auto save = [&](std::size_t at_step) {
+  const auto snapshot = [&](std::size_t at_step) {
     TrainState now = engine->state();
-    const Checkpoint snapshot{config, in.tokenizer_sha256, in.train_sha256, at_step, engine->device(),
-                              engine->precision(), std::move(now.params), std::move(now.m), std::move(now.v)};
-    write_checkpoint(out.checkpoint, snapshot);
-    write_file_atomic(out.log, log);
+    return Checkpoint{config,           in.tokenizer_sha256,        in.train_sha256,       at_step, engine->device(),
+                      engine->precision(), std::move(now.params), std::move(now.m), std::move(now.v)};
+  };
+  // An unfinished run: the log first, the checkpoint (whose step says how much of the log
+  // counts) last.
+  const auto save_resume = [&](std::size_t at_step) {
+    if (out.resume_dir.empty()) return;
+    fs::create_directories(out.resume_dir);
+    write_file_atomic(out.resume_dir / out.log.filename(), log);
+    if (!out.times.empty()) write_file_atomic(out.resume_dir / out.times.filename(), times);
+    fault_point("train.resume.after-log");
+    write_checkpoint(out.resume_dir / out.checkpoint.filename(), snapshot(at_step));
+    fault_point("train.resume.after-checkpoint");
+  };
+  // The finished run: every output, the checkpoint last, so that until it is in place Make sees
+  // the outputs as unfinished; the resume state goes first, so none is left behind.
+  const auto save_final = [&](std::size_t at_step) {
     if (!out.times.empty()) write_file_atomic(out.times, times);
     if (!out.device.empty()) write_file_atomic(out.device, device_json(*engine));
+    write_file_atomic(out.log, log);
+    fault_point("train.final.after-log");
+    if (!out.resume_dir.empty()) {
+      for (const fs::path& f : {out.checkpoint, out.log, out.times})
+        if (!f.empty()) fs::remove(out.resume_dir / f.filename());
+      std::error_code ignored;  // a resume folder holding anything else stays, empty or not
+      fs::remove(out.resume_dir, ignored);
+    }
+    write_checkpoint(out.checkpoint, snapshot(at_step));
+    fault_point("train.final.after-checkpoint");
   };
-  std::size_t last_saved = options.resume ? step : 0;
+  std::size_t last_saved = step;
   const std::size_t end = options.stop_after != 0 ? std::min(options.stop_after, tc.steps) : tc.steps;
 
   if (options.progress)
@@ -139,10 +185,14 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
     }
     const StepStats stats = engine->forward_backward(ids.data(), targets.data());
     if (!std::isfinite(stats.loss) || !std::isfinite(stats.norm)) {
-      write_file_atomic(out.log, log);
-      fail("train: the {} became {} at step {}; stopping. {} was left as it was (step {})",
-           std::isfinite(stats.loss) ? "gradient norm" : "loss", std::isfinite(stats.loss) ? stats.norm : stats.loss,
-           step + 1, out.checkpoint.string(), last_saved);
+      // The log up to here goes beside the last checkpoint, for the diagnosis; no output is written.
+      if (!out.resume_dir.empty() && last_saved > 0) write_file_atomic(out.resume_dir / out.log.filename(), log);
+      fail("train: the {} became {} at step {}; stopping. {}", std::isfinite(stats.loss) ? "gradient norm" : "loss",
+           std::isfinite(stats.loss) ? stats.norm : stats.loss, step + 1,
+           last_saved > 0 && !out.resume_dir.empty()
+               ? fmt::format("The last checkpoint, of step {}, is {}", last_saved,
+                             (out.resume_dir / out.checkpoint.filename()).string())
+               : std::string("No checkpoint was written"));
     }
     const double lr = learning_rate_at(tc, step);
     engine->update(tc, lr, stats, step + 1);
@@ -164,8 +214,11 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
       progress->update(done, fmt::format("loss {:.4f}{} | {}", stats.loss, val_field.empty() ? "" : " val " + val_field,
                                         rate));
     }
-    if (done % tc.checkpoint_every == 0 || done == end) {
-      save(done);
+    if (done == tc.steps) {
+      save_final(done);
+      last_saved = done;
+    } else if (done % tc.checkpoint_every == 0 || done == end) {
+      save_resume(done);
       last_saved = done;
     }
   }

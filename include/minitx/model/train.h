@@ -27,10 +27,18 @@ struct TrainOutputs {
   std::filesystem::path log;         // train_log.csv: step,lr,train_loss,val_loss (deterministic)
   std::filesystem::path times;       // train_times.csv: step,elapsed_s,tokens_per_s (not deterministic)
   std::filesystem::path device;      // train_device.json: device, precision, GPU, cuBLASLt algorithms (optional)
+  // An unfinished run's state (model.ckpt, train_log.csv, train_times.csv), written every
+  // checkpoint_every steps and at --stop-after; the outputs above are written only when the last
+  // step is done, so an interrupted run never leaves files that look finished. Emptied then.
+  // Empty: no periodic checkpoints.
+  std::filesystem::path resume_dir;
 };
 
 struct TrainOptions {
   std::optional<std::filesystem::path> resume;  // continue from this checkpoint
+  // With `resume`: a checkpoint that does not fit this run (another config, tokenizer or [train])
+  // is set aside with a note and training starts over, instead of an error (make's reruns).
+  bool resume_if_fits = false;
   std::size_t stop_after = 0;                   // stop (with a checkpoint) after this step; 0: run to the end
   bool progress = true;
   std::string device;          // cpu or cuda; empty: the checkpoint's when resuming, else cpu

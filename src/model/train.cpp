@@ -134,8 +134,9 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
 
   const auto snapshot = [&](std::size_t at_step) {
     TrainState now = engine->state();
-    return Checkpoint{config,           in.tokenizer_sha256,        in.train_sha256,       at_step, engine->device(),
-                      engine->precision(), std::move(now.params), std::move(now.m), std::move(now.v)};
+    return Checkpoint{config,           in.tokenizer_sha256, in.train_sha256,
+                      at_step,          engine->device(),    engine->precision(),
+                      std::move(now.params), std::move(now.m), std::move(now.v)};
   };
   // An unfinished run: the log first, the checkpoint (whose step says how much of the log
   // counts) last.

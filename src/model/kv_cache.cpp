@@ -7,7 +7,13 @@
 namespace minitx {
 
 KvCache::KvCache(const ModelConfig& config)
-    : layers(config.n_layer), context(config.context), C(config.n_embd), k_(layers), v_(layers) {}
+    : layers(config.n_layer), context(config.context), C(config.n_embd), k_(layers), v_(layers),
+      capacity_(std::min(context, kEagerPositions)) {
+  for (std::size_t l = 0; l < layers; ++l) {
+    k_[l].resize(capacity_ * C);
+    v_[l].resize(capacity_ * C);
+  }
+}
 
 void KvCache::store(std::size_t layer, std::size_t pos, const float* qkv, std::size_t T) {
   MINITX_CHECK(layer < layers && pos + T <= context,

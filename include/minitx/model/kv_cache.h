@@ -1,5 +1,5 @@
-// Keys and values of every layer for positions [0, context), allocated once up front so that
-// decoding never allocates and can never write past the end: store() checks the bounds.
+// Keys and values of every layer for positions [0, context): store() checks the bounds, so
+// decoding can never write past the end.
 #pragma once
 #include <cstddef>
 #include <vector>
@@ -21,10 +21,13 @@ struct KvCache {
   std::size_t length = 0;  // positions filled so far, maintained by the caller
 
  private:
-  // Grown as positions are stored (doubling, up to the context), so memory follows the sequence
-  // actually decoded rather than the context a model file claims.
+  // The first kEagerPositions positions (or the whole context, if shorter) are allocated and
+  // touched up front, as before the cache could grow, so that decoding a usual context never
+  // allocates or page-faults between tokens; beyond, the cache grows by doubling, so memory follows the sequence actually decoded rather than a
+  // context a model file may claim.
   std::vector<std::vector<float>> k_, v_;
   std::size_t capacity_ = 0;  // positions allocated per layer
 };
+inline constexpr std::size_t kEagerPositions = 4096;
 
 }  // namespace minitx

@@ -25,6 +25,7 @@ include $(wildcard mk/tokenizer.mk mk/model.mk mk/quant.mk mk/sparse.mk)
 include mk/report.mk
 include mk/release.mk
 include mk/test.mk
+include mk/fuzz.mk
 
 .PHONY: help
 help: ## list the targets with one line each

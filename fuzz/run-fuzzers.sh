@@ -15,7 +15,7 @@ dir=$1 seconds=$2
 shift 2
 
 # Sanitizer reports abort with a stack; leaks are checked per input by libFuzzer.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:symbolize=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 rows=()
@@ -27,13 +27,19 @@ for name in "$@"; do
   log=$dir/logs/$name.log
   mkdir -p "$corpus" "$findings" "$(dirname "$log")"
   if [ -d "fuzz/seeds/$name" ]; then cp -f fuzz/seeds/"$name"/* "$corpus"/ 2>/dev/null || true; fi
+  # Past findings, fixed since, stay in the corpus so that a regression shows at once.
+  for old in fuzz/findings/"$name"-*; do [ -f "$old" ] && cp -f "$old" "$corpus"/; done
   dict=()
   if [ -f "fuzz/$name.dict" ]; then dict=(-dict="fuzz/$name.dict"); fi
   printf 'fuzz: %-12s %ss ...\n' "$name" "$seconds"
+  # The harness's temporary files, here rather than in /tmp: a crashing process cannot remove them.
+  tmp=$(cd "$dir" && pwd)/tmp/$name
+  rm -rf "$tmp" && mkdir -p "$tmp"
   start=$(date +%s)
-  "$bin" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
+  TMPDIR=$tmp "$bin" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
     -artifact_prefix="$findings/" "${dict[@]}" "$corpus" >"$log" 2>&1
   rc=$?
+  rm -rf "$tmp"
   elapsed=$(( $(date +%s) - start ))
   [ "$elapsed" -gt 0 ] || elapsed=1
 
@@ -43,10 +49,11 @@ for name in "$@"; do
   execs=${execs:-0}
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$status")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$status")
-  # exec/s over the whole run (libFuzzer's status lines give it only at the last line it printed).
-  rate=$(( execs / elapsed ))
+  # libFuzzer's average; over the wall time when it printed none (a run stopped by a finding).
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+  if [ "${rate:-0}" -eq 0 ]; then rate=$(( execs / elapsed )); fi
   files=$(find "$corpus" -type f | wc -l)
-  kib=$(( $(du -sk "$corpus" | cut -f1) ))
+  kib=$(( ($(find "$corpus" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }') + 1023) / 1024 ))
   new=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | grep -E '/(crash|leak|timeout|oom)-' || true)
   n_new=$(grep -c . <<<"$new" || true)
   if [ "$rc" -ne 0 ] && [ "$n_new" -eq 0 ]; then

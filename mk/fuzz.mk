@@ -56,6 +56,9 @@ fuzz: $(FUZZ_BINS) ## run each fuzz harness FUZZ_SECONDS (60) on its seeds; fail
 fuzz-seeds: $(FUZZ_DIR)/make_seeds ## remake fuzz/seeds/ with the project's writers (tiny model)
 	$(FUZZ_DIR)/make_seeds fuzz/seeds $(sort $(wildcard configs/*.toml))
 
+# Kept, so that a relink does not recompile them.
+.SECONDARY: $(patsubst %,$(FUZZ_DIR)/harness/fuzz_%.o,$(FUZZ_ALL)) $(FUZZ_DIR)/harness/make_seeds.o
+
 $(FUZZ_DIR)/flags.stamp:
 	@mkdir -p $(@D) && touch $@
 

@@ -106,6 +106,33 @@ TEST_CASE("config: syntax errors name line and column") {
   CHECK_ERROR_CONTAINS(ConfigFile::load("/nonexistent.toml"), "/nonexistent.toml: cannot open");
 }
 
+// Found by `make fuzz` (fuzz/findings/config-*): each aborted or reached undefined behaviour
+// inside toml++ 3.3.0 before config.cpp guarded it.
+TEST_CASE("config: texts that break toml++'s own checks are syntax errors, not aborts") {
+  CHECK_ERROR_CONTAINS(ConfigFile::parse("[\nmodel]\n", "k.toml"), "k.toml: TOML syntax error");
+  CHECK_ERROR_CONTAINS(ConfigFile::parse("[[\ncorpus.sources]]\n", "k.toml"), "k.toml: TOML syntax error");
+  CHECK_ERROR_CONTAINS(ConfigFile::parse("a = [}", "v.toml"), "v.toml: TOML syntax error");
+  CHECK_ERROR_CONTAINS(ConfigFile::parse("[a\u3001]", "u.toml"),
+                       "u.toml:1:3: TOML syntax error: a character past ASCII outside a string or comment");
+  CHECK_ERROR_CONTAINS(ConfigFile::parse("x = 1\n  \u00e9 = 2\n", "e.toml"), "e.toml:2:3: TOML syntax error");
+}
+
+TEST_CASE("config: characters past ASCII are fine in strings and comments") {
+  const ConfigFile c = ConfigFile::parse(
+      "# caf\u00e9\n"
+      "a = \"\u3001 \\\" \u00e9\" # \u00e9\n"
+      "b = '\u00e9\\'\n"
+      "c = \"\"\"\n\u00e9 \"\" \u3001\"\"\"\n"
+      "d = '''\u00e9\n\u00e9'''\n"
+      "\"\u00e9\" = 1\n",
+      "ok.toml");
+  const ConfigSection root = c.root();
+  CHECK(root.string("a") == "\u3001 \" \u00e9");
+  CHECK(root.string("b") == "\u00e9\\");
+  CHECK(root.string("c") == "\u00e9 \"\" \u3001");
+  CHECK(root.string("d") == "\u00e9\n\u00e9");
+}
+
 TEST_CASE("config: a section's canonical text ignores layout and order, not content") {
   const ConfigFile a = ConfigFile::parse("[s]\nx = 1\ny = \"b\"\n[t]\nz = 2\n", "a");
   const ConfigFile b = ConfigFile::parse("# comment\n[t]\nz = 3\n[s]\ny =   'b'\nx = 1\n", "b");

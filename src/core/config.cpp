@@ -1,6 +1,19 @@
 // The only translation unit that includes toml++: it is header-only here and slow to compile.
 #define TOML_HEADER_ONLY 1
 #define TOML_EXCEPTIONS 1
+// toml++ 3.3.0 checks its parser's invariants with assert(), and fuzzing found texts that break
+// them ("[\nmodel]", "a = [}"): an abort in a build without NDEBUG, undefined behaviour with it.
+// Here a broken invariant is an exception, which parse() reports as the syntax error it is.
+#define TOML_ASSERT(expr) ((expr) ? void() : ::minitx::detail::toml_invariant_broken(#expr))
+#include <stdexcept>
+
+namespace minitx::detail {
+struct TomlInvariantBroken : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+[[noreturn]] inline void toml_invariant_broken(const char* expr) { throw TomlInvariantBroken(expr); }
+}  // namespace minitx::detail
+
 #include "minitx/core/config.h"
 
 #include <fmt/format.h>
@@ -9,6 +22,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "minitx/core/build_info.h"
 #include "minitx/core/error.h"
 #include "minitx/core/io.h"
 
@@ -159,13 +173,64 @@ void ConfigSection::finish() const {
 
 ConfigFile ConfigFile::load(const std::filesystem::path& path) { return parse(read_file(path), path.string()); }
 
+namespace {
+
+// TOML allows characters past ASCII only in strings and comments, and toml++ 3.3.0 must not see
+// one anywhere else: its whitespace test reaches __builtin_unreachable for some (U+3001 in
+// "[a、]", found by fuzzing). So they are refused here first, with their line and column.
+void check_ascii_outside_strings(std::string_view text, const std::string& name) {
+  enum class In { code, comment, basic, literal, multi_basic, multi_literal } in = In::code;
+  std::size_t line = 1, column = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if ((byte & 0xC0) != 0x80) ++column;  // columns count characters, as toml++'s do
+    if (byte == '\n') {
+      ++line;
+      column = 0;
+      if (in == In::comment || in == In::basic || in == In::literal) in = In::code;
+      continue;
+    }
+    const std::string_view rest = text.substr(i);
+    switch (in) {
+      case In::code:
+        if (byte >= 0x80)
+          fail("{}:{}:{}: TOML syntax error: a character past ASCII outside a string or comment", name, line, column);
+        if (byte == '#') in = In::comment;
+        else if (rest.starts_with("\"\"\"")) in = In::multi_basic, i += 2, column += 2;
+        else if (rest.starts_with("'''")) in = In::multi_literal, i += 2, column += 2;
+        else if (byte == '"') in = In::basic;
+        else if (byte == '\'') in = In::literal;
+        break;
+      case In::comment: break;
+      case In::basic:
+      case In::multi_basic:
+        if (byte == '\\' && i + 1 < text.size() && text[i + 1] != '\n') ++i, ++column;
+        else if (in == In::basic && byte == '"') in = In::code;
+        else if (in == In::multi_basic && rest.starts_with("\"\"\"")) in = In::code, i += 2, column += 2;
+        break;
+      case In::literal:
+        if (byte == '\'') in = In::code;
+        break;
+      case In::multi_literal:
+        if (rest.starts_with("'''")) in = In::code, i += 2, column += 2;
+        break;
+    }
+  }
+}
+
+}  // namespace
+
 ConfigFile ConfigFile::parse(std::string_view text, std::string name) {
   ConfigFile config;
   config.name_ = std::move(name);
+  check_ascii_outside_strings(text, config.name_);
   try {
     config.table_ = std::make_shared<const toml::table>(toml::parse(text, config.name_));
   } catch (const toml::parse_error& e) {
     fail("{}:{}:{}: TOML syntax error: {}", config.name_, e.source().begin.line, e.source().begin.column, e.description());
+  } catch (const detail::TomlInvariantBroken& e) {
+    fail("{}: TOML syntax error that toml++ {} does not locate (its check '{}' failed)", config.name_,
+         toml_library_version(), e.what());
   }
   return config;
 }

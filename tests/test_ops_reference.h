@@ -8,11 +8,14 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <optional>
 #include <numbers>
 #include <vector>
 
 #include "minitx/core/rng.h"
 #include "minitx/model/config.h"
+#include "minitx/sparse/pattern.h"
 
 namespace minitx::test {
 
@@ -82,7 +85,9 @@ inline Vec ref_matmul(const Vec& x, const Vec& w, const Vec& b, std::size_t N, s
   return out;
 }
 
-inline Vec ref_attention(const Vec& qkv, std::size_t B, std::size_t T, std::size_t C, std::size_t NH) {
+// Causal attention; with a layout, only the keys its element mask allows (the diagonal always is).
+inline Vec ref_attention(const Vec& qkv, std::size_t B, std::size_t T, std::size_t C, std::size_t NH,
+                         const minitx::sparse::BlockLayout* layout = nullptr) {
   const std::size_t hs = C / NH;
   Vec out(B * T * C);
   for (std::size_t b = 0; b < B; ++b)
@@ -96,6 +101,9 @@ inline Vec ref_attention(const Vec& qkv, std::size_t B, std::size_t T, std::size
           double d = 0;
           for (std::size_t e = 0; e < hs; ++e) d += q[e] * k[e];
           s[j] = d / std::sqrt(static_cast<double>(hs));
+          if (layout != nullptr &&
+              !layout->allowed(static_cast<std::int32_t>(h), static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)))
+            s[j] = -std::numeric_limits<double>::infinity();
           mx = std::max(mx, s[j]);
         }
         double z = 0;
@@ -188,7 +196,11 @@ inline double ref_gpt_loss(const Vec& w, const ModelConfig& m, const std::vector
     const Vec h = ref_layernorm(x, slice(ln1w, l * C, C), slice(ln1b, l * C, C), N, C, m.ln_eps);
     Vec qkv = ref_matmul(h, slice(qkvw, l * 3 * C * C, 3 * C * C), slice(qkvb, l * 3 * C, 3 * C), N, C, 3 * C);
     if (!learned) ref_rotary(qkv, B, T, C, m.n_head, m.rotary_dims(), m.rotary_base);
-    const Vec a = ref_attention(qkv, B, T, C, m.n_head);
+    const std::optional<minitx::sparse::BlockLayout> layout =
+        m.attention.dense() ? std::nullopt
+                            : std::optional(minitx::sparse::build_layout(m.attention, static_cast<std::int32_t>(T),
+                                                                         static_cast<std::int32_t>(m.n_head), 64));
+    const Vec a = ref_attention(qkv, B, T, C, m.n_head, layout ? &*layout : nullptr);
     const Vec p = ref_matmul(a, slice(apw, l * C * C, C * C), slice(apb, l * C, C), N, C, C);
     const Vec mlp_in = x;
     for (std::size_t i = 0; i < N * C; ++i) x[i] += p[i];

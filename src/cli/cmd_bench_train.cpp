@@ -28,6 +28,13 @@ struct Shape {
   const char* name;
   std::size_t V, T, L, C, NH, B;
 };
+// What one row measures: a named model at batch B and sequence length T.
+struct Run {
+  std::string name;
+  ModelConfig model;
+  std::size_t B, T;
+};
+
 // The peers' shapes, same names: torch_cpu_peer.py's for the CPU, torch_peers.py's for the GPU.
 constexpr Shape kCpuShapes[] = {{"tiny-2L64", 512, 64, 2, 64, 2, 8},
                                 {"mini-4L256", 2048, 256, 4, 256, 4, 8},
@@ -81,6 +88,8 @@ std::string peer_field(const std::map<std::string, double>& peers, const std::st
 
 int run_bench_train(Args& args) {
   const std::string only = args.option("--shapes").value_or("");
+  // --config: the experiment's own model (attention pattern included), batch and sequence length.
+  const std::optional<Experiment> ex = optional_experiment_from_args(args);
   const auto steps = static_cast<std::size_t>(args.integer("--steps", 1, 1000, 7));
   const std::string device = resolve_device(args.option("--device").value_or("cpu"));
   const auto asked_precision = args.option("--precision");
@@ -99,10 +108,30 @@ int run_bench_train(Args& args) {
   MINITX_CHECK(!asked_precision || *asked_precision == "fp32" || (gpu && *asked_precision == "bf16"),
                "--precision {}: expected {}", *asked_precision, gpu ? "bf16 or fp32" : "fp32 (the cpu trains in fp32 only)");
   MINITX_CHECK(!profile_output || gpu, "--profile times the GPU's ops: it needs --device cuda");
-  // Every GPU shape has head size 64, so the default is bf16 there.
-  const std::string precision = asked_precision.value_or(gpu ? "bf16" : "fp32");
-  const double peak = gpu ? peak_flops(cuda_devices().front(), precision) : 0.0;
 
+  std::vector<Run> runs;
+  if (ex) {
+    MINITX_CHECK(only.empty(), "--shapes and --config exclude each other: the config is the shape");
+    ModelConfig m = ex->model;
+    if (m.vocab_size == 0) m.vocab_size = ex->tokenizer.trainer.vocab_size;  // what its tokenizer will make
+    m.validate(ex->config_path.string());
+    runs.push_back({ex->name, m, ex->train.batch_size, ex->train.seq_len == 0 ? m.context : ex->train.seq_len});
+  } else {
+    for (const Shape& s : gpu ? std::span<const Shape>(kGpuShapes) : std::span<const Shape>(kCpuShapes)) {
+      if (!only.empty() && ("," + only + ",").find(std::string(",") + s.name + ",") == std::string::npos) continue;
+      ModelConfig m;
+      m.n_layer = s.L;
+      m.n_embd = s.C;
+      m.n_head = s.NH;
+      m.context = s.T;
+      m.vocab_size = s.V;
+      runs.push_back({s.name, m, s.B, s.T});
+    }
+  }
+  // The built-in GPU shapes have head size 64, so bf16 is their default; a config's model may not.
+  const std::string precision =
+      asked_precision.value_or(ex ? default_precision(runs.front().model, device) : gpu ? "bf16" : "fp32");
+  const double peak = gpu ? peak_flops(cuda_devices().front(), precision) : 0.0;
   std::string csv =
       "shape,device,precision,params,batch,seq,threads,step_ms,tokens_per_s,mfu,torch_tokens_per_s,ratio,"
       "torch_compile_tokens_per_s,compile_ratio\n";
@@ -110,14 +139,8 @@ int run_bench_train(Args& args) {
              precision, steps);
   fmt::print("{:<18} {:>9} {:>6} {:>9} {:>10} {:>6} {:>10} {:>6} {:>10} {:>6}\n", "shape", "params", "B×T", "step ms",
              "tokens/s", "MFU", "PyTorch", "ratio", "compile", "ratio");
-  for (const Shape& s : gpu ? std::span<const Shape>(kGpuShapes) : std::span<const Shape>(kCpuShapes)) {
-    if (!only.empty() && ("," + only + ",").find(std::string(",") + s.name + ",") == std::string::npos) continue;
-    ModelConfig m;
-    m.n_layer = s.L;
-    m.n_embd = s.C;
-    m.n_head = s.NH;
-    m.context = s.T;
-    m.vocab_size = s.V;
+  for (const Run& s : runs) {
+    const ModelConfig& m = s.model;
     const std::size_t P = param_count(m), N = s.B * s.T;
     TrainState state{std::vector<float>(P), std::vector<float>(P, 0.0f), std::vector<float>(P, 0.0f)};
     init_params(state.params.data(), m, 1);
@@ -126,8 +149,8 @@ int run_bench_train(Args& args) {
     std::vector<std::uint32_t> ids(N), targets(N);
     const CounterRng rng(2, 0);
     for (std::size_t i = 0; i < N; ++i) {
-      ids[i] = static_cast<std::uint32_t>(rng.below(2 * i, s.V));
-      targets[i] = static_cast<std::uint32_t>(rng.below(2 * i + 1, s.V));
+      ids[i] = static_cast<std::uint32_t>(rng.below(2 * i, m.vocab_size));
+      targets[i] = static_cast<std::uint32_t>(rng.below(2 * i + 1, m.vocab_size));
     }
     TrainConfig tc;
     tc.weight_decay = 0.0;
@@ -145,7 +168,7 @@ int run_bench_train(Args& args) {
     // Model FLOPs as the peer counts them: 6 per parameter and token, plus causal attention.
     const double flops = model_flops_per_token(m, s.T) * static_cast<double>(N);
     const std::string mfu = peak > 0 ? fmt::format("{:.1f}%", 100.0 * flops / median / peak) : "";
-    const std::string eager = std::string(s.name) + " eager", compiled = std::string(s.name) + " compile";
+    const std::string eager = s.name + " eager", compiled = s.name + " compile";
     fmt::print("{:<18} {:>9} {:>6} {:>9.2f} {:>10.0f} {:>6} {:>10} {:>6} {:>10} {:>6}\n", s.name, P, N, median * 1e3, tps,
                mfu, peer_field(torch, eager), ratio_field(tps, torch, eager), peer_field(torch, compiled),
                ratio_field(tps, torch, compiled));

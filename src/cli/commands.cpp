@@ -142,13 +142,15 @@ const std::vector<Command>& commands() {
        "same bits). --torch-log reads the 'sgemm n=N threads=T gflops=G' lines of torch_cpu_peer.py.",
        run_bench_gemm},
       {"bench train", "training tokens/s on the PyTorch peer's shapes, beside its numbers",
-       "[--device cpu|cuda|auto] [--precision bf16|fp32] [--shapes NAME,...] [--steps N] [--torch-log FILE]\n"
-       "      [--torch-json FILE] [--output FILE.csv] [--profile FILE.csv]\n\n"
+       "[--device cpu|cuda|auto] [--precision bf16|fp32] [--shapes NAME,... | --config FILE] [--steps N]\n"
+       "      [--torch-log FILE] [--torch-json FILE] [--output FILE.csv] [--profile FILE.csv]\n\n"
        "Median step time (forward, backward, clip, AdamW: the engines of `minitx train`) of N steps\n"
        "after one warm-up, random data. Shapes: tiny-2L64, mini-4L256, nanogpt-cpu-4L128 on the CPU\n"
        "(torch_cpu_peer.py's; --torch-log reads its 'train NAME ... tok_s=X' lines); mini-6L384 and\n"
        "gpt2-124M on the GPU (torch_peers.py's; --torch-json reads its peers.json, eager and\n"
-       "torch.compile). --profile (GPU) times every op of N more steps with CUDA events.",
+       "torch.compile). --config measures the config's model instead (its attention pattern, batch and\n"
+       "sequence length; the vocabulary its tokenizer section asks for). --profile (GPU) times every op\n"
+       "of N more steps with CUDA events.",
        run_bench_train},
       {"bench generate", "per-token latency with and without the KV cache -> OUT/bench.csv",
        "--config FILE [--out DIR] [--checkpoint CKPT] [--reps N] [--max-length N] [--output FILE.csv] [--quiet]\n\n"

@@ -61,7 +61,8 @@ std::string describe_architecture(const ModelConfig& m) {
       "ln_eps {:.17g}\ntied_head {}\nbias {}\n",
       m.n_layer, m.n_embd, m.n_head, m.context, m.vocab_size, m.tokens(), m.ffn_width(), to_string(m.position),
       m.position_offset, m.rotary_fraction, m.rotary_base, m.parallel_residual ? 1 : 0, to_string(m.activation),
-      m.ln_eps, m.tied_head ? 1 : 0, m.bias ? 1 : 0);
+      m.ln_eps, m.tied_head ? 1 : 0, m.bias ? 1 : 0) +
+         sparse::describe_pattern(m.attention);
 }
 
 std::string summarize_architecture(const ModelConfig& m) {
@@ -133,6 +134,7 @@ ModelConfig parse_architecture(std::map<std::string, std::string>& keys, const s
   m.ln_eps = take_number(keys, "ln_eps", where);
   m.tied_head = take_flag(keys, "tied_head", where);
   m.bias = take_flag(keys, "bias", where);
+  m.attention = sparse::parse_pattern(keys, where);
   if (m.ffn == 0) m.ffn = 4 * m.n_embd;
   m.validate(where);
   return m;
@@ -192,6 +194,7 @@ ModelConfig parse_model_config(const ConfigSection& s) {
   m.dropout = s.number("dropout", 0.0, 1.0, 0.0);
   m.init_std = s.number("init_std", 1e-6, 1.0, 0.02);
   if (m.dropout != 0.0) s.error("dropout", "only 0 is supported: training is deterministic");
+  if (const auto attention = s.optional_table("attention")) m.attention = sparse::parse_attention_pattern(*attention);
   s.finish();
   return m;
 }

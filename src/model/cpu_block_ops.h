@@ -4,10 +4,12 @@
 // the order and with the arguments the CPU trainer has always used, so the bits are unchanged.
 #pragma once
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "activation.h"
 #include "minitx/backend/cpu/ops.h"
+#include "minitx/backend/cpu/sparse_attention.h"
 #include "minitx/core/threads.h"
 #include "minitx/model/block.h"
 #include "minitx/model/gpt.h"
@@ -18,6 +20,8 @@ namespace minitx {
 class CpuBlockOps {
  public:
   using Act = float;
+  // The block size of a dense layout, which the CPU's dense kernel never reads: any valid size.
+  static constexpr std::int32_t kDenseBlock = 64;
 
   // For a forward (optionally filling a KV cache, as a prefill of one sequence).
   CpuBlockOps(const GptWeights& w, KvCache* cache) : w_(w), cache_(cache) {}
@@ -77,7 +81,11 @@ class CpuBlockOps {
     if (cache_ != nullptr) cache_->store(l, 0, qkv, T);
   }
   void attention(float* out, float* state, const float* qkv, std::size_t B, std::size_t T) const {
-    cpu::attention_forward(out, state, qkv, B, T, config().n_embd, config().n_head);
+    const ModelConfig& m = config();
+    if (m.attention.dense())
+      cpu::attention_forward(out, state, qkv, B, T, m.n_embd, m.n_head);
+    else
+      cpu::sparse_attention_forward(out, state, qkv, layout(T), B, T, m.n_embd, m.n_head);
   }
   void add(float* out, const float* a, const float* b, std::size_t n) const { cpu::residual_forward(out, a, b, n); }
   void copy(float* dst, const float* src, std::size_t n) const { std::copy(src, src + n, dst); }
@@ -109,7 +117,10 @@ class CpuBlockOps {
     const ModelConfig& m = config();
     zero(dqkv, B * T * 3 * m.n_embd);
     datt_->resize(attention_state(m, B, T));
-    cpu::attention_backward(dqkv, datt_->data(), dout, qkv, state, B, T, m.n_embd, m.n_head);
+    if (m.attention.dense())
+      cpu::attention_backward(dqkv, datt_->data(), dout, qkv, state, B, T, m.n_embd, m.n_head);
+    else
+      cpu::sparse_attention_backward(dqkv, datt_->data(), dout, qkv, state, layout(T), B, T, m.n_embd, m.n_head);
   }
   void rotary_backward(float* dqkv, std::size_t B, std::size_t T) const {
     const ModelConfig& m = config();
@@ -121,6 +132,13 @@ class CpuBlockOps {
   }
 
  private:
+  // The pattern's layout for T tokens, built once per length (layers and steps share it).
+  const sparse::BlockLayout& layout(std::size_t T) const {
+    if (!layout_ || static_cast<std::size_t>(layout_->T) != T)
+      layout_ = sparse::build_layout(config().attention, static_cast<std::int32_t>(T),
+                                     static_cast<std::int32_t>(config().n_head), kDenseBlock);
+    return *layout_;
+  }
   static const float* f32(const Linear& w) { return reinterpret_cast<const float*>(w.data); }
   static float* slice(float* base, std::size_t l, std::size_t n) { return base == nullptr ? nullptr : base + l * n; }
 
@@ -129,6 +147,7 @@ class CpuBlockOps {
   const GptParams* p_ = nullptr;
   const GptParams* g_ = nullptr;
   std::vector<float>* datt_ = nullptr;
+  mutable std::optional<sparse::BlockLayout> layout_;
 };
 
 }  // namespace minitx

@@ -7,6 +7,7 @@
 #include "activation.h"
 #include "cpu_block_ops.h"
 #include "minitx/backend/cpu/ops.h"
+#include "minitx/backend/cpu/sparse_attention.h"
 #include "minitx/core/error.h"
 #include "minitx/core/threads.h"
 #include "minitx/model/gpt.h"
@@ -36,7 +37,11 @@ void gpt_logits(const GptWeights& w, float* logits, const float* x, std::size_t 
 
 StepBuffers::StepBuffers(const ModelConfig& m)
     : x(m.n_embd), ln(m.n_embd), ln2(m.n_embd), qkv(3 * m.n_embd), atty(m.n_embd), proj(m.n_embd),
-      fch(m.ffn_width()), fch_act(m.ffn_width()) {}
+      fch(m.ffn_width()), fch_act(m.ffn_width()) {
+  if (!m.attention.dense())
+    layout = sparse::build_layout(m.attention, static_cast<std::int32_t>(m.context), static_cast<std::int32_t>(m.n_head),
+                                  CpuBlockOps::kDenseBlock);
+}
 
 void gpt_step(const GptWeights& w, KvCache& cache, StepBuffers& s, std::uint32_t id, float* logits) {
   const ModelConfig& m = w.config;
@@ -58,7 +63,12 @@ void gpt_step(const GptWeights& w, KvCache& cache, StepBuffers& s, std::uint32_t
       cpu::rotary_forward(s.qkv.data(), 1, 1, C, NH, m.rotary_dims(), static_cast<float>(m.rotary_base), pos);
     cache.store(l, pos, s.qkv.data(), 1);
     if (s.scores.size() < NH * (pos + 1)) s.scores.resize(NH * std::min(m.context, 2 * (pos + 1)));
-    cpu::attention_decode(s.atty.data(), s.scores.data(), s.qkv.data(), cache.keys(l), cache.values(l), pos + 1, C, NH);
+    if (s.layout)
+      cpu::sparse_attention_decode(s.atty.data(), s.scores.data(), s.qkv.data(), cache.keys(l), cache.values(l), *s.layout,
+                                   pos, C, NH);
+    else
+      cpu::attention_decode(s.atty.data(), s.scores.data(), s.qkv.data(), cache.keys(l), cache.values(l), pos + 1, C,
+                            NH);
     linear_matvec(s.proj.data(), y.attprojw, s.atty.data(), y.attprojb);
     if (m.parallel_residual) cpu::layernorm_forward(s.ln2.data(), nullptr, nullptr, x, y.ln2w, y.ln2b, 1, C, eps);
     for (std::size_t c = 0; c < C; ++c) x[c] += s.proj[c];

@@ -259,6 +259,12 @@ ModelConfig model_config_from_hf(const HfConfig& hf, std::size_t tokens, const s
 }
 
 HfConfig hf_config_from_model(const ModelConfig& m) {
+  // transformers' GPT-2, OPT and GPT-NeoX attend densely: a sparse model would load there and
+  // silently compute something else.
+  MINITX_CHECK(m.attention.dense(),
+               "export: the model attends with the {} pattern, which Hugging Face's GPT-2, OPT and GPT-NeoX models "
+               "cannot express (they attend densely); only dense models can be exported",
+               sparse::summarize_pattern(m.attention));
   HfConfig hf;
   if (m.position == ModelConfig::Position::rotary) {
     hf.model_type = HfModelType::gpt_neox;

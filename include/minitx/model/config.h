@@ -15,6 +15,8 @@
 #include <map>
 #include <string>
 
+#include "minitx/sparse/pattern.h"
+
 namespace minitx {
 
 class ConfigSection;
@@ -39,6 +41,7 @@ struct ModelConfig {
   bool bias = true;       // the four linear layers of a block have biases
   double dropout = 0.0;   // only 0 is supported: training is deterministic
   double init_std = 0.02;
+  sparse::AttentionPattern attention;  // [model.attention]: dense causal, or a block-sparse pattern
 
   std::size_t head_size() const { return n_embd / n_head; }
   std::size_t ffn_width() const { return ffn == 0 ? 4 * n_embd : ffn; }
@@ -54,7 +57,8 @@ struct ModelConfig {
 // The architecture as "key value" lines, in a fixed order: what checkpoints and quantized files
 // store, so that a model file describes itself. parse_architecture reads them back from a
 // key→value map (keys it uses are erased, so the caller can reject leftovers); `where` names
-// the file in messages. Format version 2 (version 1 files knew GPT-2 only).
+// the file in messages. Format version 2 (version 1 files knew GPT-2 only). A sparse attention
+// pattern adds attention_* lines; a dense model has none, so its description is as before.
 std::string describe_architecture(const ModelConfig& config);
 ModelConfig parse_architecture(std::map<std::string, std::string>& keys, const std::string& where);
 // The description on one line ("n_layer 4, n_embd 256, …"), for messages.

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "minitx/model/block.h"
@@ -61,6 +62,9 @@ struct StepBuffers {
   explicit StepBuffers(const ModelConfig& config);
   std::vector<float> x, ln, ln2, qkv, atty, proj, fch, fch_act;
   std::vector<float> scores;  // NH · positions, grown with the sequence
+  // A sparse pattern's layout over the whole context: the decode step reads the keys of its
+  // position's row only. Empty for dense attention.
+  std::optional<sparse::BlockLayout> layout;
 };
 
 // The decode step: token `id` at position cache.length, its keys and values appended to the

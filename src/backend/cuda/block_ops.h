@@ -32,7 +32,8 @@ inline Activation cuda_activation(ModelConfig::Activation a) {
   return Activation::relu;
 }
 
-// Dense causal attention is a layout like any other: the kernels walk its blocks.
+// Dense causal attention is a layout like any other: the kernels walk its blocks, at this block
+// size; a sparse pattern brings its own.
 inline constexpr std::int32_t kAttentionBlock = 128;
 
 template <class T>
@@ -202,7 +203,9 @@ class CudaBlockOps {
   }
   const DeviceLayout& layout(std::size_t T_) {
     std::unique_ptr<DeviceLayout>& l = layouts_[T_];
-    if (!l) l = std::make_unique<DeviceLayout>(sparse::dense_causal(static_cast<std::int32_t>(T_), kAttentionBlock));
+    if (!l)
+      l = std::make_unique<DeviceLayout>(sparse::build_layout(m_.attention, static_cast<std::int32_t>(T_),
+                                                              static_cast<std::int32_t>(m_.n_head), kAttentionBlock));
     return *l;
   }
 

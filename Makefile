@@ -26,6 +26,7 @@ include mk/report.mk
 include mk/release.mk
 include mk/test.mk
 include mk/fuzz.mk
+include mk/study.mk
 
 .PHONY: help
 help: ## list the targets with one line each

@@ -46,6 +46,32 @@ std::vector<std::pair<const char*, ModelConfig>> variants() {
   neox.tied_head = false;
   neox.bias = false;
   out.emplace_back("neox", neox);
+  // Block-sparse patterns at block 16, so T = 64..80 spans several blocks and each drops some.
+  using Kind = sparse::AttentionPattern::Kind;
+  ModelConfig local = base_config();
+  local.attention.kind = Kind::local;
+  local.attention.block = 16;
+  local.attention.window = 2;
+  out.emplace_back("gpt2-local", local);
+  ModelConfig bigbird = neox;
+  bigbird.attention.kind = Kind::bigbird;
+  bigbird.attention.block = 16;
+  bigbird.attention.window = 1;
+  bigbird.attention.random_blocks = 1;
+  bigbird.attention.per_head = true;
+  out.emplace_back("neox-bigbird-per-head", bigbird);
+  ModelConfig longformer = opt;
+  longformer.attention.kind = Kind::longformer;
+  longformer.attention.block = 16;
+  longformer.attention.window = 1;
+  longformer.attention.global_tokens = 5;
+  out.emplace_back("opt-longformer", longformer);
+  ModelConfig sinks = base_config();
+  sinks.attention.kind = Kind::sinks;
+  sinks.attention.block = 32;
+  sinks.attention.window = 1;
+  sinks.attention.sinks = 1;
+  out.emplace_back("gpt2-sinks", sinks);
   return out;
 }
 

@@ -68,6 +68,41 @@ TEST_CASE("bench gemm and bench train write their tables beside the peer's numbe
   CHECK(train_csv.rfind("shape,device,precision,params,batch,seq,threads,step_ms,tokens_per_s,mfu,torch_tokens_per_s,ratio,", 0) == 0);
   CHECK(train_csv.find("\ntiny-2L64,cpu,fp32,136960,8,64,") != std::string::npos);
   CHECK(train_csv.find(",100,") != std::string::npos);  // the peer's figure beside ours
+  CHECK(train_csv.find(",dense,1.0000\n") != std::string::npos);
+  // --config: the config's own model, its attention pattern and that pattern's density at T.
+  minitx::write_file_atomic(dir.path() / "sparse.toml", R"([corpus]
+name = "x"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+bytes = 1
+[[corpus.sources]]
+url = "npm:x@1.0.0"
+paths = ["x.txt"]
+[tokenizer]
+vocab_size = 300
+[model]
+n_layer = 1
+n_embd = 32
+n_head = 2
+context = 64
+[model.attention]
+pattern = "local"
+block = 16
+window = 1
+[train]
+batch_size = 2
+steps = 10
+learning_rate = 0.001
+)");
+  Args sparse("bench train", {"--config", (dir.path() / "sparse.toml").string(), "--steps", "1", "--output",
+                              (dir.path() / "sparse.csv").string()});
+  CHECK(minitx::cli::run_bench_train(sparse) == 0);
+  const std::string sparse_csv = minitx::read_file(dir.path() / "sparse.csv");
+  // 4 diagonal blocks of the 10 causal ones; 300 tokens of vocabulary from [tokenizer].
+  CHECK(sparse_csv.find("\nsparse,cpu,fp32,") != std::string::npos);
+  CHECK(sparse_csv.find(",2,64,") != std::string::npos);
+  CHECK(sparse_csv.find(",local,0.4000\n") != std::string::npos);
+  Args both("bench train", {"--config", (dir.path() / "sparse.toml").string(), "--shapes", "tiny-2L64"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_bench_train(both), "--shapes and --config exclude each other");
   // torch_peers.py's JSON: eager and compile figures by shape name; a row with an error is skipped.
   minitx::write_file_atomic(dir.path() / "peers.json",
                             R"({"train": [{"model": "tiny-2L64", "mode": "eager", "tok_s": 50},

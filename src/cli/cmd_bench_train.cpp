@@ -20,6 +20,7 @@
 #include "../model/strict_json.h"
 #include "common.h"
 #include "minitx/model/params.h"
+#include "minitx/sparse/pattern.h"
 
 namespace minitx::cli {
 namespace {
@@ -134,7 +135,7 @@ int run_bench_train(Args& args) {
   const double peak = gpu ? peak_flops(cuda_devices().front(), precision) : 0.0;
   std::string csv =
       "shape,device,precision,params,batch,seq,threads,step_ms,tokens_per_s,mfu,torch_tokens_per_s,ratio,"
-      "torch_compile_tokens_per_s,compile_ratio\n";
+      "torch_compile_tokens_per_s,compile_ratio,attention,density\n";
   fmt::print("{} ({}), median of {} steps after a warm-up step\n", gpu ? cuda_devices().front().name : "cpu",
              precision, steps);
   fmt::print("{:<18} {:>9} {:>6} {:>9} {:>10} {:>6} {:>10} {:>6} {:>10} {:>6}\n", "shape", "params", "B×T", "step ms",
@@ -194,9 +195,16 @@ int run_bench_train(Args& args) {
         profile_csv += fmt::format("{},{},{:.4f},{:.4f},{}\n", s.name, op.op, per_step, op.ms / total, op.calls / steps);
       }
     }
-    csv += fmt::format("{},{},{},{},{},{},{},{:.2f},{:.0f},{},{},{},{},{}\n", s.name, device, precision, P, s.B, s.T,
-                       gpu ? 0 : thread_count(), median * 1e3, tps, mfu, peer_field(torch, eager),
-                       ratio_field(tps, torch, eager), peer_field(torch, compiled), ratio_field(tps, torch, compiled));
+    // The attention the model used: its pattern and the share of causal blocks it keeps at T.
+    const double density =
+        m.attention.dense() ? 1.0
+                            : sparse::build_layout(m.attention, static_cast<std::int32_t>(s.T),
+                                                   static_cast<std::int32_t>(m.n_head), 64)
+                                  .density();
+    csv += fmt::format("{},{},{},{},{},{},{},{:.2f},{:.0f},{},{},{},{},{},{},{:.4f}\n", s.name, device, precision, P, s.B,
+                       s.T, gpu ? 0 : thread_count(), median * 1e3, tps, mfu, peer_field(torch, eager),
+                       ratio_field(tps, torch, eager), peer_field(torch, compiled), ratio_field(tps, torch, compiled),
+                       sparse::to_string(m.attention.kind), density);
   }
   if (output) write_file_atomic(*output, csv);
   if (profile_output) write_file_atomic(*profile_output, profile_csv);

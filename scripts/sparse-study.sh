@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The block-sparse attention study (issue 11), the training half: every model named is trained
+# dense and with each attention pattern, from the same initial weights on the same batches for
+# the same number of steps; then `bench train` times its steps (and, on a GPU, every op of one).
+#
+#   scripts/sparse-study.sh BIN DEVICE STEPS DIR MODEL...
+#
+# MODEL is a config under configs/ whose token files are in out/MODEL/ (make CONFIG=... tokenizer).
+# Each run goes to DIR/MODEL-PATTERN/: config.toml (the model's config with STEPS steps and the
+# pattern's [model.attention] table), train_log.csv, train_times.csv and, on a GPU,
+# bench_train.csv and profile.csv. scripts/sparse-study-report.sh gathers them.
+set -euo pipefail
+[ $# -ge 5 ] || { echo "usage: $0 BIN DEVICE STEPS DIR MODEL..." >&2; exit 2; }
+bin=$1 device=$2 steps=$3 dir=$4
+shift 4
+patterns=${STUDY_PATTERNS:-dense local strided bigbird longformer sinks}
+
+# At T = 1,024 and blocks of 64 (16 per row) every pattern keeps a band of 2 blocks (128 tokens)
+# and adds its own long-range blocks: density 0.23 (local) to 0.43 (BigBird) of the causal blocks.
+attention_table() {
+  case $1 in
+    dense) ;;
+    local) printf '\n[model.attention]\npattern = "local"\nblock = 64\nwindow = 2\n' ;;
+    strided) printf '\n[model.attention]\npattern = "strided"\nblock = 64\nwindow = 2\nstride = 8\n' ;;
+    bigbird) printf '\n[model.attention]\npattern = "bigbird"\nblock = 64\nwindow = 2\nglobal_blocks = 1\nrandom_blocks = 1\n' ;;
+    longformer) printf '\n[model.attention]\npattern = "longformer"\nblock = 64\nwindow = 2\nglobal_tokens = 16\n' ;;
+    sinks) printf '\n[model.attention]\npattern = "sinks"\nblock = 64\nwindow = 2\nsinks = 1\n' ;;
+    *) echo "sparse-study: unknown pattern '$1' (dense local strided bigbird longformer sinks)" >&2; exit 2 ;;
+  esac
+}
+
+if [ "$device" = auto ] && ! command -v nvidia-smi > /dev/null; then
+  echo "sparse-study: no GPU here, and these models take hours on the CPU; STUDY_DEVICE=cpu runs them anyway" >&2
+  exit 1
+fi
+
+for model in "$@"; do
+  base=configs/$model.toml
+  [ -f "$base" ] || { echo "sparse-study: $base does not exist" >&2; exit 2; }
+  for f in train.bin val.bin tokenizer.json; do
+    [ -f "out/$model/$f" ] || { echo "sparse-study: out/$model/$f is missing: make CONFIG=$base tokenizer" >&2; exit 2; }
+  done
+  grep -q '^steps = [0-9]*$' "$base" || { echo "sparse-study: $base has no 'steps = N' line" >&2; exit 2; }
+  for pattern in $patterns; do
+    run=$dir/$model-$pattern
+    rm -rf "$run" && mkdir -p "$run"
+    { sed -E "s/^steps = [0-9]+$/steps = $steps/" "$base"; attention_table "$pattern"; } > "$run/config.toml"
+    for f in train.bin val.bin tokenizer.json; do ln -s "$(cd "out/$model" && pwd)/$f" "$run/$f"; done
+    echo "sparse-study: $model, $pattern: $steps steps on $device"
+    "$bin" train --config "$run/config.toml" --out "$run" --device "$device" --quiet
+    used=$(sed -n 's/.*"device": *"\([a-z]*\)".*/\1/p' "$run/train_device.json")
+    profile=()
+    if [ "$used" = cuda ]; then profile=(--profile "$run/profile.csv"); fi
+    "$bin" bench train --config "$run/config.toml" --device "$used" --steps "${STUDY_BENCH_STEPS:-10}" \
+      --output "$run/bench_train.csv" "${profile[@]}" > "$run/bench_train.log"
+    rm -f "$run"/{train.bin,val.bin,tokenizer.json} "$run/model.ckpt"  # the weights are not a result here
+  done
+done

@@ -238,3 +238,51 @@ TEST_CASE("a checkpoint keeps the attention pattern, and a different pattern is 
   CHECK_FALSE(same_architecture(other, ck.config));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("local and sinks decode from a ring KV cache of their span: flat memory, the forward's logits") {
+  for (Kind kind : {Kind::local, Kind::sinks}) {
+    const std::string pattern = sparse::to_string(kind);
+    CAPTURE(pattern);
+    ModelConfig m = sparse_config(kind);
+    m.context = 300;  // the ring (32 positions, after 16 sink positions) wraps eight times
+    m.position = ModelConfig::Position::rotary;
+    GptModel model(m);
+    init_params(model.data(), m, 8);
+    const std::size_t T = m.context;
+    const auto ids = tokens(T, static_cast<std::uint32_t>(m.vocab_size), 4);
+    const GptWeights w = weights_of(model);
+    GptActivations acts(m, 1, T, false);
+    gpt_forward(w, acts, ids.data(), 1, T);
+    std::vector<float> all(T * m.vocab_size), step(m.vocab_size);
+    gpt_logits(w, all.data(), acts.lnf, T);
+    KvCache cache(m);
+    REQUIRE(cache.ring());
+    const std::size_t span = kind == Kind::sinks ? 16 + 32 : 32;
+    CHECK(cache.bytes() == 2 * m.n_layer * span * m.n_embd * sizeof(float));
+    StepBuffers buffers(m);
+    double worst = 0.0;
+    for (std::size_t t = 0; t < T; ++t) {
+      gpt_step(w, cache, buffers, ids[t], step.data());
+      for (std::size_t v = 0; v < m.vocab_size; ++v)
+        worst = std::max(worst, static_cast<double>(std::fabs(step[v] - all[t * m.vocab_size + v])));
+    }
+    CHECK(worst < 1e-4);
+    CHECK(cache.bytes() == 2 * m.n_layer * span * m.n_embd * sizeof(float));  // the same after 300 positions
+    // A prefill through the ring, then decoding on: the same logits as the forward's last rows.
+    KvCache prefilled(m);
+    GptActivations part(m, 1, T - 5, false);
+    gpt_forward(w, part, ids.data(), 1, T - 5, &prefilled);
+    prefilled.length = T - 5;
+    for (std::size_t t = T - 5; t < T; ++t) {
+      gpt_step(w, prefilled, buffers, ids[t], step.data());
+      for (std::size_t v = 0; v < m.vocab_size; ++v)
+        CHECK(std::fabs(step[v] - all[t * m.vocab_size + v]) < 1e-4);
+    }
+  }
+  ModelConfig dense = sparse_config(Kind::local);
+  dense.attention = {};
+  CHECK_FALSE(KvCache(dense).ring());
+  ModelConfig wide = sparse_config(Kind::local);
+  wide.attention.window = 5;  // 80 positions: the whole context, so no ring
+  CHECK_FALSE(KvCache(wide).ring());
+}

@@ -65,7 +65,7 @@ void gpt_step(const GptWeights& w, KvCache& cache, StepBuffers& s, std::uint32_t
     if (s.scores.size() < NH * (pos + 1)) s.scores.resize(NH * std::min(m.context, 2 * (pos + 1)));
     if (s.layout)
       cpu::sparse_attention_decode(s.atty.data(), s.scores.data(), s.qkv.data(), cache.keys(l), cache.values(l), *s.layout,
-                                   pos, C, NH);
+                                   pos, C, NH, cache.slots());
     else
       cpu::attention_decode(s.atty.data(), s.scores.data(), s.qkv.data(), cache.keys(l), cache.values(l), pos + 1, C,
                             NH);

@@ -1,9 +1,12 @@
 // Keys and values of every layer for positions [0, context): store() checks the bounds, so
-// decoding can never write past the end.
+// decoding can never write past the end. With an attention pattern whose queries read only the
+// sink blocks and a window (local, sinks) the cache is a ring of that span: its memory stays the
+// same whatever the length decoded, and slots() says where each position sits.
 #pragma once
 #include <cstddef>
 #include <vector>
 
+#include "minitx/backend/cpu/sparse_attention.h"
 #include "minitx/model/config.h"
 
 namespace minitx {
@@ -13,9 +16,13 @@ struct KvCache {
 
   // Copies keys and values of positions [pos, pos + T) from rows of q|k|v (T, 3C) of `layer`.
   void store(std::size_t layer, std::size_t pos, const float* qkv, std::size_t T);
-  // (positions stored so far, C); the pointers stay valid until the next store().
+  // Rows of C floats, position p at row slots()(p); the pointers stay valid until the next store().
   const float* keys(std::size_t layer) const { return k_[layer].data(); }
   const float* values(std::size_t layer) const { return v_[layer].data(); }
+  const cpu::KvSlots& slots() const { return slots_; }
+  bool ring() const { return slots_.fixed != SIZE_MAX; }
+  // Bytes the keys and values of every layer take now.
+  std::size_t bytes() const { return 2 * layers * capacity_ * C * sizeof(float); }
 
   std::size_t layers, context, C;
   std::size_t length = 0;  // positions filled so far, maintained by the caller
@@ -27,6 +34,7 @@ struct KvCache {
   // context a model file may claim.
   std::vector<std::vector<float>> k_, v_;
   std::size_t capacity_ = 0;  // positions allocated per layer
+  cpu::KvSlots slots_;
 };
 inline constexpr std::size_t kEagerPositions = 4096;
 

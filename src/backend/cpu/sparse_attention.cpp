@@ -206,7 +206,8 @@ void sparse_attention_backward(float* dinp, float* datt, const float* dout, cons
 }
 
 void sparse_attention_decode(float* out, float* scores, const float* q, const float* keys, const float* values,
-                             const BlockLayout& layout, std::size_t pos, std::size_t C, std::size_t NH) {
+                             const BlockLayout& layout, std::size_t pos, std::size_t C, std::size_t NH,
+                             const KvSlots& slots) {
   check_args("sparse_attention_decode", layout, static_cast<std::size_t>(layout.T), C, NH);
   MINITX_CHECK(pos < static_cast<std::size_t>(layout.T), "sparse_attention_decode: position {} is past the layout's T = {}",
                pos, layout.T);
@@ -231,7 +232,7 @@ void sparse_attention_decode(float* out, float* scores, const float* q, const fl
           }
       };
       for_each_key([&](std::size_t j, bool masked) {
-        s[j] = masked ? -INFINITY : scale * dot(qh, keys + j * C + h * hs, hs);
+        s[j] = masked ? -INFINITY : scale * dot(qh, keys + slots(j) * C + h * hs, hs);
       });
       softmax_runs(s, runs, n);
       float* o = out + h * hs;
@@ -239,7 +240,7 @@ void sparse_attention_decode(float* out, float* scores, const float* q, const fl
       for_each_key([&](std::size_t j, bool masked) {
         if (masked) return;
         const float pj = s[j];
-        const float* vj = values + j * C + h * hs;
+        const float* vj = values + slots(j) * C + h * hs;
         for (std::size_t e = 0; e < hs; ++e) o[e] += pj * vj[e];
       });
     }

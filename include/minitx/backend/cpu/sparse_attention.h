@@ -15,6 +15,7 @@
 // Every reduction runs in an order fixed by the layout and the shapes, never by the threads.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #include "minitx/sparse/layout.h"
 
@@ -31,11 +32,20 @@ void sparse_attention_backward(float* dinp, float* datt, const float* dout, cons
                                const sparse::BlockLayout& layout, std::size_t B, std::size_t T, std::size_t C,
                                std::size_t NH);
 
+// Where position p's key and value rows sit in a KV cache: row p, or in a ring cache (patterns
+// whose queries read a bounded span) the first `fixed` positions at their own rows and each later
+// one at fixed + (p - fixed) % ring, overwriting the position `ring` before it.
+struct KvSlots {
+  std::size_t fixed = SIZE_MAX, ring = 1;
+  std::size_t operator()(std::size_t p) const { return p < fixed ? p : fixed + (p - fixed) % ring; }
+};
+
 // One query at position pos against cached keys and values of positions [0, pos], rows of
-// stride C: q (C), keys and values (pos + 1, C), out (C), scores scratch of NH·(pos + 1) floats.
+// stride C at the rows `slots` gives: q (C), out (C), scores scratch of NH·(pos + 1) floats.
 // Reads only the keys and values the layout allows row pos (pos < layout.T); equals row pos of
 // sparse_attention_forward up to float rounding (dot products instead of sgemm tiles).
 void sparse_attention_decode(float* out, float* scores, const float* q, const float* keys, const float* values,
-                             const sparse::BlockLayout& layout, std::size_t pos, std::size_t C, std::size_t NH);
+                             const sparse::BlockLayout& layout, std::size_t pos, std::size_t C, std::size_t NH,
+                             const KvSlots& slots = {});
 
 }  // namespace minitx::cpu

@@ -3,7 +3,10 @@
 # the PyTorch peers in the same run, results under $OUT. The binaries are built here (nvcc 13,
 # sm_90) and carried in .devbin/ with the libraries the GPU machine's image lacks (fmt, PCRE2).
 #   scripts/device-run.sh [tests] [attention] [peers] [ops] [train] [train-ours] [pipeline] [gpu-config]
-#   (default: all but train-ours and gpu-config)
+#                         [bench-sparse]
+#   (default: all but train-ours, gpu-config and bench-sparse)
+# bench-sparse: `make bench-sparse`'s CSV (minitx, SDPA and FlexAttention in one file, the same
+# masks) as $OUT/bench_sparse.csv, to be copied into out/ and plotted where gnuplot is.
 # train: torch_peers.py's training step (eager, torch.compile) and `minitx bench train --device
 # cuda` in one call; pipeline: configs/gpu.toml trained on the GPU twice, and once stopped and
 # continued, checkpoints compared byte for byte (out/gpu/train.bin and val.bin carried in).
@@ -28,6 +31,10 @@ for part in $parts; do
       echo "== attention peers (SDPA, FlexAttention)"
       PYTHONUNBUFFERED=1 timeout 300 python3 scripts/peers/attention_peer.py /tmp/masks --reps 20 \
         --output $OUT/bench_attention_peer.csv 2>&1 | grep -v Warning | tail -n 45 ;;
+    bench-sparse)
+      echo "== bench-sparse: minitx, SDPA and FlexAttention on the same masks"
+      PYTHONUNBUFFERED=1 timeout 560 scripts/bench-sparse.sh $OUT/bench_sparse.csv /tmp/sparse-masks \
+        $bin/minitx bench attention --device cuda ${SPARSE_ARGS:-} 2>&1 | grep -v Warning | tail -n 90 ;;
     ops)
       echo "== CUDA ops"
       $bin/bench-cuda-ops 2>&1 | tail -n 40 ;;

@@ -36,6 +36,8 @@ MINITX="$MINITX" tests/e2e.sh 2>&1 | tee "$e2e_log"
 MINITX="$MINITX" tests/e2e_report.sh 2>&1 | tee -a "$e2e_log"
 # Training killed at every named point, with and without Make: never taken for finished.
 MINITX="$MINITX" tests/e2e_interrupt.sh 2>&1 | tee -a "$e2e_log"
+# make bench-sparse on the CPU at tiny sizes: the CSV's columns against their formulas, the plots.
+MINITX="$MINITX" tests/e2e_bench_sparse.sh 2>&1 | tee -a "$e2e_log"
 e2e_skipped=$(grep -c '^ok .*# SKIP' "$e2e_log")
 e2e_passed=$(( $(grep -c '^ok ' "$e2e_log") - e2e_skipped ))
 e2e_failed=$(grep -c '^not ok ' "$e2e_log")

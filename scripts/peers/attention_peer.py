@@ -4,13 +4,17 @@ Usage (on the GPU machine, after `build/minitx bench attention --export-masks DI
     python3 scripts/peers/attention_peer.py DIR [--heads 12] [--dim 64] [--tokens 16384] [--reps 30] [--output FILE.csv]
 
 Reads every DIR/<pattern>_b<block>_T<T>.txt written by --export-masks (one line per query block:
-"kb:kind ...", kind 0 full, 1 causal, 2 global; a line of global tokens), turns it into a
-FlexAttention mask_mod over a lookup table, builds the BlockMask with create_block_mask at the
-same block size, and times torch.compile'd flex_attention forward and forward+backward the way
-minitx does: CUDA events, median of --reps after warm-up, inputs rotating over three sets.
-SDPA (is_causal=True, FlashAttention backend where available) is timed once per T as the dense
-reference. Prints the table and writes CSV with minitx's columns (the pattern prefixed with
-"flex_" or "sdpa_").
+"kb:kind ...", kind 0 full, 1 causal, 2 global; a line of global tokens; the header gives the
+positions a decoder's KV cache keeps), turns it into a FlexAttention mask_mod over a lookup
+table, builds the BlockMask with create_block_mask at the same block size, and times
+torch.compile'd flex_attention forward and forward+backward the way minitx does: CUDA events,
+median of --reps after warm-up, inputs rotating over three sets. SDPA (is_causal=True,
+FlashAttention backend where available) is timed once per T as the dense reference.
+--tokens, --heads, --dim and --reps default to DIR/shape.txt, minitx's own run, so B = tokens/T,
+H and D are the same. Prints the table and writes CSV with minitx's columns (impl "sdpa" or
+"flex", device "cuda"), so the two files concatenate; the memory columns are minitx's formulas
+for a fused kernel: saved = out (bf16) + lse (fp32), the KV cache in bf16, the kept score blocks
+in fp32.
 """
 import argparse, glob, math, os, re, sys
 import torch
@@ -20,16 +24,28 @@ import torch.nn.functional as F
 def read_layout(path):
     with open(path) as f:
         lines = f.read().splitlines()
-    assert lines[0] == "minitx-block-layout 1", f"{path}: not a minitx layout"
+    assert lines[0] == "minitx-block-layout 2", f"{path}: not a minitx layout of version 2 (first line {lines[0]!r})"
     head = lines[1].split()
-    T, block, nb = int(head[1]), int(head[3]), int(head[5])
+    assert head[0::2] == ["T", "block", "nb", "kv_positions"], f"{path}: header {lines[1]!r} is not 'T .. block .. nb .. kv_positions ..'"
+    T, block, nb, kv_positions = int(head[1]), int(head[3]), int(head[5]), int(head[7])
     globals_ = [int(x) for x in lines[2].split()[1:]]
     kinds = torch.full((nb, nb), -1, dtype=torch.int8)
     for qb, line in enumerate(lines[3:3 + nb]):
         for item in line.split():
             kb, kind = item.split(":")
             kinds[qb, int(kb)] = int(kind)
-    return T, block, kinds, globals_
+    return T, block, kinds, globals_, kv_positions
+
+
+def read_shape(masks):
+    """minitx's tokens, heads, dim and reps, as --export-masks wrote them (empty when absent)."""
+    path = os.path.join(masks, "shape.txt")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        lines = f.read().split("\n")
+    assert lines[0] == "minitx-bench-shape 1", f"{path}: not a minitx shape file (first line {lines[0]!r})"
+    return {k: int(v) for k, v in (line.split() for line in lines[1:] if line.strip())}
 
 
 def make_mask_mod(tbl, glob_t, blk):
@@ -59,12 +75,16 @@ def bench(fn, reps, warm=3):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("masks")
-    ap.add_argument("--heads", type=int, default=12)
-    ap.add_argument("--dim", type=int, default=64)
-    ap.add_argument("--tokens", type=int, default=16384)
-    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--heads", type=int)
+    ap.add_argument("--dim", type=int)
+    ap.add_argument("--tokens", type=int)
+    ap.add_argument("--reps", type=int)
     ap.add_argument("--output")
     a = ap.parse_args()
+    shape = read_shape(a.masks)
+    for key, fallback in (("heads", 12), ("dim", 64), ("tokens", 16384), ("reps", 30)):
+        if getattr(a, key) is None:
+            setattr(a, key, shape.get(key, fallback))
 
     from torch.nn.attention.flex_attention import flex_attention, create_block_mask
     import torch._dynamo
@@ -83,15 +103,19 @@ def main():
 
     H, D = a.heads, a.dim
     rows = []
-    header = "pattern,block,T,B,density,fwd_ms,fwdbwd_ms,fwd_tflops,fwdbwd_tflops,fwd_bytes"
-    print(f"{'pattern':<18} {'block':>5} {'T':>6} {'B':>3} {'density':>7} {'fwd ms':>8} {'f+b ms':>9} {'fwd TF':>7} {'f+b TF':>7}")
+    header = ("pattern,impl,device,block,T,B,H,D,density,fwd_ms,fwdbwd_ms,fwd_tflops,fwdbwd_tflops,"
+              "saved_bytes,kv_cache_bytes,scores_bytes")
+    print(f"{'impl':<5} {'pattern':<13} {'block':>5} {'T':>6} {'B':>3} {'density':>7} {'fwd ms':>8} {'f+b ms':>9} {'fwd TF':>7} {'f+b TF':>7}")
 
-    def emit(name, block, T, B, dens, t, tb):
-        flops = 2.0 * B * H * T * T * D * dens
-        fb = B * T * H * (4.0 * D * 2 + 4)
-        row = f"{name},{block},{T},{B},{dens:.4f},{t:.4f},{tb:.4f},{flops / t / 1e9:.2f},{3.5 * flops / tb / 1e9:.2f},{fb:.0f}"
-        rows.append(row)
-        print(f"{name:<18} {block:>5} {T:>6} {B:>3} {dens:>7.3f} {t:>8.3f} {tb:>9.3f} {flops / t / 1e9:>7.1f} {3.5 * flops / tb / 1e9:>7.1f}", flush=True)
+    def emit(impl, name, block, T, B, dens, t, tb, kept, kv_positions):
+        flops = 2.0 * B * H * T * T * D * dens  # kept work: the causal FLOPs times the density
+        tf, tfb = flops / t / 1e9, 3.5 * flops / tb / 1e9
+        saved = B * T * H * (2 * D + 4)  # out in bf16 and lse in fp32, as minitx's kernel
+        kv = 2 * B * kv_positions * H * D * 2  # k and v in bf16
+        scores = kept * block * block * 4 * B * H  # the kept score blocks in fp32
+        rows.append(f"{name},{impl},cuda,{block},{T},{B},{H},{D},{dens:.4f},{t:.4f},{tb:.4f},{tf:.4f},{tfb:.4f},"
+                    f"{saved},{kv},{scores}")
+        print(f"{impl:<5} {name:<13} {block:>5} {T:>6} {B:>3} {dens:>7.3f} {t:>8.3f} {tb:>9.3f} {tf:>7.1f} {tfb:>7.1f}", flush=True)
 
     for (block, T), entries in sorted(files.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         B = max(1, a.tokens // T)
@@ -106,10 +130,11 @@ def main():
         def sdpa_fb(i):
             sdpa_f(i).backward(douts[i % 3])
 
-        emit("sdpa_causal", block, T, B, 1.0, bench(sdpa_f, a.reps), bench(sdpa_fb, a.reps))
+        nb = (T + block - 1) // block
+        emit("sdpa", "causal", block, T, B, 1.0, bench(sdpa_f, a.reps), bench(sdpa_fb, a.reps), nb * (nb + 1) // 2, T)
         for name, path in entries:
             try:
-                T2, blk, kinds, globals_ = read_layout(path)
+                T2, blk, kinds, globals_, kv_positions = read_layout(path)
                 assert T2 == T and blk == block, f"{path}: header disagrees with its name"
                 tbl = kinds.to("cuda")
                 glob_t = torch.zeros(T, dtype=torch.bool, device="cuda")
@@ -118,7 +143,6 @@ def main():
 
                 bm = create_block_mask(make_mask_mod(tbl, glob_t, blk), B=None, H=None, Q_LEN=T, KV_LEN=T, device="cuda", BLOCK_SIZE=blk)
                 nnz = int(bm.kv_num_blocks.sum().item() + (bm.full_kv_num_blocks.sum().item() if bm.full_kv_num_blocks is not None else 0))
-                nb = (T + blk - 1) // blk
                 dens = nnz / (nb * (nb + 1) / 2)
                 # FlexAttention's own count must agree with the layout's kept blocks.
                 kept = int((kinds >= 0).sum().item())
@@ -132,16 +156,18 @@ def main():
                 def fb(i, f=f):
                     f(i).backward(douts[i % 3])
 
-                emit("flex_" + name, block, T, B, dens, bench(f, a.reps), bench(fb, a.reps))
+                emit("flex", name, block, T, B, dens, bench(f, a.reps), bench(fb, a.reps), kept, kv_positions)
             except Exception as ex:  # one failing mask should not hide the others
-                print(f"flex_{name} T={T}: {type(ex).__name__}: {str(ex)[:300]}", file=sys.stderr)
+                print(f"flex {name} T={T}: {type(ex).__name__}: {str(ex)[:300]}", file=sys.stderr)
         del sets, douts
         torch.cuda.empty_cache()
 
-    text = header + "\n" + "\n".join(rows) + "\n"
-    if a.output:
-        with open(a.output, "w") as f:
+    text = header + "\n" + "".join(row + "\n" for row in rows)
+    if a.output:  # under a temporary name, renamed into place once complete
+        tmp = f"{a.output}.tmp-{os.getpid()}"
+        with open(tmp, "w") as f:
             f.write(text)
+        os.replace(tmp, a.output)
 
 
 if __name__ == "__main__":

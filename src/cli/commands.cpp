@@ -161,13 +161,19 @@ const std::vector<Command>& commands() {
        "--config FILE [--prompt N] [--gen N] [--reps N] [--vocab V] [--output FILE.csv]\n\n"
        "Like llama-bench's pp and tg tests: N-token prompt processing, then N decoded tokens.",
        run_bench_decode},
-      {"bench attention", "block-sparse attention forward and forward+backward on the GPU, per pattern and T",
-       "[--patterns causal,local,strided,bigbird_peer,bigbird,longformer,sinks] [--T 1024,...,16384]\n"
-       "      [--block 128] [--tokens 16384] [--heads 12] [--dim 64] [--reps 30] [--output FILE.csv]\n"
-       "      [--export-masks DIR]\n\n"
-       "B = tokens / T. Median CUDA-event time of --reps runs after warm-up, inputs rotating over three\n"
-       "buffers. TFLOP/s count kept work only (causal FLOPs times density; backward 2.5x forward).\n"
-       "--export-masks writes each layout to DIR for scripts/peers/attention_peer.py (works without CUDA).",
+      {"bench attention", "block-sparse attention forward and forward+backward per pattern and T, with its memory",
+       "[--device auto|cpu|cuda] [--patterns causal,local,strided,bigbird_peer,bigbird,longformer,sinks]\n"
+       "      [--T 1024,...,16384] [--block 128] [--tokens 16384] [--heads 12] [--dim 64] [--reps 30]\n"
+       "      [--output FILE.csv] [--export-masks DIR] | --layout-grid FILE --T N --block N\n\n"
+       "B = tokens / T. cuda: our bf16 kernel, CUDA events, inputs rotating over three buffers; cpu\n"
+       "(auto without a GPU): the fp32 CPU kernel, wall clock, by default T 256..4096, block 64, 4096\n"
+       "tokens, 4 heads, 5 runs. Median of --reps runs after warm-up. TFLOP/s count kept work only\n"
+       "(causal FLOPs times density; backward 2.5x forward). Memory per layer: saved_bytes (kept for\n"
+       "the backward: out + lse, or the CPU's T x T probabilities), kv_cache_bytes (k and v a decoder at\n"
+       "length T keeps; a ring of the window for local and sinks), scores_bytes (the kept score blocks\n"
+       "in fp32). --export-masks writes each layout and the shapes to DIR for\n"
+       "scripts/peers/attention_peer.py; --layout-grid writes the block grids for the layouts plot and\n"
+       "times nothing.",
        run_bench_attention},
   };
   return kCommands;

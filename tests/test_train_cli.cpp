@@ -192,8 +192,16 @@ TEST_CASE("model commands on a toy config: train, eval, bench generate, bench de
                                (out / "decode.csv").string()});
   CHECK(minitx::cli::run_bench_decode(decode) == 0);
   const std::string decode_csv = minitx::read_file(out / "decode.csv");
-  CHECK(decode_csv.rfind("test,tokens,threads,gemm_kernel,tokens_per_s,read_gb_per_s,ceiling_tokens_per_s\npp,8,", 0) == 0);
+  CHECK(decode_csv.rfind("test,tokens,threads,gemm_kernel,tokens_per_s,read_gb_per_s,ceiling_tokens_per_s,depth,"
+                         "attention,kv_cache_bytes\npp,8,", 0) == 0);
   CHECK(decode_csv.find("\ntg,8,") != std::string::npos);
+  // After a 20-token prompt; the dense cache holds the whole context: 2 (k, v) · 1 layer · 40 · 16 · 4 bytes.
+  Args deep("bench decode", {"--config", c, "--prompt", "8", "--gen", "8", "--depth", "20", "--reps", "1", "--output",
+                             (out / "deep.csv").string()});
+  CHECK(minitx::cli::run_bench_decode(deep) == 0);
+  CHECK(minitx::read_file(out / "deep.csv").find(",20,dense,5120\n") != std::string::npos);
+  Args too_deep("bench decode", {"--config", c, "--prompt", "8", "--gen", "8", "--depth", "35"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_bench_decode(too_deep), "--depth 35 + --gen 8 exceed the context of 40");
   Args too_long("bench decode", {"--config", c, "--prompt", "30", "--gen", "30"});
   CHECK_ERROR_CONTAINS(minitx::cli::run_bench_decode(too_long), "exceed the context of 40");
 

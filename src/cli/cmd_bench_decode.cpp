@@ -1,7 +1,9 @@
 // minitx bench decode: prompt processing and decoding speed of a config's model shape with
 // random weights (the llama.cpp comparison: llama-bench's pp and tg tests at fp32). Each
 // repetition also times a plain read of the model's parameters (what a decode step streams),
-// so the decode figure stands beside the ceiling the memory allowed at that moment.
+// so the decode figure stands beside the ceiling the memory allowed at that moment. --depth N
+// decodes after an N-token prompt instead of one token (llama-bench's -d): what attention over a
+// long context costs, and what the KV cache holds there.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 #include "minitx/infer/decoder.h"
 #include "minitx/model/load.h"
 #include "minitx/model/params.h"
+#include "minitx/sparse/pattern.h"
 
 namespace minitx::cli {
 
@@ -26,26 +29,30 @@ int run_bench_decode(Args& args) {
   const auto prompt_tokens = static_cast<std::size_t>(args.integer("--prompt", 1, 65536, 128));
   const auto gen_tokens = static_cast<std::size_t>(args.integer("--gen", 1, 65536, 128));
   const auto reps = static_cast<std::size_t>(args.integer("--reps", 1, 100, 3));
+  const auto depth = static_cast<std::size_t>(args.integer("--depth", 1, 1 << 20, 1));
   const auto vocab = args.integer("--vocab", 2, 1 << 24, 0);
   const auto output = args.option("--output");
   args.done();
   ex.model.vocab_size = vocab > 0 ? static_cast<std::size_t>(vocab) : ex.tokenizer.trainer.vocab_size;
   if (prompt_tokens + gen_tokens > ex.model.context)
     fail("bench decode: --prompt {} + --gen {} exceed the context of {}", prompt_tokens, gen_tokens, ex.model.context);
+  if (depth + gen_tokens > ex.model.context)
+    fail("bench decode: --depth {} + --gen {} exceed the context of {}", depth, gen_tokens, ex.model.context);
   const auto model = random_model(ex.model, 1);
-  std::vector<std::uint32_t> prompt(prompt_tokens);
+  std::vector<std::uint32_t> prompt(std::max(prompt_tokens, depth));
   const CounterRng rng(3, 0);
-  for (std::size_t i = 0; i < prompt_tokens; ++i) prompt[i] = static_cast<std::uint32_t>(rng.below(i, ex.model.vocab_size));
+  for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<std::uint32_t>(rng.below(i, ex.model.vocab_size));
 
   Decoder decoder(*model);
   const std::size_t step_bytes = model->storage.size() * sizeof(float);
   std::vector<double> pp, tg, ceiling;
   for (std::size_t rep = 0; rep <= reps; ++rep) {  // rep 0 warms up
     auto start = std::chrono::steady_clock::now();
-    decoder.prefill(prompt.data(), prompt.size());
+    decoder.prefill(prompt.data(), prompt_tokens);
     const double prefill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    // Decoding: gen_tokens steps after a one-token prompt, as llama-bench's tg test does.
-    decoder.prefill(prompt.data(), 1);
+    // Decoding: gen_tokens steps after a one-token prompt, as llama-bench's tg test does (or
+    // after `depth` tokens).
+    decoder.prefill(prompt.data(), depth);
     start = std::chrono::steady_clock::now();
     std::uint32_t next = prompt[0];
     for (std::size_t i = 0; i < gen_tokens; ++i) {
@@ -72,15 +79,19 @@ int run_bench_decode(Args& args) {
   const char* kernel = cpu::gemm_isa_name(cpu::gemm_isa());
   fmt::print("  prompt {} tokens: {:.0f} tokens/s (median of {}; {} matrix kernel)\n", prompt_tokens, pp_med, reps,
              kernel);
-  fmt::print("  generate {} tokens: {:.1f} tokens/s (median of {})\n", gen_tokens, tg_med, reps);
+  fmt::print("  generate {} tokens after {}: {:.1f} tokens/s (median of {}); KV cache {:.1f} MB ({})\n", gen_tokens,
+             depth, tg_med, reps, static_cast<double>(decoder.kv_cache_bytes()) / 1e6,
+             sparse::summarize_pattern(ex.model.attention));
   fmt::print("  memory read: {:.1f} GB/s, so at most {:.0f} tokens/s streaming {:.1f} MB per token; decode reached {:.0f}%\n",
              gbs, ceiling_med, static_cast<double>(step_bytes) / 1e6, 100.0 * tg_med / ceiling_med);
   if (output)
     write_file_atomic(*output,
-                      fmt::format("test,tokens,threads,gemm_kernel,tokens_per_s,read_gb_per_s,ceiling_tokens_per_s\n"
-                                  "pp,{},{},{},{:.1f},,\ntg,{},{},{},{:.1f},{:.1f},{:.1f}\n",
-                                  prompt_tokens, thread_count(), kernel, pp_med, gen_tokens, thread_count(), kernel,
-                                  tg_med, gbs, ceiling_med));
+                      fmt::format("test,tokens,threads,gemm_kernel,tokens_per_s,read_gb_per_s,ceiling_tokens_per_s,"
+                                  "depth,attention,kv_cache_bytes\n"
+                                  "pp,{},{},{},{:.1f},,,0,{},\ntg,{},{},{},{:.1f},{:.1f},{:.1f},{},{},{}\n",
+                                  prompt_tokens, thread_count(), kernel, pp_med, sparse::to_string(ex.model.attention.kind),
+                                  gen_tokens, thread_count(), kernel, tg_med, gbs, ceiling_med, depth,
+                                  sparse::to_string(ex.model.attention.kind), decoder.kv_cache_bytes()));
   return 0;
 }
 

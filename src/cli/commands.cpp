@@ -158,8 +158,10 @@ const std::vector<Command>& commands() {
        "(lengths 32, 64, ..., context) and FILE_positions.csv (latency by position) for the plot.",
        run_bench_generate},
       {"bench decode", "prompt and generation tokens/s of a config's model shape (random weights)",
-       "--config FILE [--prompt N] [--gen N] [--reps N] [--vocab V] [--output FILE.csv]\n\n"
-       "Like llama-bench's pp and tg tests: N-token prompt processing, then N decoded tokens.",
+       "--config FILE [--prompt N] [--gen N] [--depth N] [--reps N] [--vocab V] [--output FILE.csv]\n\n"
+       "Like llama-bench's pp and tg tests: N-token prompt processing, then N decoded tokens after a\n"
+       "one-token prompt, or after --depth tokens (-d): attention over a long context, with the KV\n"
+       "cache's size there (a ring of the window for the local and sinks patterns).",
        run_bench_decode},
       {"bench attention", "block-sparse attention forward and forward+backward per pattern and T, with its memory",
        "[--device auto|cpu|cuda] [--patterns causal,local,strided,bigbird_peer,bigbird,longformer,sinks]\n"

@@ -31,6 +31,8 @@ class Decoder {
   const std::vector<float>& logits_recompute(const std::uint32_t* ids, std::size_t n);
 
   std::size_t length() const { return cache_.length; }
+  // What the KV cache takes now (flat for local and sinks patterns: a ring of their span).
+  std::size_t kv_cache_bytes() const { return cache_.bytes(); }
   const ModelConfig& config() const { return weights_.config; }
 
  private:

@@ -1,8 +1,9 @@
 # The block-sparse attention study (issue 11): each model of STUDY_MODELS trained dense and with
 # every attention pattern for STUDY_STEPS steps from the same start, then gathered beside dense.
 #   make sparse-study [STUDY_MODELS="pythia-70m opt-125m"] [STUDY_STEPS=500] [STUDY_DEVICE=auto]
-# -> out/sparse-study/<model>-<pattern>/ (each run's logs), out/sparse_study.csv and
-#    out/plot_sparse_study.png. Sized for one GPU (minutes on an H200); on the CPU these models
+# -> out/sparse-study/<model>-<pattern>/ (each run's logs), out/sparse_study.csv,
+#    out/plot_sparse_study.png and out/plot_sparse_attention_<model>.png (heatmaps of each run's
+#    attention over the same text). Sized for one GPU (minutes on an H200); on the CPU these models
 # take hours, so without a GPU the script says so and stops unless STUDY_DEVICE=cpu asks for it.
 
 STUDY_MODELS ?= pythia-70m opt-125m
@@ -19,3 +20,4 @@ sparse-study: | $(MINITX) ## train each STUDY_MODELS dense and with every attent
 	scripts/sparse-study-report.sh $(STUDY_DIR) $(STUDY_CSV)
 	gnuplot -e "study='$(STUDY_CSV)'; dir='$(STUDY_DIR)'; output='$(STUDY_PLOT).tmp'" scripts/plot_sparse_study.gp
 	mv $(STUDY_PLOT).tmp $(STUDY_PLOT)
+	scripts/plot-study-attention.sh $(STUDY_DIR) out $(STUDY_MODELS)

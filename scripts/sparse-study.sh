@@ -7,13 +7,25 @@
 #
 # MODEL is a config under configs/ whose token files are in out/MODEL/ (make CONFIG=... tokenizer).
 # Each run goes to DIR/MODEL-PATTERN/: config.toml (the model's config with STEPS steps and the
-# pattern's [model.attention] table), train_log.csv, train_times.csv and, on a GPU,
-# bench_train.csv and profile.csv. scripts/sparse-study-report.sh gathers them.
+# pattern's [model.attention] table), train_log.csv, train_times.csv, bench_train.csv (and on a
+# GPU profile.csv), and attention.csv: layer STUDY_LAYER's (1) attention over a real text
+# (minitx attention-map). scripts/sparse-study-report.sh gathers them.
 set -euo pipefail
 [ $# -ge 5 ] || { echo "usage: $0 BIN DEVICE STEPS DIR MODEL..." >&2; exit 2; }
 bin=$1 device=$2 steps=$3 dir=$4
 shift 4
 patterns=${STUDY_PATTERNS:-dense local strided bigbird longformer sinks}
+# The heatmaps' text: the opening of the corpus's first address (Washington, 1790), about 190
+# tokens, so that it spans three blocks of 64 and the patterns differ on it.
+text=${STUDY_TEXT:-"Fellow-Citizens of the Senate and House of Representatives: In meeting you again I feel much \
+satisfaction in being able to repeat my congratulations on the favorable prospects which continue to distinguish our \
+public affairs. The abundant fruits of another year have blessed our country with plenty and with the means of a \
+flourishing commerce. The progress of public credit is witnessed by a considerable rise of American stock abroad as \
+well as at home, and the revenues allotted for this and other national purposes have been productive beyond the \
+calculations by which they were regulated. This latter circumstance is the more pleasing, as it is not only a proof of \
+the fertility of our resources, but as it assures us of a further increase of the national respectability and credit, \
+and, let me add, as it bears an honorable testimony to the patriotism and integrity of the mercantile and marine part \
+of our citizens. The punctuality of the former in discharging their engagements has been exemplary."}
 
 # At T = 1,024 and blocks of 64 (16 per row) every pattern keeps a band of 2 blocks (128 tokens)
 # and adds its own long-range blocks: density 0.23 (local) to 0.43 (BigBird) of the causal blocks.
@@ -53,6 +65,8 @@ for model in "$@"; do
     if [ "$used" = cuda ]; then profile=(--profile "$run/profile.csv"); fi
     "$bin" bench train --config "$run/config.toml" --device "$used" --steps "${STUDY_BENCH_STEPS:-10}" \
       --output "$run/bench_train.csv" "${profile[@]}" > "$run/bench_train.log"
+    "$bin" attention-map --model "$run/model.ckpt" --tokenizer "$run/tokenizer.json" --text "$text" \
+      --layer "${STUDY_LAYER:-1}" --output "$run/attention.csv" > /dev/null
     rm -f "$run"/{train.bin,val.bin,tokenizer.json} "$run/model.ckpt"  # the weights are not a result here
   done
 done

@@ -78,6 +78,13 @@ check "generate --context-policy slide goes past the context (64) and says so" b
   "'$MINITX' generate --config configs/tiny.toml --out '$Q' --prompt 'Call me' --max-new 150 --seed 1 --context-policy slide 2>&1 >/dev/null | grep -q '150 new tokens.*the window slid 3 times'"
 check "generate stops at the context by default" bash -c \
   "'$MINITX' generate --config configs/tiny.toml --out '$Q' --prompt 'Call me' --max-new 150 --seed 1 2>&1 >/dev/null | grep -q 'stopped at the context length'"
+check "attention-map writes every head's causal triangle, each query's row summing to 1" bash -c \
+  "'$MINITX' attention-map --model '$Q/model.ckpt' --tokenizer '$Q/tokenizer.json' --text 'Call me Ishmael.' --layer 1 \
+     --output '$E2E/att.csv' && head -n 1 '$E2E/att.csv' | grep -qx 'head,query,key,query_token,key_token,probability' &&
+   awk -F, 'NR > 1 { s[\$1 \" \" \$2] += \$6; n++; if (\$3 > \$2) bad = 1 }
+     END { for (k in s) if (s[k] < 0.9999 || s[k] > 1.0001) bad = 1; q = length(s) / 2; exit !(n == 2 * q * (q + 1) / 2 && !bad) }' '$E2E/att.csv'"
+check_fails "attention-map names a layer the model lacks" "--layer 2 does not exist: the model has layers 0..1" \
+  "$MINITX" attention-map --model "$Q/model.ckpt" --tokenizer "$Q/tokenizer.json" --text x --layer 2 --output "$E2E/att2.csv"
 check_fails "a quantized model of another shape is an error" "does not fit [model] in configs/default.toml" \
   "$MINITX" eval --config configs/default.toml --out "$Q" --model "$Q/model-q4_0.mtq"
 check "bench quant --random times the config's shape with random weights" \

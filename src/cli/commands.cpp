@@ -88,6 +88,12 @@ const std::vector<Command>& commands() {
        "One row per position: position, id, then one column per vocabulary row (9 significant\n"
        "digits, enough to read back the same float). FILE is a checkpoint or a quantized model.",
        run_logits},
+      {"attention-map", "write one layer's attention probabilities over a text, every head, as CSV",
+       "--model FILE --tokenizer tokenizer.json --text TEXT [--layer N] --output FILE.csv\n\n"
+       "One row per head, query and key (key <= query): the probability the model gives it, and the\n"
+       "two tokens as text, for heatmaps (scripts/plot_attention_map.gp). Under a sparse pattern the\n"
+       "keys it masks are 0. FILE is a checkpoint or a quantized model.",
+       run_attention_map},
       {"quantize", "convert OUT/model.ckpt into a quantized model file OUT/model-<recipe>.mtq",
        "--config FILE --to f32|q8_0|q4_0|q4_mix [--out DIR] [--checkpoint CKPT] [--output FILE]\n"
        "      [--calib FILE.bin] [--calib-tokens N] [--q8-share F] [--sensitivity FILE.csv]\n\n"

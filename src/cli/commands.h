@@ -43,6 +43,7 @@ int run_bench_quant(Args& args);
 int run_import(Args& args);
 int run_export(Args& args);
 int run_logits(Args& args);
+int run_attention_map(Args& args);
 int run_bench_attention(Args& args);
 int run_report(Args& args);
 

@@ -115,6 +115,8 @@ TEST_CASE("config: texts that break toml++'s own checks are syntax errors, not a
   CHECK_ERROR_CONTAINS(ConfigFile::parse("[a\u3001]", "u.toml"),
                        "u.toml:1:3: TOML syntax error: a character past ASCII outside a string or comment");
   CHECK_ERROR_CONTAINS(ConfigFile::parse("x = 1\n  \u00e9 = 2\n", "e.toml"), "e.toml:2:3: TOML syntax error");
+  // A value running into a quote and a character past ASCII (U+01E6): toml++ scans it as a value.
+  CHECK_ERROR_CONTAINS(ConfigFile::parse("steps = 2\"fe\u01e6f3\"\n", "s.toml"), "s.toml:1:");
 }
 
 TEST_CASE("config: characters past ASCII are fine in strings and comments") {

@@ -10,6 +10,7 @@
 #include "minitx/model/gpt.h"
 #include "minitx/model/kv_cache.h"
 #include "minitx/model/params.h"
+#include "decode_checks.h"
 #include "test_ops_reference.h"
 
 using namespace minitx;
@@ -123,19 +124,10 @@ TEST_CASE("the decode step gives the forward's logits at every position, every a
     const std::size_t T = m.context;
     const auto ids = tokens(T, static_cast<std::uint32_t>(m.vocab_size), 3);
     const GptWeights w = weights_of(model);
-    GptActivations acts(m, 1, T, false);
-    gpt_forward(w, acts, ids.data(), 1, T);
-    std::vector<float> all(T * m.vocab_size), step(m.vocab_size);
-    gpt_logits(w, all.data(), acts.lnf, T);
     KvCache cache(m);
     StepBuffers buffers(m);
-    for (std::size_t t = 0; t < T; ++t) {
-      gpt_step(w, cache, buffers, ids[t], step.data());
-      CAPTURE(t);
-      const std::vector<float> row(all.begin() + static_cast<std::ptrdiff_t>(t * m.vocab_size),
-                                   all.begin() + static_cast<std::ptrdiff_t>((t + 1) * m.vocab_size));
-      check_close(step, to_double(row), 1e-5, "step logits");
-    }
+    check_steps_match_forward(w, cache, buffers, ids, forward_logits(w, ids));
+    std::vector<float> step(m.vocab_size);
     CHECK_ERROR_CONTAINS(gpt_step(w, cache, buffers, ids[0], step.data()), "past the model's context");
     cache.length = 0;
     CHECK_ERROR_CONTAINS(gpt_step(w, cache, buffers, static_cast<std::uint32_t>(m.vocab_size), step.data()),

@@ -14,6 +14,7 @@
 #include "minitx/model/kv_cache.h"
 #include "minitx/model/params.h"
 #include "minitx/sparse/pattern.h"
+#include "decode_checks.h"
 #include "test_ops_reference.h"
 
 using namespace minitx;
@@ -113,19 +114,9 @@ TEST_CASE("a sparse model's decode step gives its forward's logits at every posi
     const std::size_t T = m.context;
     const auto ids = tokens(T, static_cast<std::uint32_t>(m.vocab_size), 3);
     const GptWeights w = weights_of(model);
-    GptActivations acts(m, 1, T, false);
-    gpt_forward(w, acts, ids.data(), 1, T);
-    std::vector<float> all(T * m.vocab_size), step(m.vocab_size);
-    gpt_logits(w, all.data(), acts.lnf, T);
     KvCache cache(m);
     StepBuffers buffers(m);
-    for (std::size_t t = 0; t < T; ++t) {
-      gpt_step(w, cache, buffers, ids[t], step.data());
-      CAPTURE(t);
-      const std::vector<float> row(all.begin() + static_cast<std::ptrdiff_t>(t * m.vocab_size),
-                                   all.begin() + static_cast<std::ptrdiff_t>((t + 1) * m.vocab_size));
-      check_close(step, to_double(row), 1e-5, "step logits");
-    }
+    check_steps_match_forward(w, cache, buffers, ids, forward_logits(w, ids));
   }
 }
 
@@ -251,33 +242,20 @@ TEST_CASE("local and sinks decode from a ring KV cache of their span: flat memor
     const std::size_t T = m.context;
     const auto ids = tokens(T, static_cast<std::uint32_t>(m.vocab_size), 4);
     const GptWeights w = weights_of(model);
-    GptActivations acts(m, 1, T, false);
-    gpt_forward(w, acts, ids.data(), 1, T);
-    std::vector<float> all(T * m.vocab_size), step(m.vocab_size);
-    gpt_logits(w, all.data(), acts.lnf, T);
+    const std::vector<float> all = forward_logits(w, ids);
     KvCache cache(m);
     REQUIRE(cache.ring());
     const std::size_t span = kind == Kind::sinks ? 16 + 32 : 32;
     CHECK(cache.bytes() == 2 * m.n_layer * span * m.n_embd * sizeof(float));
     StepBuffers buffers(m);
-    double worst = 0.0;
-    for (std::size_t t = 0; t < T; ++t) {
-      gpt_step(w, cache, buffers, ids[t], step.data());
-      for (std::size_t v = 0; v < m.vocab_size; ++v)
-        worst = std::max(worst, static_cast<double>(std::fabs(step[v] - all[t * m.vocab_size + v])));
-    }
-    CHECK(worst < 1e-4);
+    check_steps_match_forward(w, cache, buffers, ids, all);
     CHECK(cache.bytes() == 2 * m.n_layer * span * m.n_embd * sizeof(float));  // the same after 300 positions
     // A prefill through the ring, then decoding on: the same logits as the forward's last rows.
     KvCache prefilled(m);
     GptActivations part(m, 1, T - 5, false);
     gpt_forward(w, part, ids.data(), 1, T - 5, &prefilled);
     prefilled.length = T - 5;
-    for (std::size_t t = T - 5; t < T; ++t) {
-      gpt_step(w, prefilled, buffers, ids[t], step.data());
-      for (std::size_t v = 0; v < m.vocab_size; ++v)
-        CHECK(std::fabs(step[v] - all[t * m.vocab_size + v]) < 1e-4);
-    }
+    check_steps_match_forward(w, prefilled, buffers, ids, all, T - 5);
   }
   ModelConfig dense = sparse_config(Kind::local);
   dense.attention = {};

@@ -56,7 +56,9 @@ for model in "$@"; do
   for pattern in $patterns; do
     run=$dir/$model-$pattern
     rm -rf "$run" && mkdir -p "$run"
-    { sed -E "s/^steps = [0-9]+$/steps = $steps/" "$base"; attention_table "$pattern"; } > "$run/config.toml"
+    # Validation every tenth of the run, so the curves have points to compare.
+    { sed -E -e "s/^steps = [0-9]+$/steps = $steps/" -e "s/^eval_every = [0-9]+$/eval_every = $(( (steps + 9) / 10 ))/" "$base"
+      attention_table "$pattern"; } > "$run/config.toml"
     for f in train.bin val.bin tokenizer.json; do ln -s "$(cd "out/$model" && pwd)/$f" "$run/$f"; done
     echo "sparse-study: $model, $pattern: $steps steps on $device"
     "$bin" train --config "$run/config.toml" --out "$run" --device "$device" --quiet

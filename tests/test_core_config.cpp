@@ -119,6 +119,15 @@ TEST_CASE("config: texts that break toml++'s own checks are syntax errors, not a
   CHECK_ERROR_CONTAINS(ConfigFile::parse("steps = 2\"fe\u01e6f3\"\n", "s.toml"), "s.toml:1:");
 }
 
+// Found by `make fuzz` (fuzz/findings/config-39578556…): toml++'s formatter, which made the
+// canonical text before, casts log10 of a float below 1 in an array to size_t.
+TEST_CASE("config: canonical text is one line per key, exact numbers, escaped strings") {
+  const ConfigFile c = ConfigFile::parse("[s]\nb = [6e-4, 1.0, 2, -0.5]\na = \"x\\\"y\"\n[s.t]\nz = 1\n[[s.u]]\nw = true\n", "c.toml");
+  CHECK(c.canonical_section("s") ==
+        "\"a\" = \"x\\\"y\"\n\"b\" = [0.0006, 1.0, 2, -0.5]\n\"t\" = {\"z\" = 1}\n\"u\" = [{\"w\" = true}]\n");
+  CHECK(c.canonical_section("missing").empty());
+}
+
 TEST_CASE("config: characters past ASCII are fine in strings and comments") {
   const ConfigFile c = ConfigFile::parse(
       "# caf\u00e9\n"

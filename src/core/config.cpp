@@ -249,18 +249,79 @@ ConfigFile ConfigFile::parse(std::string_view text, std::string name) {
 
 ConfigSection ConfigFile::root() const { return ConfigSection(table_, table_.get(), name_, ""); }
 
+namespace {
+
+// A string as canonical text: quoted, with the quote, the backslash and control characters
+// escaped, so that two different strings never print alike.
+std::string canonical_string(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+      continue;
+    }
+    out += c;
+  }
+  return out + '"';
+}
+
+// A value in one canonical line: tables as {"key" = value, ...} in key order (toml++ tables are
+// ordered maps), arrays as [value, ...], numbers in their shortest exact form. Written here
+// rather than with toml++'s formatter, whose column count for floats below 1 in an array is
+// undefined behaviour in 3.3.0 (a negative double cast to size_t; found by fuzzing).
+void canonical_value(std::string& out, const toml::node& node) {
+  if (const toml::table* t = node.as_table()) {
+    out += '{';
+    bool first = true;
+    for (const auto& [key, value] : *t) {
+      out += first ? "" : ", ";
+      first = false;
+      out += canonical_string(key.str()) + " = ";
+      canonical_value(out, value);
+    }
+    out += '}';
+  } else if (const toml::array* a = node.as_array()) {
+    out += '[';
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      out += i == 0 ? "" : ", ";
+      canonical_value(out, *a->get(i));
+    }
+    out += ']';
+  } else if (const auto text = node.value<std::string>(); text && node.is_string()) {
+    out += canonical_string(*text);
+  } else if (node.is_floating_point()) {
+    std::string number = fmt::format("{}", *node.value<double>());  // the shortest form that reads back exactly
+    if (number.find_first_of(".eEn") == std::string::npos) number += ".0";  // a float 1.0 is not the integer 1
+    out += number;
+  } else if (node.is_date() || node.is_time() || node.is_date_time()) {
+    std::ostringstream stream;
+    if (node.is_date()) stream << *node.as_date();
+    else if (node.is_time()) stream << *node.as_time();
+    else stream << *node.as_date_time();
+    out += stream.str();
+  } else {
+    out += value_text(node);  // integers and booleans
+  }
+}
+
+}  // namespace
+
 std::string ConfigFile::canonical_section(const std::string& key) const {
   const toml::node* node = table_->get(key);
   if (node == nullptr) return "";
-  std::ostringstream out;
-  // toml++ tables are ordered maps, so the formatter's output depends on content alone.
-  if (const toml::table* t = node->as_table())
-    out << toml::toml_formatter(*t, toml::format_flags::none);
-  else if (const toml::array* a = node->as_array())
-    out << toml::toml_formatter(*a, toml::format_flags::none);
-  else
-    out << value_text(*node);
-  return out.str();
+  std::string out;
+  if (const toml::table* t = node->as_table()) {
+    // One line per key of the section, in key order.
+    for (const auto& [name, value] : *t) {
+      out += canonical_string(name.str()) + " = ";
+      canonical_value(out, value);
+      out += '\n';
+    }
+  } else {
+    canonical_value(out, *node);
+  }
+  return out;
 }
 
 }  // namespace minitx

@@ -117,11 +117,53 @@ std::optional<Section> sparse_section(const Context& cx) {
   if (!cx.has("bench_sparse.csv")) return std::nullopt;
   const CsvTable sparse = cx.csv("bench_sparse.csv");
   require_rows(sparse);
+  const std::size_t pattern = sparse.column("pattern"), impl = sparse.column("impl"), device = sparse.column("device"),
+                    block = sparse.column("block"), T = sparse.column("T"), fb = sparse.column("fwdbwd_ms");
+  // minitx's own rows of one device (the GPU's when there are any) and one block size, each pattern
+  // a series of forward + backward time against T, SDPA's dense causal beside them when measured.
+  const bool gpu = std::any_of(sparse.rows.begin(), sparse.rows.end(), [&](const auto& r) { return r[device] == "cuda"; });
+  const std::string ours = gpu ? "minitx-cuda" : "minitx-cpu", first_block = [&] {
+    for (const auto& r : sparse.rows)
+      if (r[impl] == ours) return r[block];
+    return std::string();
+  }();
+  std::vector<std::string> series;  // "impl pattern", in the CSV's order
+  for (const auto& r : sparse.rows) {
+    const bool wanted = (r[impl] == ours || (gpu && r[impl] == "sdpa")) && r[block] == first_block;
+    const std::string name = r[impl] == ours ? r[pattern] : r[impl] + " " + r[pattern];
+    if (wanted && std::find(series.begin(), series.end(), name) == series.end()) series.push_back(name);
+  }
   std::string body;
-  // The figures of block-sparse attention go here, one cx.plotter.figure(...) each, once the
-  // benchmark's columns are settled; until then the table is rendered from whatever columns
-  // the CSV has.
-  body += "<div class=\"figures\" id=\"sparse-figures\"></div>\n";
+  if (!series.empty()) {
+    std::string data;
+    double dense_at_max = 0, local_at_max = 0, max_T = 0;
+    for (const std::string& name : series) {
+      data += fmt::format("\"{}\" ms\n", name);
+      for (std::size_t r = 0; r < sparse.rows.size(); ++r) {
+        const auto& row = sparse.rows[r];
+        const std::string here = row[impl] == ours ? row[pattern] : row[impl] + " " + row[pattern];
+        if (here != name || row[block] != first_block) continue;
+        data += fmt::format("{} {}\n", sparse.number(r, T), sparse.number(r, fb));
+        if (sparse.number(r, T) >= max_T) {
+          max_T = sparse.number(r, T);
+          if (name == "causal") dense_at_max = sparse.number(r, fb);
+          if (name == "local") local_at_max = sparse.number(r, fb);
+        }
+      }
+      data += "\n\n";  // the next series is the next gnuplot index
+    }
+    const std::string sentence =
+        dense_at_max > 0 && local_at_max > 0
+            ? fmt::format("At T = {}, local attention's forward and backward take {} ms, {}× faster than dense causal.",
+                          amount(max_T), amount(local_at_max), ratio(dense_at_max / local_at_max))
+            : std::string("Forward and backward time of each pattern against T.");
+    body += cx.plotter.figure(
+        "fig-sparse-time", "report_sparse_time.gp", data,
+        fmt::format("Log-log line chart: forward and backward milliseconds of each attention pattern against the "
+                    "sequence length, minitx on the {}{}.",
+                    gpu ? "GPU" : "CPU", gpu ? ", with PyTorch SDPA's dense causal beside" : ""),
+        sentence);
+  }
   body += tables_by_device(sparse, "Block-sparse attention (<code>bench_sparse.csv</code>).");
   return Section{"sparse", "Block-sparse attention", body};
 }

@@ -12,6 +12,7 @@
 #include "minitx/core/error.h"
 #include "minitx/core/fault.h"
 #include "minitx/core/io.h"
+#include "minitx/core/memory.h"
 #include "minitx/core/progress.h"
 #include "minitx/core/rng.h"
 #include "minitx/infer/perplexity.h"
@@ -124,7 +125,8 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
     log = csv_rows_up_to(beside(out.log), kLogHeader, step);
     if (!out.times.empty()) times = csv_rows_up_to(beside(out.times), kTimesHeader, step);
   } else {
-    state = {std::vector<float>(P), std::vector<float>(P, 0.0f), std::vector<float>(P, 0.0f)};
+    state = {zeros<float>(P, "train: the parameters"), zeros<float>(P, "train: the AdamW moments"),
+             zeros<float>(P, "train: the AdamW moments")};
     init_params(state.params.data(), config, tc.seed);
   }
   double peak = 0.0;  // for the progress line's MFU

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "minitx/backend/cpu/ops.h"
+#include "minitx/core/memory.h"
 #include "minitx/infer/perplexity.h"
 #include "minitx/model/gpt.h"
 #include "minitx/model/params.h"
@@ -44,7 +45,7 @@ class CpuEngine final : public TrainEngine {
       : model_(config), m_(std::move(state.m)), v_(std::move(state.v)) {
     model_.storage = std::move(state.params);
     model_.params = bind_params(model_.data(), config);
-    grads_.resize(model_.size());
+    grads_ = zeros<float>(model_.size(), "the gradients");
     trainer_.emplace(model_, B, T);
   }
 

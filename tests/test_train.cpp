@@ -12,9 +12,11 @@
 #include "minitx/core/sha256.h"
 #include "minitx/core/threads.h"
 #include "minitx/model/checkpoint.h"
+#include "minitx/model/gpt.h"
 #include "minitx/model/load.h"
 #include "minitx/model/params.h"
 #include "minitx/model/train.h"
+#include "minitx/model/train_engine.h"
 
 using namespace minitx;
 
@@ -269,4 +271,26 @@ TEST_CASE("a checkpoint must fit the config and the tokenizer it is used with") 
                        "vocabulary of 40 tokens, but val.bin has 41");
   CHECK_ERROR_CONTAINS(check_tokenizer_fits(header, dir.path() / "model.ckpt", 40, std::string(64, 'f'), "val.bin"),
                        "trained with the tokenizer");
+}
+
+TEST_CASE("the cpu trainer's memory estimate is what it allocates") {
+  ModelConfig dense = small_model(40);
+  ModelConfig neox = small_model(40);
+  neox.parallel_residual = true;
+  neox.tied_head = false;
+  neox.position = ModelConfig::Position::rotary;
+  neox.ffn = 96;
+  for (const ModelConfig& m : {dense, neox}) {
+    // B·T a multiple of 64, so that no buffer is rounded up to 256 bytes and the sums are exact.
+    const std::size_t B = 4, T = 16;
+    const TrainingMemory need = cpu_training_memory(m, B, T);
+    const GptActivations acts(m, B, T, true);
+    const BackwardBuffers backward(m, B, T);
+    const double floats = static_cast<double>(acts.storage.size() + backward.storage.size() + backward.datt.size() +
+                                              B * T * m.vocab_size + B * T);
+    CHECK(need.step == (floats + 3.0 * B * T) * 4);  // and three id buffers of B·T
+    CHECK(need.state == 16.0 * static_cast<double>(param_count(m)));
+    CHECK(need.occasional == 12.0 * static_cast<double>(param_count(m)));  // the checkpoint's copy
+    CHECK(need.total() == need.state + need.step + need.occasional);
+  }
 }

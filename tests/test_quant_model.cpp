@@ -304,6 +304,30 @@ TEST_CASE("a quantized file that does not fit the config or the tokenizer is an 
   CHECK_ERROR_CONTAINS(load_inference_model(dir.path() / "cut.mtq", m, "test.toml"), "cut.mtq");
 }
 
+// Issue 14: an 84 KB file claiming 50 million layers took 10.9 GB for 24 s before its error, and
+// 2^31 layers ended in std::bad_alloc. The layer count is bounded when the metadata is read, and
+// a count within the bound that the file does not hold is refused at its first missing tensor.
+TEST_CASE("a quantized file claiming more layers than it holds is refused before anything is allocated") {
+  const ModelConfig m = qm_config();
+  GptModel model(m);
+  init_params(model.data(), m, 1);
+  const quant::QuantFile good = quantize_model(model, quant::recipe_by_name("q8_0"), {kSha, 1, "q8_0"});
+  REQUIRE(good.metadata.find("\nn_layer 2\n") != std::string::npos);
+  TempDir dir;
+  const auto claiming = [&](const std::string& layers) {
+    quant::QuantFile f = good;
+    f.metadata.replace(f.metadata.find("\nn_layer 2\n"), 11, "\nn_layer " + layers + "\n");
+    const fs::path path = dir.path() / ("layers-" + layers + ".mtq");
+    quant::write_quant_file(path, f);
+    return path;
+  };
+  CHECK_ERROR_CONTAINS(load_inference_model(claiming("50000000")), "(n_layer 50000000, n_embd 64, n_head 2, context 48, "
+                                                                    "ffn 256) is beyond the sizes minitx accepts");
+  CHECK_ERROR_CONTAINS(load_inference_model(claiming("2147483648")), "n_layer = '2147483648': expected a whole number up to 2^30");
+  CHECK_ERROR_CONTAINS(load_inference_model(claiming("4096")), "layers-4096.mtq: the tensor h.2.ln1w is missing");
+  CHECK(load_inference_model(claiming("2")).config.n_layer == 2);
+}
+
 TEST_CASE("q4_mix's exceptions: sensitivity is measured per matrix and chosen within the share") {
   const ModelConfig m = qm_config();
   GptModel model(m);

@@ -82,6 +82,10 @@ TEST_CASE("token file: every bad header or payload is a clear error") {
   fresh();
   patch(p, 24, std::string("\xff\xff\xff\xff\xff\xff\xff\xff", 8));
   CHECK_ERROR_CONTAINS(read_token_file(p), "truncated or padded");
+  // 2^63 ids of 2 bytes: the size they claim wraps to 0, which is what a header-only file holds.
+  write_token_file(p, TokenFile{1000, kSha, {}});
+  patch(p, 24, std::string("\0\0\0\0\0\0\0\x80", 8));
+  CHECK_ERROR_CONTAINS(read_token_file(p), "header says 9223372036854775808 ids of 2 bytes, but the file has 0 bytes");
 }
 
 TEST_CASE("token file: the validation split") {

@@ -12,9 +12,11 @@
 #include "minitx/core/sha256.h"
 #include "minitx/core/threads.h"
 #include "minitx/model/checkpoint.h"
+#include "minitx/model/gpt.h"
 #include "minitx/model/load.h"
 #include "minitx/model/params.h"
 #include "minitx/model/train.h"
+#include "minitx/model/train_engine.h"
 
 using namespace minitx;
 
@@ -269,4 +271,83 @@ TEST_CASE("a checkpoint must fit the config and the tokenizer it is used with") 
                        "vocabulary of 40 tokens, but val.bin has 41");
   CHECK_ERROR_CONTAINS(check_tokenizer_fits(header, dir.path() / "model.ckpt", 40, std::string(64, 'f'), "val.bin"),
                        "trained with the tokenizer");
+}
+
+namespace {
+
+// The bytes of a checkpoint `good` with its description edited and its parameter count set, the
+// checksum recomputed: what someone who knows the format could write.
+std::string forge_checkpoint(const std::string& good, const std::vector<std::pair<std::string, std::string>>& edits,
+                             std::uint64_t count) {
+  std::uint32_t header = 0, text_bytes = 0;
+  std::memcpy(&header, good.data() + 12, 4);
+  std::memcpy(&text_bytes, good.data() + 44, 4);
+  std::string text = good.substr(160, text_bytes);
+  for (const auto& [from, to] : edits) {
+    REQUIRE(text.find(from) != std::string::npos);
+    text.replace(text.find(from), from.size(), to);
+  }
+  std::string head = good.substr(0, 160) + text;
+  head.resize((head.size() + 7) / 8 * 8, '\0');
+  const auto new_header = static_cast<std::uint32_t>(head.size()), new_text = static_cast<std::uint32_t>(text.size());
+  std::memcpy(head.data() + 12, &new_header, 4);
+  std::memcpy(head.data() + 24, &count, 8);
+  std::memcpy(head.data() + 44, &new_text, 4);
+  const std::string payload = good.substr(header + 32);
+  Sha256 hash;
+  hash.update(head.data(), head.size());
+  hash.update(payload.data(), payload.size());
+  const Digest digest = hash.finish();
+  return head + std::string(reinterpret_cast<const char*>(digest.data()), digest.size()) + payload;
+}
+
+}  // namespace
+
+TEST_CASE("a checkpoint whose header claims a model bigger than its payload is refused before allocating") {
+  TempDir dir;
+  const ModelConfig m = small_model(40);
+  write_checkpoint(dir.path() / "good.ckpt", {m, kTokHash, {}, 1, "cpu", "fp32", std::vector<float>(param_count(m)), {}, {}});
+  const std::string good = read_file(dir.path() / "good.ckpt");
+  const auto forged = [&](const std::vector<std::pair<std::string, std::string>>& edits, std::uint64_t count) {
+    write_file_atomic(dir.path() / "forged.ckpt", forge_checkpoint(good, edits, count));
+    return dir.path() / "forged.ckpt";
+  };
+  REQUIRE(read_checkpoint(forged({}, param_count(m))).params.size() == param_count(m));  // the forger's bytes are valid
+  // 4096 layers of width 65536: 211 trillion parameters claimed, with 109,056 bytes of payload.
+  ModelConfig huge = m;
+  huge.n_layer = 4096;
+  huge.n_embd = 65536;
+  huge.ffn = 262144;
+  const std::vector<std::pair<std::string, std::string>> to_huge = {
+      {"n_layer 2\n", "n_layer 4096\n"}, {"n_embd 32\n", "n_embd 65536\n"}, {"ffn 128\n", "ffn 262144\n"}};
+  CHECK_ERROR_CONTAINS(read_checkpoint(forged(to_huge, param_count(huge))),
+                       fmt::format("payload of {} bytes does not match {} parameters", param_count(m) * 4, param_count(huge)));
+  CHECK_ERROR_CONTAINS(read_checkpoint(forged(to_huge, param_count(m))),
+                       fmt::format("header says {} parameters, the model shape needs {}", param_count(m), param_count(huge)));
+  CHECK_ERROR_CONTAINS(read_checkpoint(forged({{"n_layer 2\n", "n_layer 4097\n"}}, param_count(m))),
+                       "is beyond the sizes minitx accepts");
+  CHECK_ERROR_CONTAINS(read_checkpoint(forged({{"n_layer 2\n", "n_layer 2147483648\n"}}, param_count(m))),
+                       "n_layer = '2147483648': expected a whole number up to 2^30");
+}
+
+TEST_CASE("the cpu trainer's memory estimate is what it allocates") {
+  ModelConfig dense = small_model(40);
+  ModelConfig neox = small_model(40);
+  neox.parallel_residual = true;
+  neox.tied_head = false;
+  neox.position = ModelConfig::Position::rotary;
+  neox.ffn = 96;
+  for (const ModelConfig& m : {dense, neox}) {
+    // B·T a multiple of 64, so that no buffer is rounded up to 256 bytes and the sums are exact.
+    const std::size_t B = 4, T = 16;
+    const TrainingMemory need = cpu_training_memory(m, B, T);
+    const GptActivations acts(m, B, T, true);
+    const BackwardBuffers backward(m, B, T);
+    const double floats = static_cast<double>(acts.storage.size() + backward.storage.size() + backward.datt.size() +
+                                              B * T * m.vocab_size + B * T);
+    CHECK(need.step == (floats + 3.0 * B * T) * 4);  // and three id buffers of B·T
+    CHECK(need.state == 16.0 * static_cast<double>(param_count(m)));
+    CHECK(need.occasional == 12.0 * static_cast<double>(param_count(m)));  // the checkpoint's copy
+    CHECK(need.total() == need.state + need.step + need.occasional);
+  }
 }

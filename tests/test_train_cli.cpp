@@ -2,6 +2,8 @@
 // their CSVs; train, eval, bench generate and generate run on token files made in memory.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -14,6 +16,7 @@
 #include "minitx/core/rng.h"
 #include "minitx/data/token_file.h"
 #include "minitx/model/checkpoint.h"
+#include "minitx/model/params.h"
 
 using minitx::cli::Args;
 namespace fs = std::filesystem;
@@ -213,4 +216,42 @@ TEST_CASE("model commands on a toy config: train, eval, bench generate, bench de
   CHECK_FALSE(fs::exists(out / "eval.json"));
   Args missing_tokenizer("generate", {"--config", c, "--out", o, "--prompt", "hi"});
   CHECK_ERROR_CONTAINS(minitx::cli::run_generate(missing_tokenizer), "tokenizer.json");
+}
+
+TEST_CASE("train refuses at once a model that needs more memory than the machine has, and writes nothing") {
+  minitx::TempDir dir;
+  const fs::path config = dir.path() / "huge.toml", out = dir.path() / "out";
+  std::string text = kConfig;
+  const std::string small = "n_layer = 1\nn_embd = 16\nn_head = 2\n";
+  REQUIRE(text.find(small) != std::string::npos);
+  text.replace(text.find(small), small.size(), "n_layer = 256\nn_embd = 16384\nn_head = 128\n");
+  minitx::write_file_atomic(config, text);
+  fs::create_directories(out);
+  const std::vector<std::uint32_t> ids(600, 7);
+  minitx::write_token_file(out / "train.bin", {300, std::string(64, 'a'), ids});
+  minitx::write_token_file(out / "val.bin", {300, std::string(64, 'a'), ids});
+  Args train("train", {"--config", config.string(), "--out", out.string(), "--quiet"});
+  const auto start = std::chrono::steady_clock::now();
+  std::string message;
+  try {
+    minitx::cli::run_train(train);
+  } catch (const minitx::Error& e) {
+    message = e.what();
+  }
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
+  minitx::ModelConfig huge;
+  huge.n_layer = 256;
+  huge.n_embd = 16384;
+  huge.n_head = 128;
+  huge.context = 40;
+  huge.vocab_size = 300;
+  // About 12 TiB for the parameters, their gradients and the AdamW moments alone.
+  CHECK_MESSAGE(message.rfind("train: training this model on the cpu needs 2", 0) == 0, message);
+  CHECK_MESSAGE(message.find(" GiB are available (12288.9 GiB for its " + std::to_string(minitx::param_count(huge)) +
+                             " parameters with their gradients and AdamW moments") != std::string::npos,
+                message);
+  std::vector<std::string> left;
+  for (const auto& entry : fs::recursive_directory_iterator(out)) left.push_back(entry.path().filename().string());
+  std::sort(left.begin(), left.end());
+  CHECK(left == std::vector<std::string>{"train.bin", "val.bin"});
 }

@@ -7,24 +7,30 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <system_error>
 
 #include "minitx/core/error.h"
+#include "minitx/core/memory.h"
 
 namespace minitx {
 
 std::string read_file(const fs::path& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (file == nullptr) fail("{}: cannot open: {}", path.string(), std::strerror(errno));
-  std::string data;
-  char buffer[1 << 16];
-  std::size_t got = 0;
-  while ((got = std::fread(buffer, 1, sizeof buffer, file)) > 0) data.append(buffer, got);
-  const bool bad = std::ferror(file) != 0;
-  std::fclose(file);
-  if (bad) fail("{}: read error", path.string());
-  return data;
+  // The whole file is held in memory: one too big for it is a named error before reading starts.
+  struct stat st {};
+  const double size = ::fstat(::fileno(file.get()), &st) == 0 && S_ISREG(st.st_mode) ? static_cast<double>(st.st_size) : 0.0;
+  return allocating(fmt::format("{}: reading the whole file", path.string()), size, [&] {
+    std::string data;
+    data.reserve(static_cast<std::size_t>(size));
+    char buffer[1 << 16];
+    std::size_t got = 0;
+    while ((got = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) data.append(buffer, got);
+    if (std::ferror(file.get()) != 0) fail("{}: read error", path.string());
+    return data;
+  });
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include "minitx/core/config.h"
 #include "minitx/core/error.h"
 #include "minitx/core/io.h"
+#include "minitx/core/memory.h"
 #include "minitx/core/sha256.h"
 
 namespace minitx {
@@ -97,10 +98,11 @@ TokenFile read_token_file(const std::filesystem::path& path) {
   Digest digest;
   std::memcpy(digest.data(), header + 32, 32);
   file.tokenizer_sha256 = to_hex(digest);
-  std::vector<unsigned char> payload(count * width);
+  // Sized by the file's real length (checked above), so a header cannot ask for more than is there.
+  std::vector<unsigned char> payload = zeros<unsigned char>(count * width, fmt::format("{}: {} token ids", name, count));
   if (count > 0 && !in.read(reinterpret_cast<char*>(payload.data()), static_cast<std::streamsize>(payload.size())))
     fail("{}: cannot read {} ids", name, count);
-  file.ids.resize(count);
+  file.ids = zeros<std::uint32_t>(count, fmt::format("{}: {} token ids", name, count));
   for (std::size_t i = 0; i < count; ++i) {
     std::uint32_t id = 0;
     for (std::uint32_t b = width; b-- > 0;) id = (id << 8) | payload[i * width + b];

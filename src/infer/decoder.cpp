@@ -1,17 +1,39 @@
 #include "minitx/infer/decoder.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <new>
 #include <utility>
 
 #include "minitx/core/error.h"
+#include "minitx/core/memory.h"
 
 namespace minitx {
 
 Decoder::Decoder(const GptModel& model) : Decoder(weights_of(model)) {}
 
+namespace {
+
+KvCache make_cache(const ModelConfig& m) {
+  const std::size_t positions = std::min(m.context, kEagerPositions);
+  return allocating(fmt::format("the KV cache of {} positions × {} layers", positions, m.n_layer),
+                    2.0 * static_cast<double>(m.n_layer * positions * m.n_embd) * sizeof(float),
+                    [&] { return KvCache(m); });
+}
+
+// The cache grows (by doubling) past its first positions: the one allocation a step can make.
+[[noreturn]] void fail_growth(const KvCache& cache, std::size_t to) {
+  fail_allocation(fmt::format("the KV cache growing to {} positions × {} layers", to, cache.layers),
+                  2.0 * static_cast<double>(cache.bytes()));
+}
+
+}  // namespace
+
 // Prefill multiplies the whole prompt by each layer matrix, so the fp32 ones are packed once
 // here; the head only ever multiplies one row.
 Decoder::Decoder(GptWeights weights)
-    : weights_(with_packed_matrices(std::move(weights), PackHead::no)), cache_(weights_.config),
+    : weights_(with_packed_matrices(std::move(weights), PackHead::no)), cache_(make_cache(weights_.config)),
       logits_(weights_.config.vocab_size), step_(weights_.config) {}
 
 namespace {
@@ -28,7 +50,11 @@ const std::vector<float>& Decoder::prefill(const std::uint32_t* ids, std::size_t
   check_length(weights_.config, n);
   GptActivations acts(weights_.config, 1, n, false);
   cache_.length = 0;
-  gpt_forward(weights_, acts, ids, 1, n, &cache_);
+  try {
+    gpt_forward(weights_, acts, ids, 1, n, &cache_);
+  } catch (const std::bad_alloc&) {
+    fail_growth(cache_, n);
+  }
   cache_.length = n;
   linear_matvec(logits_.data(), weights_.head, acts.lnf + (n - 1) * weights_.config.n_embd, nullptr);
   return logits_;
@@ -44,7 +70,11 @@ const std::vector<float>& Decoder::logits_recompute(const std::uint32_t* ids, st
 
 const std::vector<float>& Decoder::step(std::uint32_t id) {
   check_length(weights_.config, cache_.length + 1);
-  gpt_step(weights_, cache_, step_, id, logits_.data());
+  try {
+    gpt_step(weights_, cache_, step_, id, logits_.data());
+  } catch (const std::bad_alloc&) {
+    fail_growth(cache_, cache_.length + 1);
+  }
   return logits_;
 }
 

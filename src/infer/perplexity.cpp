@@ -5,6 +5,7 @@
 
 #include "minitx/backend/cpu/ops.h"
 #include "minitx/core/error.h"
+#include "minitx/core/memory.h"
 
 namespace minitx {
 
@@ -62,7 +63,10 @@ EvalResult evaluate_loss(const GptWeights& weights, const std::vector<std::uint3
                             const std::size_t N = count * len;
                             GptActivations acts(model.config, count, len, false);
                             gpt_forward(model, acts, inputs, count, len);
-                            logits.resize(N * model.config.vocab_size);
+                            allocating(fmt::format("the logits of {} windows of {} tokens over {} tokens", count, len,
+                                                   model.config.vocab_size),
+                                       static_cast<double>(N * model.config.vocab_size) * sizeof(float),
+                                       [&] { logits.resize(N * model.config.vocab_size); });
                             gpt_logits(model, logits.data(), acts.lnf, N);
                             cpu::crossentropy_forward(losses, logits.data(), targets, N, model.config.vocab_size);
                           });

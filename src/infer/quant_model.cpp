@@ -10,6 +10,8 @@
 #include <map>
 #include <set>
 #include <span>
+#include <string_view>
+#include <unordered_map>
 
 #include "minitx/core/error.h"
 #include "minitx/core/threads.h"
@@ -138,14 +140,17 @@ std::unique_ptr<QuantModel> make_quant_model(quant::QuantFile file, const std::s
   parse_metadata(file.metadata, name, qm->config, qm->info);
   qm->file = std::move(file);
   const ModelConfig& m = qm->config;
+  // By name once: a linear search per tensor is quadratic in the tensors a file may claim (up to 2^20).
+  std::unordered_map<std::string_view, const quant::QTensor*> by_name;
+  for (const quant::QTensor& t : qm->file.tensors) by_name.emplace(t.name, &t);
   std::size_t expected_count = 0;
   const auto find = [&](const ParamTensor& t, std::size_t l) {
     ++expected_count;
     const std::string tensor = tensor_name(t, l);
-    const quant::QTensor* q = qm->file.find(tensor);
-    MINITX_CHECK(q != nullptr, "{}: the tensor {} is missing", name, tensor);
-    check_shape(name, *q, shape_of(t));
-    return q;
+    const auto it = by_name.find(tensor);
+    MINITX_CHECK(it != by_name.end(), "{}: the tensor {} is missing", name, tensor);
+    check_shape(name, *it->second, shape_of(t));
+    return it->second;
   };
   qm->weights = make_weights(
       m, [&](const ParamTensor& t, std::size_t l) -> Linear { return find(t, l)->matrix(); },

@@ -4,6 +4,7 @@
 
 #include "minitx/core/error.h"
 #include "minitx/core/io.h"
+#include "minitx/core/memory.h"
 #include "minitx/core/sha256.h"
 #include "minitx/model/params.h"
 
@@ -143,7 +144,7 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
   if (train != Digest{}) ck.train_sha256 = to_hex(train);
   const std::size_t start = header_bytes + 32;
   auto floats = [&](std::size_t index) {
-    std::vector<float> out(count);
+    std::vector<float> out = zeros<float>(count, fmt::format("{}: {} parameters", name, count));
     std::memcpy(out.data(), data.data() + start + index * bytes, bytes);
     return out;
   };

@@ -4,26 +4,37 @@
 
 #include "cpu_block_ops.h"
 #include "minitx/backend/cpu/ops.h"
+#include "minitx/core/memory.h"
 
 namespace minitx {
 
 GptModel::GptModel(const ModelConfig& model_config)
-    : config(model_config), storage(param_count(model_config), 0.0f), params(bind_params(storage.data(), config)) {}
+    : config(model_config),
+      storage(zeros<float>(param_count(model_config),
+                           fmt::format("the parameters of a model of {} layers of width {}", model_config.n_layer,
+                                       model_config.n_embd))),
+      params(bind_params(storage.data(), config)) {}
 
 GptActivations::GptActivations(const ModelConfig& m, std::size_t batch, std::size_t time, bool keep) {
   const std::size_t state = CpuBlockOps::attention_state(m, batch, time);
-  storage.assign(bind_activations<float>(*this, nullptr, m, batch, time, keep, state) / sizeof(float), 0.0f);
+  storage = zeros<float>(bind_activations<float>(*this, nullptr, m, batch, time, keep, state) / sizeof(float),
+                         fmt::format("the activations of batch {} × {}", batch, time));
   bind_activations<float>(*this, storage.data(), m, batch, time, keep, state);
 }
 
 BackwardBuffers::BackwardBuffers(const ModelConfig& m, std::size_t B, std::size_t T) {
-  storage.assign(bind_gradients<float>(*this, nullptr, m, B, T) / sizeof(float), 0.0f);
+  const std::string what = fmt::format("the backward's buffers of batch {} × {}", B, T);
+  storage = zeros<float>(bind_gradients<float>(*this, nullptr, m, B, T) / sizeof(float), what);
   bind_gradients<float>(*this, storage.data(), m, B, T);
+  // Sized here rather than at the first backward, so that a step that cannot get it fails before
+  // training starts, under this name.
+  datt = zeros<float>(CpuBlockOps::attention_state(m, B, T), what);
 }
 
 GptTrainer::GptTrainer(const GptModel& model, std::size_t B, std::size_t T)
     : model_(model), B_(B), T_(T), acts_(model.config, B, T, true), buffers_(model.config, B, T) {
-  logits_.resize(B * T * model.config.vocab_size);
+  logits_ = zeros<float>(B * T * model.config.vocab_size,
+                         fmt::format("the logits of batch {} × {} over {} tokens", B, T, model.config.vocab_size));
   losses_.resize(B * T);
 }
 

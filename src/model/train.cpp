@@ -12,6 +12,7 @@
 #include "minitx/core/error.h"
 #include "minitx/core/fault.h"
 #include "minitx/core/io.h"
+#include "minitx/core/memory.h"
 #include "minitx/core/progress.h"
 #include "minitx/core/rng.h"
 #include "minitx/infer/perplexity.h"
@@ -68,6 +69,22 @@ std::optional<std::string> resume_mismatch(const Checkpoint& ck, const ModelConf
   return std::nullopt;
 }
 
+// Refuses, before anything big is allocated, a run that could not fit: Linux would grant the
+// allocations and then kill the process part way, with no message. `held` bytes of the need are
+// already in memory (a resumed checkpoint's state).
+void check_cpu_memory(const ModelConfig& config, std::size_t B, std::size_t T, double held) {
+  const TrainingMemory need = cpu_training_memory(config, B, T);
+  const auto available = available_memory();
+  if (!available || need.total() - held <= static_cast<double>(*available)) return;
+  const auto gib = [](double bytes) { return fmt::format("{:.1f} GiB", bytes / (1024.0 * 1024.0 * 1024.0)); };
+  fail("train: training this model on the cpu needs {} of memory{}, and {} are available ({} for its {} parameters "
+       "with their gradients and AdamW moments, {} for the activations of a batch of {} × {}, {} for checkpoints "
+       "and evaluation); make [model] smaller, or [train] batch_size or seq_len",
+       gib(need.total()), held > 0 ? fmt::format(" ({} of it already held by the checkpoint)", gib(held)) : "",
+       gib(static_cast<double>(*available)), gib(need.state), param_count(config), gib(need.step), B, T,
+       gib(need.occasional));
+}
+
 }  // namespace
 
 std::size_t batch_start(const TrainConfig& train, std::size_t step, std::size_t row, std::size_t n_tokens,
@@ -105,6 +122,7 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
   MINITX_CHECK(device == "cuda" || precision == "fp32", "train: precision '{}' on the cpu; the cpu trains in fp32 only",
                precision);
   const std::size_t P = param_count(config);
+  if (device == "cpu") check_cpu_memory(config, B, T, ck ? 3.0 * static_cast<double>(P) * sizeof(float) : 0.0);
   TrainState state;
   std::size_t step = 0;
   std::string log = kLogHeader, times = kTimesHeader;
@@ -124,7 +142,8 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
     log = csv_rows_up_to(beside(out.log), kLogHeader, step);
     if (!out.times.empty()) times = csv_rows_up_to(beside(out.times), kTimesHeader, step);
   } else {
-    state = {std::vector<float>(P), std::vector<float>(P, 0.0f), std::vector<float>(P, 0.0f)};
+    state = {zeros<float>(P, "train: the parameters"), zeros<float>(P, "train: the AdamW moments"),
+             zeros<float>(P, "train: the AdamW moments")};
     init_params(state.params.data(), config, tc.seed);
   }
   double peak = 0.0;  // for the progress line's MFU

@@ -1,8 +1,10 @@
 // The CPU's training engine: GptTrainer's forward and backward, the clip and AdamW of cpu/ops.h.
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
 #include "minitx/backend/cpu/ops.h"
+#include "minitx/core/memory.h"
 #include "minitx/infer/perplexity.h"
 #include "minitx/model/gpt.h"
 #include "minitx/model/params.h"
@@ -36,6 +38,26 @@ std::vector<AdamWSlice> adamw_slices(const ModelConfig& config, const TrainConfi
   return slices;
 }
 
+TrainingMemory cpu_training_memory(const ModelConfig& m, std::size_t batch, std::size_t time) {
+  const auto d = [](std::size_t n) { return static_cast<double>(n); };
+  const double P = d(param_count(m)), L = d(m.n_layer), C = d(m.n_embd), F = d(m.ffn_width()), V = d(m.vocab_size);
+  const double BT = d(batch) * d(time);
+  // As bind_activations, bind_gradients and CpuBlockOps::attention_state lay them out (block.h,
+  // cpu_block_ops.h), without their rounding of each buffer to 256 bytes.
+  const double attention = d(batch) * d(m.n_head) * d(time) * d(time);
+  const auto activations = [&](double layers) {
+    return BT * C * 2 + layers * (BT * C * 10 + BT * F * 2 + BT * 4 + attention) + BT * 2;
+  };
+  const double gradients = BT * C * (m.parallel_residual ? 8 : 7) + BT * F * 2 + attention;
+  TrainingMemory out;
+  out.state = 4 * P * sizeof(float);
+  out.step = (activations(L) + gradients + BT * V + BT) * sizeof(float) + 3 * BT * sizeof(std::uint32_t);
+  // evaluate_loss packs the matrices (about P floats) and runs batches without per-layer activations.
+  const double evaluation = (P + activations(1) + BT * V) * sizeof(float);
+  out.occasional = std::max(3 * P * sizeof(float), evaluation);
+  return out;
+}
+
 namespace {
 
 class CpuEngine final : public TrainEngine {
@@ -44,7 +66,7 @@ class CpuEngine final : public TrainEngine {
       : model_(config), m_(std::move(state.m)), v_(std::move(state.v)) {
     model_.storage = std::move(state.params);
     model_.params = bind_params(model_.data(), config);
-    grads_.resize(model_.size());
+    grads_ = zeros<float>(model_.size(), "the gradients");
     trainer_.emplace(model_, B, T);
   }
 

@@ -7,6 +7,7 @@
 #include "minitx/backend/cpu/matvec.h"
 #include "minitx/backend/cpu/ops.h"
 #include "minitx/core/error.h"
+#include "minitx/core/memory.h"
 #include "minitx/core/threads.h"
 #include "minitx/model/gpt.h"
 #include "minitx/quant/matmul.h"
@@ -143,14 +144,18 @@ GptWeights with_packed_matrices(GptWeights w, PackHead head) {
     want(y.fcw);
     want(y.fcprojw);
   }
-  auto storage = std::make_shared<std::vector<cpu::PackedB>>();
-  storage->reserve(targets.size());  // no reallocation: the pointers below stay valid
-  for (Linear* x : targets) {
-    // Linear holds W (OC, C); the product needs op(B) = Wᵀ (C × OC).
-    storage->emplace_back(cpu::Trans::yes, x->cols, x->rows, floats(*x), x->cols);
-    x->packed = &storage->back();
-  }
-  w.packed_storage = std::move(storage);
+  double bytes = 0;
+  for (const Linear* x : targets) bytes += static_cast<double>(x->rows * x->cols) * sizeof(float);
+  w.packed_storage = allocating(fmt::format("a packed copy of {} weight matrices", targets.size()), bytes, [&] {
+    auto storage = std::make_shared<std::vector<cpu::PackedB>>();
+    storage->reserve(targets.size());  // no reallocation: the pointers below stay valid
+    for (Linear* x : targets) {
+      // Linear holds W (OC, C); the product needs op(B) = Wᵀ (C × OC).
+      storage->emplace_back(cpu::Trans::yes, x->cols, x->rows, floats(*x), x->cols);
+      x->packed = &storage->back();
+    }
+    return storage;
+  });
   return w;
 }
 

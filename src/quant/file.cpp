@@ -6,6 +6,7 @@
 
 #include "minitx/core/error.h"
 #include "minitx/core/io.h"
+#include "minitx/core/memory.h"
 #include "minitx/core/sha256.h"
 
 namespace minitx::quant {
@@ -243,12 +244,14 @@ QuantFile decode_quant_file(std::string_view bytes, const std::string& name) {
   for (char c : table.rest())
     MINITX_CHECK(c == '\0', "{}: the table has unexpected bytes after its last entry", name);
 
-  out.tensors.reserve(entries.size());
-  for (Entry& e : entries) {
-    QTensor t{std::move(e.name), e.format, std::move(e.shape), std::vector<std::byte>(e.bytes)};
-    if (e.bytes > 0) std::memcpy(t.data.data(), payload.data() + e.offset, e.bytes);
-    out.tensors.push_back(std::move(t));
-  }
+  allocating(fmt::format("{}: a copy of its {} tensors", name, entries.size()), static_cast<double>(payload_bytes), [&] {
+    out.tensors.reserve(entries.size());
+    for (Entry& e : entries) {
+      QTensor t{std::move(e.name), e.format, std::move(e.shape), std::vector<std::byte>(e.bytes)};
+      if (e.bytes > 0) std::memcpy(t.data.data(), payload.data() + e.offset, e.bytes);
+      out.tensors.push_back(std::move(t));
+    }
+  });
   return out;
 }
 

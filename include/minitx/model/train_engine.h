@@ -52,6 +52,17 @@ class TrainEngine {
   virtual std::string precision() const = 0;  // "fp32" or "bf16"
 };
 
+// Bytes the CPU engine holds at its peak, by what they are for; in doubles, so that a config far
+// too big for any machine gets a figure rather than an overflow. What make_cpu_engine allocates,
+// plus what the loop adds on the way (train.cpp).
+struct TrainingMemory {
+  double state = 0;       // parameters, gradients and both AdamW moments
+  double step = 0;        // a step's activations (every layer's, for the backward), backward buffers, logits
+  double occasional = 0;  // the larger of a checkpoint's copy of the state and evaluation's buffers
+  double total() const { return state + step + occasional; }
+};
+TrainingMemory cpu_training_memory(const ModelConfig& config, std::size_t B, std::size_t T);
+
 // The CPU: fp32 throughout, the bits of every earlier release.
 std::unique_ptr<TrainEngine> make_cpu_engine(const ModelConfig& config, std::size_t B, std::size_t T,
                                              TrainState state);

@@ -33,4 +33,4 @@ help: ## list the targets with one line each
 	@printf 'minitx %s — targets (CONFIG=%s, OUT=%s):\n' '$(VERSION)' '$(CONFIG)' '$(OUT)'
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort -u | \
 	  awk -F':.*## ' '{ printf "  %-14s %s\n", $$1, $$2 }'
-	@printf '\nVariables: CONFIG=configs/x.toml  THREADS=N  DEVICE=auto|cpu|cuda  CUDA=auto|0|1  BUILD_TYPE=release|debug|coverage\n'
+	@printf '\nVariables: CONFIG=configs/x.toml  THREADS=N  DEVICE=auto|cpu|cuda  CUDA=auto|0|1  BUILD_TYPE=release|debug|asan|coverage\n'

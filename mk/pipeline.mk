@@ -28,7 +28,7 @@ endif
 # editing [train] does not refetch the corpus or retrain the tokenizer.
 STAMPS := $(OUT)/.stamps
 section_stamp = $(STAMPS)/$(1).sha256
-NO_CONFIG_GOALS := help clean distclean deps test-fresh fuzz fuzz-build fuzz-seeds sparse-study
+NO_CONFIG_GOALS := help clean distclean deps test-fresh test-asan test-asan-run fuzz fuzz-build fuzz-seeds sparse-study
 # The device asked for, as a stamp the model depends on: DEVICE=cpu or cuda rewrites it when it
 # differs (and so retrains); auto never does, whatever device it finds. A dry run (-n) writes
 # nothing.

@@ -1,8 +1,30 @@
 # Tests: unit tests (doctest) and an end-to-end run of the tiny config, summed up in one line.
 
-.PHONY: test test-unit test-gpu test-idem test-fresh coverage
+.PHONY: test test-asan test-asan-run test-unit test-gpu test-idem test-fresh coverage
 test: $(MINITX) $(TEST_BIN) ## build and run the unit tests and an end-to-end run of configs/tiny.toml
 	+@MINITX=$(MINITX) TEST_BIN=$(TEST_BIN) BUILD=$(BUILD) scripts/run-tests.sh
+
+# make test-asan: the tests again, against the ASan + UBSan build (BUILD_TYPE=asan, build/asan/);
+# any sanitizer report fails it (scripts/test-asan.sh says how). CPU only: the sanitizers do not
+# see into GPU kernels, so the GPU tests are not built. It has to fit CI (.ci/run: 30 minutes on
+# two cores, and the build alone takes about four), so it runs less than make test:
+#  - the unit tests once, with the kernels chosen for this CPU, not again with MINITX_GEMM_ISA=avx2:
+#    the AVX2 kernels are checked against the AVX-512 ones by the unit tests themselves;
+#  - tests/e2e.sh, e2e_report.sh and e2e_bench_sparse.sh, which between them run every stage of
+#    the pipeline and so every reader and writer: corpus and npm cache, tokenizer.json, token
+#    files, checkpoints, train logs, eval.json, .mtq files, the bench and sparse CSVs, the report,
+#    the release tarball and verify, safetensors import and export, standard output;
+#  - not tests/e2e_interrupt.sh (one to two minutes more under ASan): it kills the trainer and
+#    Make at each fault point and checks what Make does next, and the files it touches
+#    (checkpoints, logs, resume state) are written and read by e2e.sh and the unit tests already.
+ASAN_E2E := e2e e2e_report e2e_bench_sparse
+test-asan: ## run the unit tests and most end-to-end checks under ASan + UBSan (build/asan/); fails on any report
+	+@$(MAKE) --no-print-directory BUILD_TYPE=asan CUDA=0 test-asan-run
+
+test-asan-run: $(MINITX) $(TEST_BIN)
+	@if [ '$(BUILD_TYPE)' != asan ]; then echo 'test-asan-run: run make test-asan' >&2; exit 1; fi
+	+@MINITX=$(MINITX) TEST_BIN=$(TEST_BIN) BUILD=$(BUILD) CXX='$(CXX)' SANITIZE='$(filter -fsanitize% -fno-sanitize%,$(OPT_asan))' \
+	  E2E_SCRIPTS='$(ASAN_E2E)' AVX2_PASS=0 scripts/test-asan.sh
 
 test-unit: $(TEST_BIN) ## run only the unit tests (ARGS= passes doctest options, e.g. -tc='sha256*')
 	$(TEST_BIN) $(ARGS)

@@ -14,9 +14,9 @@ test: $(MINITX) $(TEST_BIN) ## build and run the unit tests and an end-to-end ru
 #    the pipeline and so every reader and writer: corpus and npm cache, tokenizer.json, token
 #    files, checkpoints, train logs, eval.json, .mtq files, the bench and sparse CSVs, the report,
 #    the release tarball and verify, safetensors import and export, standard output;
-#  - not tests/e2e_interrupt.sh (two minutes more under ASan): it kills the trainer and Make at
-#    each fault point and checks what Make does next, and the files it touches (checkpoints, logs,
-#    resume state) are written and read by e2e.sh and the unit tests already.
+#  - not tests/e2e_interrupt.sh (one to two minutes more under ASan): it kills the trainer and
+#    Make at each fault point and checks what Make does next, and the files it touches
+#    (checkpoints, logs, resume state) are written and read by e2e.sh and the unit tests already.
 ASAN_E2E := e2e e2e_report e2e_bench_sparse
 test-asan: ## run the unit tests and most end-to-end checks under ASan + UBSan (build/asan/); fails on any report
 	+@$(MAKE) --no-print-directory BUILD_TYPE=asan CUDA=0 test-asan-run

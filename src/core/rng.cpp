@@ -3,37 +3,19 @@
 #include <cmath>
 #include <numbers>
 
+#include "minitx/core/philox.h"
+
 namespace minitx {
-namespace {
 
-// Constants of the reference implementation (Random123).
-constexpr std::uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
-constexpr std::uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
-
-inline void mulhilo(std::uint32_t a, std::uint32_t b, std::uint32_t& hi, std::uint32_t& lo) {
-  const std::uint64_t product = static_cast<std::uint64_t>(a) * b;
-  hi = static_cast<std::uint32_t>(product >> 32);
-  lo = static_cast<std::uint32_t>(product);
-}
-
-}  // namespace
-
+// One implementation for host and device (philox.h); this wrapper keeps rng.h's std::array API.
 Philox4x32 philox4x32_10(Philox4x32 c, std::array<std::uint32_t, 2> key) {
-  for (int round = 0; round < 10; ++round) {
-    std::uint32_t hi0, lo0, hi1, lo1;
-    mulhilo(kMul0, c[0], hi0, lo0);
-    mulhilo(kMul1, c[2], hi1, lo1);
-    c = {hi1 ^ c[1] ^ key[0], lo1, hi0 ^ c[3] ^ key[1], lo0};
-    key[0] += kWeyl0;
-    key[1] += kWeyl1;
-  }
-  return c;
+  const philox::Block r = philox::philox4x32_10(philox::Block{{c[0], c[1], c[2], c[3]}}, key[0], key[1]);
+  return {r.v[0], r.v[1], r.v[2], r.v[3]};
 }
 
 Philox4x32 CounterRng::block(std::uint64_t index) const {
-  return philox4x32_10({static_cast<std::uint32_t>(index), static_cast<std::uint32_t>(index >> 32),
-                        static_cast<std::uint32_t>(stream_), static_cast<std::uint32_t>(stream_ >> 32)},
-                       {static_cast<std::uint32_t>(seed_), static_cast<std::uint32_t>(seed_ >> 32)});
+  const philox::Block r = philox::counter_block(seed_, stream_, index);
+  return {r.v[0], r.v[1], r.v[2], r.v[3]};
 }
 
 std::uint64_t CounterRng::bits64(std::uint64_t index) const {

@@ -36,21 +36,27 @@ std::vector<std::uint32_t> random_ids(std::size_t n, std::uint32_t vocab) {
   return out;
 }
 
-// The draw that sampling.h documents for token `index`: u uniform from Philox (seed, the
-// "sample" stream, index), then the first token, by decreasing logit with ties by id, at which
-// the cumulative softmax mass passes u.
+// The draw that sampling.h documents for token `index` (no top-k, no top-p), written here from
+// its text alone: the candidates by decreasing logit with ties by id, integer weights
+// round(2^39 · exp((l - max)/T)) (from std::exp, not sampling_math.h's exp: the two may round a
+// weight one unit of 2^-39 apart, and a draw would have to land in that unit to differ),
+// u = (b + 1/2) / 2^24 from the top 24 bits b of Philox (seed, the "sample" stream, index), and
+// the first token whose cumulative weight exceeds u · total, in exact 128-bit arithmetic.
 std::uint32_t reference_draw(const std::vector<float>& logits, double temperature, std::uint64_t seed, std::uint64_t index) {
+  __extension__ typedef unsigned __int128 u128;
   constexpr std::uint64_t kSampleStream = 0x73616d706c65;  // "sample" in ASCII
   std::vector<std::pair<float, std::uint32_t>> order;
   for (std::uint32_t id = 0; id < logits.size(); ++id) order.emplace_back(logits[id], id);
   std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
-  std::vector<double> mass;
-  double total = 0.0;
-  for (const auto& entry : order) total += mass.emplace_back(std::exp((entry.first - order[0].first) / temperature));
-  const double u = static_cast<double>(CounterRng(seed, kSampleStream).uniform(index)) * total;
-  double cumulative = 0.0;
+  std::vector<std::uint64_t> cumulative;
+  std::uint64_t total = 0;
+  for (const auto& entry : order)
+    cumulative.push_back(total += static_cast<std::uint64_t>(
+                             std::nearbyint(std::ldexp(std::exp((static_cast<double>(entry.first) - order[0].first) / temperature), 39))));
+  const std::uint64_t bits = CounterRng(seed, kSampleStream).block(index)[0] >> 8;  // u = (bits + 1/2) / 2^24
+  const auto point = static_cast<std::uint64_t>((static_cast<u128>(2 * bits + 1) * total) >> 25);
   for (std::size_t k = 0; k < order.size(); ++k)
-    if (u < (cumulative += mass[k])) return order[k].second;
+    if (point < cumulative[k]) return order[k].second;
   return order.back().second;
 }
 

@@ -2,7 +2,8 @@
 // draw for generated token i is Philox (seed, sampling stream, i), so a seed reproduces a
 // generation exactly, with or without the KV cache, on any thread count. Every step below is
 // exact integer arithmetic or one of minitx/infer/sampling_math.h's bit-reproducible functions,
-// so that a parallel sampler can compute the same definition and pick the same token.
+// so that a parallel sampler computes the same definition and picks the same token: the CUDA
+// sampler (minitx/backend/cuda/sampling.h) does, by construction.
 //
 // The definition, for V candidate logits:
 //  1. order the candidates by decreasing logit, ties by the lower id (NaN after -inf, -0 = +0);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "bench_decode_cuda.h"
 #include "commands.h"
 #include "common.h"
 #include "minitx/backend/cpu/gemm.h"
@@ -17,6 +18,7 @@
 #include "minitx/core/io.h"
 #include "minitx/core/rng.h"
 #include "minitx/core/threads.h"
+#include "minitx/infer/cuda_decoder.h"
 #include "minitx/infer/decoder.h"
 #include "minitx/model/load.h"
 #include "minitx/model/params.h"
@@ -32,16 +34,27 @@ int run_bench_decode(Args& args) {
   const auto depth = static_cast<std::size_t>(args.integer("--depth", 1, 1 << 20, 1));
   const auto vocab = args.integer("--vocab", 2, 1 << 24, 0);
   const auto output = args.option("--output");
+  const std::string device = resolve_device(args.option("--device").value_or("cpu"));
+  const GpuPrecision precision = parse_gpu_precision(args.option("--precision").value_or("bf16"), "--precision");
+  const std::string recipe = args.option("--quant").value_or("f32");
+  const bool profile = args.flag("--profile");
   args.done();
   ex.model.vocab_size = vocab > 0 ? static_cast<std::size_t>(vocab) : ex.tokenizer.trainer.vocab_size;
-  if (prompt_tokens + gen_tokens > ex.model.context)
-    fail("bench decode: --prompt {} + --gen {} exceed the context of {}", prompt_tokens, gen_tokens, ex.model.context);
+  if (prompt_tokens > ex.model.context)
+    fail("bench decode: --prompt {} exceeds the context of {}", prompt_tokens, ex.model.context);
   if (depth + gen_tokens > ex.model.context)
     fail("bench decode: --depth {} + --gen {} exceed the context of {}", depth, gen_tokens, ex.model.context);
   const auto model = random_model(ex.model, 1);
   std::vector<std::uint32_t> prompt(std::max(prompt_tokens, depth));
   const CounterRng rng(3, 0);
   for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<std::uint32_t>(rng.below(i, ex.model.vocab_size));
+  if (device == "cuda") {
+    bench_decode_cuda(*model, recipe, precision, prompt, {prompt_tokens, gen_tokens, depth, reps, profile}, output);
+    return 0;
+  }
+  MINITX_CHECK(!profile, "bench decode: --profile is for --device cuda");
+  MINITX_CHECK(recipe == "f32", "bench decode: --quant {} is for --device cuda (on the CPU, `bench quant` times the formats)",
+               recipe);
 
   Decoder decoder(*model);
   const std::size_t step_bytes = model->storage.size() * sizeof(float);

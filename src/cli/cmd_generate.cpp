@@ -29,6 +29,8 @@ int run_generate(Args& args) {
   options.sampling.seed = static_cast<std::uint64_t>(args.integer("--seed", 0, INT64_MAX, 0));
   options.use_cache = !args.flag("--no-cache");
   options.policy = parse_context_policy(args.option("--context-policy").value_or("stop"), "--context-policy");
+  options.cuda = resolve_device(args.option("--device").value_or("cpu")) == "cuda";
+  options.precision = parse_gpu_precision(args.option("--precision").value_or("bf16"), "--precision");
   args.done();
 
   const Tokenizer tokenizer = Tokenizer::load(tokenizer_path);
@@ -63,7 +65,8 @@ int run_generate(Args& args) {
                                        : "";
   fmt::print(stderr, "generate: {} prompt tokens, {} new tokens in {:.3f} s ({:.1f} tokens/s, {}){}\n", ids.size(),
              r.tokens.size(), total, static_cast<double>(r.tokens.size()) / total,
-             options.use_cache ? "KV cache" : "no cache, recomputing the prefix", context_note);
+             options.use_cache ? (options.cuda ? "KV cache on the GPU" : "KV cache") : "no cache, recomputing the prefix",
+             context_note);
   return 0;
 }
 

@@ -134,9 +134,11 @@ const std::vector<Command>& commands() {
       {"generate", "generate text from OUT/model.ckpt, with or without the KV cache",
        "--config FILE --prompt TEXT [--out DIR] [--model CKPT|FILE.mtq] [--tokenizer FILE]\n"
        "      [--max-new N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--no-cache]\n"
-       "      [--context-policy stop|slide]\n\n"
+       "      [--context-policy stop|slide] [--device cpu|cuda|auto] [--precision bf16|fp32]\n\n"
        "--model (or --checkpoint) takes a checkpoint or a quantized model file (minitx quantize).\n"
-       "Temperature 0 is greedy. With stop (the default) generation ends at the model's context (a\n"
+       "--device cuda decodes on the GPU (a captured CUDA graph per token, sampling on the device,\n"
+       "the same tokens as the CPU's sampler for the same logits); --precision: bf16 (default) or fp32\n"
+       "for its dense matrices and KV cache; quantized matrices stay packed. Temperature 0 is greedy. With stop (the default) generation ends at the model's context (a\n"
        "prompt of n tokens gets at most context - n + 1 new ones); with slide the window jumps to the\n"
        "last context/2 tokens whenever it is full, and generation goes on. A prompt longer than the\n"
        "context is an error.",
@@ -164,10 +166,14 @@ const std::vector<Command>& commands() {
        "(lengths 32, 64, ..., context) and FILE_positions.csv (latency by position) for the plot.",
        run_bench_generate},
       {"bench decode", "prompt and generation tokens/s of a config's model shape (random weights)",
-       "--config FILE [--prompt N] [--gen N] [--depth N] [--reps N] [--vocab V] [--output FILE.csv]\n\n"
+       "--config FILE [--prompt N] [--gen N] [--depth N] [--reps N] [--vocab V] [--output FILE.csv]\n"
+       "      [--device cpu|cuda|auto] [--precision bf16|fp32] [--quant f32|q8_0|q4_0|q4_mix] [--profile]\n\n"
        "Like llama-bench's pp and tg tests: N-token prompt processing, then N decoded tokens after a\n"
        "one-token prompt, or after --depth tokens (-d): attention over a long context, with the KV\n"
-       "cache's size there (a ring of the window for the local and sinks patterns).",
+       "cache's size there (a ring of the window for the local and sinks patterns). --device cuda:\n"
+       "time to the first token of the prompt, then greedy tokens queued back to back with and without\n"
+       "CUDA graphs, beside the floor (weight bytes per token / measured copy bandwidth); --quant\n"
+       "quantizes the random model in memory first; --profile adds each kernel's time per token.",
        run_bench_decode},
       {"bench attention", "block-sparse attention forward and forward+backward per pattern and T, with its memory",
        "[--device auto|cpu|cuda] [--patterns causal,local,strided,bigbird_peer,bigbird,longformer,sinks]\n"

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 
 #include "minitx/core/error.h"
+#include "minitx/infer/cuda_decoder.h"
 #include "minitx/infer/decoder.h"
 
 namespace minitx {
@@ -12,6 +14,54 @@ GenerateResult generate(const GptModel& model, const std::vector<std::uint32_t>&
                         const std::function<void(std::uint32_t)>& on_token) {
   return generate(weights_of(model), prompt, options, on_token);
 }
+
+namespace {
+
+// The next token from a decoder on either device: what generate's loop asks for. `draw` is the
+// sampler's index (the number of tokens generated before this one).
+class NextToken {
+ public:
+  virtual ~NextToken() = default;
+  // Token after `ids` (n of them) from a fresh start: a prefill, or a recomputation without the cache.
+  virtual std::uint32_t after(const std::uint32_t* ids, std::size_t n, std::uint64_t draw) = 0;
+  // Token after one more: `last`, the token the previous call returned.
+  virtual std::uint32_t after_step(std::uint32_t last, std::uint64_t draw) = 0;
+};
+
+class CpuNextToken final : public NextToken {
+ public:
+  CpuNextToken(const GptWeights& w, const GenerateOptions& o) : decoder_(w), options_(o), tokens_(w.config.tokens()) {}
+  std::uint32_t after(const std::uint32_t* ids, std::size_t n, std::uint64_t draw) override {
+    return pick(options_.use_cache ? decoder_.prefill(ids, n) : decoder_.logits_recompute(ids, n), draw);
+  }
+  std::uint32_t after_step(std::uint32_t last, std::uint64_t draw) override { return pick(decoder_.step(last), draw); }
+
+ private:
+  std::uint32_t pick(const std::vector<float>& logits, std::uint64_t draw) const {
+    return sample_token(std::span(logits).first(tokens_), options_.sampling, draw);
+  }
+  Decoder decoder_;
+  const GenerateOptions& options_;
+  std::size_t tokens_;
+};
+
+// The GPU's decoder samples on the device: only the token comes back.
+class CudaNextToken final : public NextToken {
+ public:
+  CudaNextToken(const GptWeights& w, const GenerateOptions& o) : decoder_(w, o.precision), options_(o) {
+    decoder_.use_graphs(o.graphs);
+  }
+  std::uint32_t after(const std::uint32_t* ids, std::size_t n, std::uint64_t draw) override {
+    return decoder_.prefill_sample(ids, n, options_.sampling, draw);
+  }
+  std::uint32_t after_step(std::uint32_t, std::uint64_t) override { return decoder_.step_sample(1)[0]; }
+
+ private:
+  CudaDecoder decoder_;
+  const GenerateOptions& options_;
+};
+
+}  // namespace
 
 GenerateResult generate(const GptWeights& model, const std::vector<std::uint32_t>& prompt,
                         const GenerateOptions& options, const std::function<void(std::uint32_t)>& on_token) {
@@ -22,7 +72,9 @@ GenerateResult generate(const GptWeights& model, const std::vector<std::uint32_t
   for (std::uint32_t id : prompt)
     MINITX_CHECK(id < model.config.tokens(), "generate: prompt token {} is outside the vocabulary of {}", id,
                  model.config.tokens());
-  Decoder decoder(model);
+  std::unique_ptr<NextToken> next_token;
+  if (options.cuda) next_token = std::make_unique<CudaNextToken>(model, options);
+  else next_token = std::make_unique<CpuNextToken>(model, options);
   std::vector<std::uint32_t> sequence = prompt;
   GenerateResult result;
   const bool slide = options.policy == ContextPolicy::slide;
@@ -39,16 +91,9 @@ GenerateResult generate(const GptWeights& model, const std::vector<std::uint32_t
       ++result.shifts;
       jumped = true;
     }
-    const std::uint32_t* seen = sequence.data() + window;
-    const std::size_t seen_n = sequence.size() - window;
-    const std::vector<float>* logits;
-    if (!options.use_cache)
-      logits = &decoder.logits_recompute(seen, seen_n);
-    else if (i == 0 || jumped)
-      logits = &decoder.prefill(seen, seen_n);
-    else
-      logits = &decoder.step(sequence.back());
-    const std::uint32_t next = sample_token(std::span(*logits).first(model.config.tokens()), options.sampling, i);
+    const std::uint32_t next = !options.use_cache || i == 0 || jumped
+                                   ? next_token->after(sequence.data() + window, sequence.size() - window, i)
+                                   : next_token->after_step(sequence.back(), i);
     result.step_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     sequence.push_back(next);
     result.tokens.push_back(next);

@@ -1,5 +1,6 @@
 #include "minitx/model/weights.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -88,38 +89,62 @@ void linear_row(float* out, const Linear& w, std::size_t r) {
   }
 }
 
+WeightField weight_field(GptWeights& w, Param kind, std::size_t layer) {
+  GptLayerWeights& y = w.layers.at(layer);  // layer 0's for global tensors, which do not use it
+  switch (kind) {
+    case Param::wte: return {&w.wte, nullptr};
+    case Param::wpe: return {&w.wpe, nullptr};
+    case Param::ln1w: return {nullptr, &y.ln1w};
+    case Param::ln1b: return {nullptr, &y.ln1b};
+    case Param::qkvw: return {&y.qkvw, nullptr};
+    case Param::qkvb: return {nullptr, &y.qkvb};
+    case Param::attprojw: return {&y.attprojw, nullptr};
+    case Param::attprojb: return {nullptr, &y.attprojb};
+    case Param::ln2w: return {nullptr, &y.ln2w};
+    case Param::ln2b: return {nullptr, &y.ln2b};
+    case Param::fcw: return {&y.fcw, nullptr};
+    case Param::fcb: return {nullptr, &y.fcb};
+    case Param::fcprojw: return {&y.fcprojw, nullptr};
+    case Param::fcprojb: return {nullptr, &y.fcprojb};
+    case Param::lnfw: return {nullptr, &w.lnfw};
+    case Param::lnfb: return {nullptr, &w.lnfb};
+    case Param::head: break;
+  }
+  return {&w.head, nullptr};
+}
+
 GptWeights make_weights(const ModelConfig& m, const MatrixSource& matrix, const VectorSource& vector) {
   GptWeights w;
   w.config = m;
   w.layers.resize(m.n_layer);
-  for (const ParamTensor& t : param_tensors(m)) {
+  for (const ParamTensor& t : param_tensors(m))
     for (std::size_t l = 0; l < (t.per_layer ? m.n_layer : 1); ++l) {
-      GptLayerWeights& y = w.layers[l];  // layer 0's for global tensors, which do not use it
-      const auto mat = [&] { return matrix(t, l); };
-      const auto vec = [&] { return vector(t, l); };
-      switch (t.kind) {
-        case Param::wte: w.wte = mat(); break;
-        case Param::wpe: w.wpe = mat(); break;
-        case Param::ln1w: y.ln1w = vec(); break;
-        case Param::ln1b: y.ln1b = vec(); break;
-        case Param::qkvw: y.qkvw = mat(); break;
-        case Param::qkvb: y.qkvb = vec(); break;
-        case Param::attprojw: y.attprojw = mat(); break;
-        case Param::attprojb: y.attprojb = vec(); break;
-        case Param::ln2w: y.ln2w = vec(); break;
-        case Param::ln2b: y.ln2b = vec(); break;
-        case Param::fcw: y.fcw = mat(); break;
-        case Param::fcb: y.fcb = vec(); break;
-        case Param::fcprojw: y.fcprojw = mat(); break;
-        case Param::fcprojb: y.fcprojb = vec(); break;
-        case Param::lnfw: w.lnfw = vec(); break;
-        case Param::lnfb: w.lnfb = vec(); break;
-        case Param::head: w.head = mat(); break;
-      }
+      const WeightField f = weight_field(w, t.kind, l);
+      if (f.matrix != nullptr) *f.matrix = matrix(t, l);
+      else *f.vector = vector(t, l);
     }
-  }
   if (m.tied_head) w.head = w.wte;
   return w;
+}
+
+std::vector<float> dense_parameters(const GptWeights& w) {
+  const ModelConfig& m = w.config;
+  const ParamLayout layout = param_layout(m);
+  std::vector<float> out = allocating(fmt::format("an fp32 copy of {} parameters", layout.total),
+                                      static_cast<double>(layout.total) * sizeof(float),
+                                      [&] { return std::vector<float>(layout.total); });
+  GptWeights view = w;  // a copy of the pointers, for weight_field's mutable access
+  for (const ParamTensor& t : param_tensors(m))
+    for (std::size_t l = 0; l < (t.per_layer ? m.n_layer : 1); ++l) {
+      float* dst = out.data() + layout.offset[static_cast<std::size_t>(t.kind)] + l * t.slice();
+      const WeightField f = weight_field(view, t.kind, l);
+      if (f.vector != nullptr) {
+        std::copy_n(*f.vector, t.slice(), dst);
+        continue;
+      }
+      for (std::size_t r = 0; r < t.rows; ++r) linear_row(dst + r * t.cols, *f.matrix, r);
+    }
+  return out;
 }
 
 GptWeights weights_of(const GptModel& model) {

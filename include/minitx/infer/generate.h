@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "minitx/infer/cuda_decoder.h"
 #include "minitx/infer/sampling.h"
 #include "minitx/model/weights.h"
 #include "minitx/model/gpt.h"
@@ -31,6 +32,10 @@ struct GenerateOptions {
   SamplingConfig sampling;
   bool use_cache = true;
   ContextPolicy policy = ContextPolicy::stop;
+  // On the GPU (infer/cuda_decoder.h): the model, its cache and the sampler on the device.
+  bool cuda = false;
+  GpuPrecision precision = GpuPrecision::bf16;
+  bool graphs = true;  // replay each step as a captured CUDA graph
 };
 
 struct GenerateResult {

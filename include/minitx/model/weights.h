@@ -80,6 +80,18 @@ using MatrixSource = std::function<Linear(const ParamTensor& tensor, std::size_t
 using VectorSource = std::function<const float*(const ParamTensor& tensor, std::size_t layer)>;
 GptWeights make_weights(const ModelConfig& config, const MatrixSource& matrix, const VectorSource& vector);
 
+// The view's field that holds one table entry (params.h) of a layer: a matrix or a vector,
+// exactly one of the two non-null. The one mapping between the table and the view's fields.
+struct WeightField {
+  Linear* matrix = nullptr;
+  const float** vector = nullptr;
+};
+WeightField weight_field(GptWeights& w, Param kind, std::size_t layer);
+
+// Every parameter in the tensor table's layout (param_layout), as fp32: quantized matrices
+// dequantized. What a device that multiplies dense matrices (a GPU prefill) starts from.
+std::vector<float> dense_parameters(const GptWeights& w);
+
 // Views of an fp32 model's parameters (valid while the model lives).
 GptWeights weights_of(const GptModel& model);
 

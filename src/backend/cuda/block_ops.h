@@ -41,20 +41,25 @@ class CudaBlockOps {
  public:
   using Act = T;
 
-  // Scratch for passes of up to max_rows = B·T rows and V output columns.
-  CudaBlockOps(const ModelConfig& m, LtMatmul& lt, cudaStream_t stream, std::size_t max_B, std::size_t max_T)
+  // Scratch for passes of up to max_rows = B·T rows and V output columns; an op table for the
+  // forward only (inference) allocates none of the backward's.
+  enum class Passes { forward, forward_backward };
+  CudaBlockOps(const ModelConfig& m, LtMatmul& lt, cudaStream_t stream, std::size_t max_B, std::size_t max_T,
+               Passes passes = Passes::forward_backward)
       : m_(m), lt_(lt), stream_(stream), layout_(param_layout(m)) {
     for (const ParamTensor& t : param_tensors(m)) slice_[static_cast<std::size_t>(t.kind)] = t.slice();
     const std::size_t N = max_B * max_T, C = m.n_embd;
-    std::size_t scratch = 0;  // the largest any of the block's products or the head's needs
-    for (const auto k : {BlockLinear::qkv, BlockLinear::attproj, BlockLinear::fc, BlockLinear::fcproj}) {
-      const LinearTensors t = linear_tensors(k, m);
-      scratch = std::max(scratch, matmul_backward_scratch_floats(N, t.in, t.out));
+    if (passes == Passes::forward_backward) {
+      std::size_t scratch = 0;  // the largest any of the block's products or the head's needs
+      for (const auto k : {BlockLinear::qkv, BlockLinear::attproj, BlockLinear::fc, BlockLinear::fcproj}) {
+        const LinearTensors t = linear_tensors(k, m);
+        scratch = std::max(scratch, matmul_backward_scratch_floats(N, t.in, t.out));
+      }
+      scratch = std::max(scratch, matmul_backward_scratch_floats(N, C, m.vocab_size));
+      mm_scratch_ = DeviceBuffer<float>(scratch);
+      ln_scratch_ = DeviceBuffer<float>(layernorm_backward_scratch_floats(N, C));
+      delta_ = DeviceBuffer<float>(attention_state(m, max_B, max_T));
     }
-    scratch = std::max(scratch, matmul_backward_scratch_floats(N, C, m.vocab_size));
-    mm_scratch_ = DeviceBuffer<float>(scratch);
-    ln_scratch_ = DeviceBuffer<float>(layernorm_backward_scratch_floats(N, C));
-    delta_ = DeviceBuffer<float>(attention_state(m, max_B, max_T));
     if constexpr (std::is_same_v<T, bf16>)
       MINITX_CHECK(bf16_attention_fits(m),
                    "cuda bf16: the attention kernel takes head sizes 64 and 128; this model's is {} (n_embd {} / n_head {})",

@@ -1,0 +1,90 @@
+// Generation on the GPU: the Decoder's contract (infer/decoder.h) with the model, its KV cache
+// and the sampler on the device.
+//
+//   prefill   the prompt through block.h's forward with the CUDA op table (cuBLASLt products on
+//             tensor cores), which also fills the cache
+//   a step    one token through the decode kernels (backend/cuda/decode.h): five fused launches a
+//             layer, the head, then the sampler; captured once as a CUDA graph and replayed per
+//             token, with the token and its position read from device memory
+//
+// Precision: bf16 (the default) keeps fp32 matrices of the model as bf16 and the KV cache in
+// bf16; fp32 keeps both in fp32, for checking against the CPU. Quantized matrices (q8_0, q4_0
+// from an .mtq file) stay packed in either: the step's kernels read the blocks, with fp32
+// arithmetic. Norms, biases, the residual stream and the logits are fp32 in every mode. The
+// prefill multiplies dense matrices, so it reads a dense copy of the model in the activations'
+// type (for a quantized model: dequantized, which costs that copy's memory too).
+//
+// Sampling runs on the device with the CPU's definition (infer/sampling.h), so the same logits
+// give the same token. Only a dense causal attention pattern decodes on the GPU for now.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "minitx/infer/sampling.h"
+#include "minitx/model/config.h"
+#include "minitx/model/weights.h"
+
+namespace minitx {
+
+enum class GpuPrecision { bf16, fp32 };
+GpuPrecision parse_gpu_precision(const std::string& text, const std::string& what);
+const char* to_string(GpuPrecision precision);
+
+class CudaDecoder {
+ public:
+  // Uploads the weights (the view need not outlive the decoder) and preallocates the cache for
+  // the model's whole context. Errors, before allocating, when the device lacks the memory.
+  CudaDecoder(const GptWeights& weights, GpuPrecision precision);
+  ~CudaDecoder();
+  CudaDecoder(const CudaDecoder&) = delete;
+  CudaDecoder& operator=(const CudaDecoder&) = delete;
+
+  // As Decoder's, with the logits copied to the host: for tests, eval and comparisons.
+  const std::vector<float>& prefill(const std::uint32_t* ids, std::size_t n);
+  const std::vector<float>& step(std::uint32_t id);
+
+  // Generation with nothing but tokens leaving the device. prefill_sample fills the cache with
+  // `ids` and samples token number `draw` (the sampler's index) from the last logits;
+  // step_sample then feeds the last sampled token and samples the next, `count` times back to
+  // back (no wait between tokens), and returns the `count` new tokens.
+  std::uint32_t prefill_sample(const std::uint32_t* ids, std::size_t n, const SamplingConfig& sampling,
+                               std::uint64_t draw);
+  std::vector<std::uint32_t> step_sample(std::size_t count);
+
+  // Steps replay a captured CUDA graph (the default) or launch their kernels one by one; each
+  // kernel starts while the previous one ends (programmatic dependent launch, the default) or
+  // after it.
+  void use_graphs(bool on);
+  void use_pdl(bool on);
+
+  // Where a step's time goes: `count` sampling steps launched one by one with an event after each
+  // kernel; per kernel name, microseconds and launches per token and the weight bytes it read.
+  struct KernelTime {
+    std::string name;
+    double us;
+    std::size_t calls, bytes;
+  };
+  std::vector<KernelTime> profile(std::size_t count);
+
+  std::size_t length() const;          // positions in the cache
+  std::size_t kv_cache_bytes() const;  // the preallocated cache
+  std::size_t step_weight_bytes() const;  // weight bytes one step reads: the decode's memory floor
+  std::string weight_format() const;   // "bf16", "fp32", "q8_0", "q4_0" or "q4_mix"
+  const ModelConfig& config() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// True when this build has CUDA and a device is visible.
+bool cuda_decode_available();
+// Device-to-device copy bandwidth in bytes/s (read + write of 1 GiB, 20 times): the measured
+// ceiling that a decode step's weight bytes are set against.
+double cuda_copy_bandwidth();
+
+}  // namespace minitx

@@ -1,0 +1,116 @@
+#include "bench_decode_cuda.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+
+#include "minitx/core/build_info.h"
+#include "minitx/core/io.h"
+#include "minitx/infer/quant_model.h"
+#include "minitx/model/weights.h"
+
+namespace minitx::cli {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+void bench_decode_cuda(const GptModel& model, const std::string& recipe, GpuPrecision precision,
+                       const std::vector<std::uint32_t>& prompt, const DecodeBenchShape& shape,
+                       const std::optional<std::string>& output) {
+  std::unique_ptr<QuantModel> quantized;
+  GptWeights weights = weights_of(model);
+  if (recipe != "f32") {
+    quantized = make_quant_model(quantize_model(model, quant::recipe_by_name(recipe), {kNoTokenizer, 0, recipe}),
+                                 "the random model quantized to " + recipe);
+    weights = quantized->weights;
+  }
+  CudaDecoder decoder(weights, precision);
+  const SamplingConfig greedy{0.0, 0, 1.0, 0};
+  // Each repetition (the first only warms up): the prompt's time to the first token, then `gen`
+  // tokens after `depth`, queued back to back with one wait at the end, three ways — replaying
+  // the captured step with programmatic dependent launches (the default), replaying it without
+  // them, and launching its kernels one by one — and the copy bandwidth of the moment.
+  struct Mode {
+    const char* test;
+    bool graphs, pdl;
+    std::vector<double> tokens_per_s;
+  };
+  std::vector<Mode> modes = {{"tg", true, true, {}}, {"tg_no_pdl", true, false, {}}, {"tg_eager", false, false, {}}};
+  std::vector<double> pp, ttft, bandwidth;
+  for (std::size_t rep = 0; rep <= shape.reps; ++rep) {
+    auto start = std::chrono::steady_clock::now();
+    decoder.prefill_sample(prompt.data(), shape.prompt, greedy, 0);
+    const double prefill_s = seconds_since(start);
+    for (Mode& mode : modes) {
+      decoder.use_graphs(mode.graphs);
+      decoder.use_pdl(mode.pdl);
+      decoder.prefill_sample(prompt.data(), shape.depth, greedy, 0);
+      start = std::chrono::steady_clock::now();
+      decoder.step_sample(shape.gen);
+      if (rep > 0) mode.tokens_per_s.push_back(static_cast<double>(shape.gen) / seconds_since(start));
+    }
+    decoder.use_graphs(true);
+    decoder.use_pdl(true);
+    if (rep == 0) continue;
+    pp.push_back(static_cast<double>(shape.prompt) / prefill_s);
+    ttft.push_back(prefill_s * 1e3);
+    bandwidth.push_back(cuda_copy_bandwidth());
+  }
+  const ModelConfig& m = decoder.config();
+  const double step_mb = static_cast<double>(decoder.step_weight_bytes()) / 1e6;
+  const double bw = median(bandwidth), floor = bw / static_cast<double>(decoder.step_weight_bytes());
+  const std::string gpu = cuda_devices().empty() ? "" : cuda_devices().front().name;
+  fmt::print("bench decode: {} parameters (layers {}, width {}, heads {}, vocab {}, context {}) on {}\n",
+             param_count(m), m.n_layer, m.n_embd, m.n_head, m.vocab_size, m.context, gpu);
+  fmt::print("  weights {} (activations and KV cache {}), {:.1f} MB read per token; copy bandwidth {:.2f} TB/s, so "
+             "at most {:.0f} tokens/s\n",
+             decoder.weight_format(), to_string(precision), step_mb, bw / 1e12, floor);
+  fmt::print("  prompt {} tokens: {:.0f} tokens/s, first token after {:.2f} ms (median of {})\n", shape.prompt,
+             median(pp), median(ttft), shape.reps);
+  const double tg = median(modes[0].tokens_per_s);
+  fmt::print("  generate {} tokens after {}: {:.0f} tokens/s ({:.0f}% of the floor); {:.0f} without programmatic "
+             "dependent launches, {:.0f} without CUDA graphs\n",
+             shape.gen, shape.depth, tg, 100.0 * tg / floor, median(modes[1].tokens_per_s),
+             median(modes[2].tokens_per_s));
+  std::string csv =
+      "device,gpu,weights,precision,test,tokens,depth,tokens_per_s,ms,step_mb,copy_gb_per_s,floor_tokens_per_s\n";
+  const auto row = [&](const std::string& test, std::size_t tokens, std::size_t depth, double tps, double ms) {
+    csv += fmt::format("cuda,{},{},{},{},{},{},{:.1f},{:.3f},{:.3f},{:.1f},{:.1f}\n", gpu, decoder.weight_format(),
+                       to_string(precision), test, tokens, depth, tps, ms, step_mb, bw / 1e9, floor);
+  };
+  row("pp", shape.prompt, 0, median(pp), median(ttft));
+  for (const Mode& mode : modes) row(mode.test, shape.gen, shape.depth, median(mode.tokens_per_s), 1e3 / median(mode.tokens_per_s));
+  if (shape.profile) {
+    // One event after each kernel: the kernels run one after the other, without overlap.
+    decoder.use_graphs(false);
+    decoder.use_pdl(false);
+    decoder.prefill_sample(prompt.data(), shape.depth, greedy, 0);
+    const std::vector<CudaDecoder::KernelTime> kernels = decoder.profile(shape.gen);
+    double total = 0;
+    for (const auto& k : kernels) total += k.us;
+    fmt::print("  where a token's {:.1f} us go, kernel by kernel ({} tokens after {}; floor = bytes / copy bandwidth):\n",
+               total, shape.gen, shape.depth);
+    fmt::print("    {:<18} {:>9} {:>7} {:>10} {:>9} {:>8}\n", "kernel", "us/token", "calls", "MB/token", "floor us",
+               "share");
+    for (const auto& k : kernels) {
+      const double floor_us = static_cast<double>(k.bytes) / bw * 1e6;
+      fmt::print("    {:<18} {:>9.1f} {:>7} {:>10.2f} {:>9.1f} {:>7.0f}%\n", k.name, k.us, k.calls,
+                 static_cast<double>(k.bytes) / 1e6, floor_us, 100.0 * k.us / total);
+      row("kernel:" + k.name, shape.gen, shape.depth, 1e6 / k.us, k.us / 1e3);
+    }
+  }
+  if (output) write_file_atomic(*output, csv);
+}
+
+}  // namespace minitx::cli

@@ -1,0 +1,230 @@
+// Generation on the GPU (infer/cuda_decoder.h) against the CPU decoder, for every architecture and
+// weight format: prefill and step logits, greedy and sampled tokens, graph replay against eager
+// launches, and the errors a user can meet.
+//
+// Tolerances. fp32: the GPU adds the same products in another order (warp butterflies instead of
+// the CPU's vector lanes), so logits agree to a few ulps of their size: 1e-4 of the logits' RMS
+// leaves two orders of margin. bf16: the weights, and in the prefill each layer's ten activation
+// tensors (and so the cache's keys and values), are rounded to 8 significant bits (relative error
+// ≤ 2^-9); those roundings are independent, so over the 14 of a layer plus the embedding, the
+// final norm and the head they add in quadrature to about 2^-9·√(14L + 3) of the logits' RMS, and
+// the test allows four times that. Quantized matrices decode against the CPU
+// running the same model with the matrices dequantized (which is what the GPU multiplies), so at
+// fp32 they get fp32's tolerance.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gpu.h"
+#include "minitx/core/error.h"
+#include "minitx/core/rng.h"
+#include "minitx/infer/cuda_decoder.h"
+#include "minitx/infer/decoder.h"
+#include "minitx/infer/generate.h"
+#include "minitx/infer/quant_model.h"
+#include "minitx/model/gpt.h"
+#include "minitx/model/load.h"
+#include "minitx/model/params.h"
+
+using namespace minitx;
+
+namespace {
+
+// Head size 64 (the bf16 prefill's attention kernel takes 64 and 128), a vocabulary that is not a
+// multiple of anything, and larger weights than training's init so that logits are far apart.
+ModelConfig base_config() {
+  ModelConfig m;
+  m.n_layer = 2;
+  m.n_embd = 128;
+  m.n_head = 2;
+  m.context = 96;
+  m.vocab_size = 301;
+  m.init_std = 0.08;
+  return m;
+}
+
+std::vector<std::pair<const char*, ModelConfig>> variants() {
+  std::vector<std::pair<const char*, ModelConfig>> out;
+  out.emplace_back("gpt2", base_config());
+  ModelConfig opt = base_config();
+  opt.position_offset = 2;
+  opt.activation = ModelConfig::Activation::relu;
+  opt.tied_head = false;
+  opt.ffn = 200;
+  out.emplace_back("opt", opt);
+  ModelConfig neox = base_config();
+  neox.position = ModelConfig::Position::rotary;
+  neox.rotary_fraction = 0.25;
+  neox.parallel_residual = true;
+  neox.activation = ModelConfig::Activation::gelu_erf;
+  neox.tied_head = false;
+  neox.bias = false;
+  neox.vocab_tokens = 290;  // padded embedding: rows past 290 are never sampled
+  out.emplace_back("neox", neox);
+  return out;
+}
+
+std::vector<std::uint32_t> random_ids(std::size_t n, std::size_t vocab, std::uint64_t seed) {
+  const CounterRng rng(seed, 0);
+  std::vector<std::uint32_t> ids(n);
+  for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<std::uint32_t>(rng.below(i, vocab));
+  return ids;
+}
+
+double rms(const std::vector<float>& x) {
+  double s = 0;
+  for (float v : x) s += double(v) * v;
+  return std::sqrt(s / double(x.size()));
+}
+
+// max |a - b| relative to b's RMS.
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(double(a[i]) - b[i]));
+  return worst / rms(b);
+}
+
+double tolerance(GpuPrecision p, const ModelConfig& m) {
+  return p == GpuPrecision::fp32 ? 1e-4 : 4.0 * std::ldexp(1.0, -9) * std::sqrt(14.0 * double(m.n_layer) + 3.0);
+}
+
+// The CPU's logits and the GPU's after a prefill of `prompt` and `steps` tokens fed one by one.
+void check_against_cpu(const GptWeights& gpu_weights, const GptWeights& cpu_weights, GpuPrecision precision,
+                       double tol) {
+  const ModelConfig& m = gpu_weights.config;
+  Decoder cpu(cpu_weights);
+  CudaDecoder gpu(gpu_weights, precision);
+  const std::vector<std::uint32_t> ids = random_ids(40, m.tokens(), 5);
+  const std::size_t prompt = 17;
+  CHECK(relative_error(gpu.prefill(ids.data(), prompt), cpu.prefill(ids.data(), prompt)) < tol);
+  for (std::size_t i = prompt; i < ids.size(); ++i) {
+    const double err = relative_error(gpu.step(ids[i]), cpu.step(ids[i]));
+    INFO("step at position " << i);
+    CHECK(err < tol);
+  }
+  CHECK(gpu.length() == ids.size());
+}
+
+// A model whose parameters are the dequantized values of a quantized one: the CPU reference of
+// what the GPU multiplies.
+std::unique_ptr<GptModel> dequantized(const GptWeights& w) {
+  auto model = std::make_unique<GptModel>(w.config);
+  model->storage = dense_parameters(w);
+  model->params = bind_params(model->storage.data(), w.config);
+  return model;
+}
+
+}  // namespace
+
+GPU_TEST_CASE("cuda decode: prefill and step logits equal the CPU decoder's, fp32 and bf16") {
+  for (const auto& [name, config] : variants()) {
+    const auto model = random_model(config, 11);
+    for (const GpuPrecision p : {GpuPrecision::fp32, GpuPrecision::bf16}) {
+      INFO(name << " " << to_string(p));
+      check_against_cpu(weights_of(*model), weights_of(*model), p, tolerance(p, config));
+    }
+  }
+}
+
+GPU_TEST_CASE("cuda decode: q8_0 and q4_0 matrices decode as the CPU does on their dequantized values") {
+  for (const auto& [name, config] : variants()) {
+    const auto model = random_model(config, 12);
+    for (const char* recipe : {"q8_0", "q4_0", "q4_mix"}) {
+      INFO(name << " " << recipe);
+      const auto q = make_quant_model(quantize_model(*model, quant::recipe_by_name(recipe), {kNoTokenizer, 0, recipe}),
+                                      recipe);
+      const auto reference = dequantized(q->weights);
+      check_against_cpu(q->weights, weights_of(*reference), GpuPrecision::fp32, tolerance(GpuPrecision::fp32, config));
+      CudaDecoder gpu(q->weights, GpuPrecision::bf16);
+      CHECK(gpu.weight_format() == (std::string(recipe) == "q4_mix" ? "q4_0+q8_0" : recipe));
+    }
+  }
+}
+
+GPU_TEST_CASE("cuda decode: a replayed CUDA graph gives the bits of the launches it captured") {
+  for (const auto& [name, config] : variants()) {
+    INFO(name);
+    const auto model = random_model(config, 13);
+    const std::vector<std::uint32_t> ids = random_ids(30, config.tokens(), 6);
+    CudaDecoder graph(weights_of(*model), GpuPrecision::bf16), eager(weights_of(*model), GpuPrecision::bf16);
+    eager.use_graphs(false);
+    CHECK(graph.prefill(ids.data(), 9) == eager.prefill(ids.data(), 9));
+    for (std::size_t i = 9; i < ids.size(); ++i) CHECK(graph.step(ids[i]) == eager.step(ids[i]));
+  }
+}
+
+GPU_TEST_CASE("cuda decode: greedy and sampled tokens equal the CPU's at fp32") {
+  for (const auto& [name, config] : variants()) {
+    const auto model = random_model(config, 14);
+    const std::vector<std::uint32_t> prompt = random_ids(7, config.tokens(), 7);
+    for (const SamplingConfig& s : {SamplingConfig{0.0, 0, 1.0, 0}, SamplingConfig{0.9, 0, 1.0, 3},
+                                    SamplingConfig{1.0, 20, 0.9, 4}}) {
+      INFO(name << " temperature " << s.temperature << " top-k " << s.top_k << " top-p " << s.top_p);
+      GenerateOptions options;
+      options.max_new = 60;
+      options.sampling = s;
+      const GenerateResult cpu = generate(*model, prompt, options);
+      options.cuda = true;
+      options.precision = GpuPrecision::fp32;
+      const GenerateResult gpu = generate(*model, prompt, options);
+      CHECK(gpu.tokens == cpu.tokens);
+      // Without the cache each token is a prefill of the whole sequence: the same tokens again.
+      options.use_cache = false;
+      options.max_new = 12;
+      CHECK(generate(*model, prompt, options).tokens == std::vector(cpu.tokens.begin(), cpu.tokens.begin() + 12));
+    }
+  }
+}
+
+GPU_TEST_CASE("cuda decode: many steps queued back to back give the tokens of one step at a time") {
+  const ModelConfig config = variants()[2].second;
+  const auto model = random_model(config, 15);
+  const std::vector<std::uint32_t> prompt = random_ids(5, config.tokens(), 8);
+  const SamplingConfig s{0.8, 0, 0.95, 9};
+  CudaDecoder a(weights_of(*model), GpuPrecision::bf16), b(weights_of(*model), GpuPrecision::bf16);
+  std::vector<std::uint32_t> one_by_one{a.prefill_sample(prompt.data(), prompt.size(), s, 0)};
+  for (int i = 0; i < 50; ++i) one_by_one.push_back(a.step_sample(1)[0]);
+  std::vector<std::uint32_t> queued{b.prefill_sample(prompt.data(), prompt.size(), s, 0)};
+  const std::vector<std::uint32_t> rest = b.step_sample(50);
+  queued.insert(queued.end(), rest.begin(), rest.end());
+  CHECK(queued == one_by_one);
+  CHECK(b.length() == prompt.size() + 50);
+}
+
+GPU_TEST_CASE("cuda decode: errors for the context, token ids, a sparse pattern and a model too large") {
+  const ModelConfig config = base_config();
+  const auto model = random_model(config, 16);
+  CudaDecoder gpu(weights_of(*model), GpuPrecision::bf16);
+  const std::vector<std::uint32_t> long_prompt = random_ids(config.context + 1, config.tokens(), 9);
+  CHECK_THROWS_WITH_AS(gpu.prefill(long_prompt.data(), long_prompt.size()),
+                       doctest::Contains("does not fit the model's context of 96 tokens"), Error);
+  const std::uint32_t bad = 400;
+  CHECK_THROWS_WITH_AS(gpu.prefill(&bad, 1), doctest::Contains("400"), Error);
+  gpu.prefill(long_prompt.data(), config.context);
+  CHECK_THROWS_WITH_AS(gpu.step(1), doctest::Contains("pass the model's context of 96 tokens"), Error);
+
+  ModelConfig local = config;
+  local.attention.kind = sparse::AttentionPattern::Kind::local;
+  local.attention.block = 16;
+  local.attention.window = 2;
+  const auto sparse_model = random_model(local, 17);
+  CHECK_THROWS_WITH_AS(CudaDecoder(weights_of(*sparse_model), GpuPrecision::bf16),
+                       doctest::Contains("dense causal attention only"), Error);
+
+  // 96 layers of width 8192: 77 billion parameters, no device holds them. The view has no data:
+  // the check must come before anything is read or allocated.
+  ModelConfig huge = config;
+  huge.n_layer = 96;
+  huge.n_embd = 8192;
+  huge.n_head = 64;
+  huge.vocab_size = 50304;
+  huge.context = 2048;
+  const GptWeights empty = make_weights(
+      huge, [](const ParamTensor& t, std::size_t) { return Linear(quant::QMatrix{quant::Format::f32, t.rows, t.cols, nullptr}); },
+      [](const ParamTensor&, std::size_t) -> const float* { return nullptr; });
+  CHECK_THROWS_WITH_AS(CudaDecoder(empty, GpuPrecision::bf16), doctest::Contains("of device memory"), Error);
+}

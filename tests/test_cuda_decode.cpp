@@ -180,6 +180,23 @@ GPU_TEST_CASE("cuda decode: greedy and sampled tokens equal the CPU's at fp32") 
   }
 }
 
+GPU_TEST_CASE("cuda decode: a sliding window past the context gives the CPU's tokens") {
+  const ModelConfig config = variants()[1].second;  // learned positions with an offset
+  const auto model = random_model(config, 18);
+  const std::vector<std::uint32_t> prompt = random_ids(30, config.tokens(), 10);
+  GenerateOptions options;
+  options.max_new = 250;  // past the context of 96 twice over: the window jumps several times
+  options.policy = ContextPolicy::slide;
+  options.sampling = SamplingConfig{0.7, 0, 1.0, 5};
+  const GenerateResult cpu = generate(*model, prompt, options);
+  options.cuda = true;
+  options.precision = GpuPrecision::fp32;
+  const GenerateResult gpu = generate(*model, prompt, options);
+  CHECK(gpu.shifts == cpu.shifts);
+  CHECK(gpu.shifts >= 4);
+  CHECK(gpu.tokens == cpu.tokens);
+}
+
 GPU_TEST_CASE("cuda decode: many steps queued back to back give the tokens of one step at a time") {
   const ModelConfig config = variants()[2].second;
   const auto model = random_model(config, 15);

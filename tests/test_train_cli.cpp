@@ -205,8 +205,11 @@ TEST_CASE("model commands on a toy config: train, eval, bench generate, bench de
   CHECK(minitx::read_file(out / "deep.csv").find(",20,dense,5120\n") != std::string::npos);
   Args too_deep("bench decode", {"--config", c, "--prompt", "8", "--gen", "8", "--depth", "35"});
   CHECK_ERROR_CONTAINS(minitx::cli::run_bench_decode(too_deep), "--depth 35 + --gen 8 exceed the context of 40");
-  Args too_long("bench decode", {"--config", c, "--prompt", "30", "--gen", "30"});
-  CHECK_ERROR_CONTAINS(minitx::cli::run_bench_decode(too_long), "exceed the context of 40");
+  // The prompt test and the decode test are separate runs: each must fit the context alone.
+  Args too_long("bench decode", {"--config", c, "--prompt", "41", "--gen", "30"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_bench_decode(too_long), "--prompt 41 exceeds the context of 40");
+  Args cuda_only("bench decode", {"--config", c, "--prompt", "8", "--gen", "8", "--quant", "q8_0"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_bench_decode(cuda_only), "--quant q8_0 is for --device cuda");
 
   // The token files' tokenizer is not the checkpoint's: eval refuses, nothing is written.
   fs::remove(out / "eval.json");

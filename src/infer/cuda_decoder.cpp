@@ -129,7 +129,6 @@ class DecoderImpl final : public CudaDecoder::Impl {
                  "attention only for now (use --device cpu for block-sparse patterns)",
                  sparse::summarize_pattern(m.attention));
     const std::size_t C = m.n_embd, L = m.n_layer, cap = m.context, D = m.head_size();
-    MINITX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     splits_ = static_cast<std::uint32_t>((cap + kChunk - 1) / kChunk);
 
     // What the device must hold, checked against what it has before anything is allocated.
@@ -183,9 +182,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
 
   ~DecoderImpl() override {
     drop_graphs();
-    ops_.reset();
     cudaStreamSynchronize(stream_);
-    cudaStreamDestroy(stream_);
   }
 
   const std::vector<float>& prefill(const std::uint32_t* ids, std::size_t n) override {
@@ -237,10 +234,16 @@ class DecoderImpl final : public CudaDecoder::Impl {
     }
     length_ += count;
     draw_ += count;
-    // The ring of sampled tokens holds the last `capacity` draws; these are the newest.
-    std::vector<std::uint32_t> ring = history_.download(stream_);
+    // The ring of sampled tokens holds the last `capacity` draws (count ≤ capacity, as each
+    // token took a position); copy out the newest, in at most two pieces.
     std::vector<std::uint32_t> tokens(count);
-    for (std::size_t i = 0; i < count; ++i) tokens[i] = ring[(first + i) % ring.size()];
+    const std::size_t ring = history_.size(), at = first % ring, head = std::min(count, ring - at);
+    MINITX_CUDA_CHECK(cudaMemcpyAsync(tokens.data(), history_.get() + at, head * sizeof(std::uint32_t),
+                                      cudaMemcpyDeviceToHost, stream_));
+    if (head < count)
+      MINITX_CUDA_CHECK(cudaMemcpyAsync(tokens.data() + head, history_.get(), (count - head) * sizeof(std::uint32_t),
+                                        cudaMemcpyDeviceToHost, stream_));
+    MINITX_CUDA_CHECK(cudaStreamSynchronize(stream_));
     return tokens;
   }
 
@@ -585,7 +588,16 @@ class DecoderImpl final : public CudaDecoder::Impl {
   const ModelConfig m_;
   const GpuPrecision precision_;
   const ParamLayout layout_;
-  cudaStream_t stream_ = nullptr;
+  // Declared before everything that enqueues work on it, so it is destroyed after them, also
+  // when the constructor throws.
+  struct OwnedStream {
+    cudaStream_t stream = nullptr;
+    OwnedStream() { MINITX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)); }
+    ~OwnedStream() { cudaStreamDestroy(stream); }
+    OwnedStream(const OwnedStream&) = delete;
+    OwnedStream& operator=(const OwnedStream&) = delete;
+  } owned_stream_;
+  cudaStream_t stream_ = owned_stream_.stream;
   cuda::LtMatmul lt_;
   std::uint32_t splits_ = 0;
   DeviceBuffer<T> params_, k_, v_;

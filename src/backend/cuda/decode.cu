@@ -409,7 +409,7 @@ __global__ void store_kv_kernel(T* kc, T* vc, const T* qkv, std::size_t rows, st
 __global__ void advance_kernel(DecodeCursor* cursor, const std::uint32_t* next, std::uint32_t* history,
                                std::uint32_t history_len, std::uint32_t pos_step) {
   const std::uint32_t token = *next;
-  if (cursor->draw < history_len) history[cursor->draw] = token;
+  history[cursor->draw % history_len] = token;  // a ring of the newest draws
   cursor->token = token;
   cursor->pos += pos_step;
   cursor->draw += 1;

@@ -126,7 +126,8 @@ template <class T>
 void store_kv(T* k_cache, T* v_cache, const T* qkv, std::size_t rows, std::size_t C, std::size_t heads,
               std::size_t capacity, cudaStream_t stream);
 
-// After the sampler chose `next`: history[cursor.draw] = next, cursor.token = next, cursor.draw += 1
+// After the sampler chose `next`: history[cursor.draw % history_len] = next (a ring of the newest
+// draws), cursor.token = next, cursor.draw += 1
 // and cursor.pos += pos_step (1 after a step, 0 after a prefill, which set the position itself).
 void decode_advance(DecodeCursor* cursor, const std::uint32_t* next, std::uint32_t* history,
                     std::uint32_t history_len, std::uint32_t pos_step, cudaStream_t stream);

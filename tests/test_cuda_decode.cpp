@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "architectures.h"
 #include "gpu.h"
 #include "minitx/core/error.h"
 #include "minitx/core/rng.h"
@@ -46,24 +47,11 @@ ModelConfig base_config() {
   return m;
 }
 
+// The three architectures; NeoX with an embedding padded past its tokens (rows past 290 are never
+// sampled).
 std::vector<std::pair<const char*, ModelConfig>> variants() {
-  std::vector<std::pair<const char*, ModelConfig>> out;
-  out.emplace_back("gpt2", base_config());
-  ModelConfig opt = base_config();
-  opt.position_offset = 2;
-  opt.activation = ModelConfig::Activation::relu;
-  opt.tied_head = false;
-  opt.ffn = 200;
-  out.emplace_back("opt", opt);
-  ModelConfig neox = base_config();
-  neox.position = ModelConfig::Position::rotary;
-  neox.rotary_fraction = 0.25;
-  neox.parallel_residual = true;
-  neox.activation = ModelConfig::Activation::gelu_erf;
-  neox.tied_head = false;
-  neox.bias = false;
-  neox.vocab_tokens = 290;  // padded embedding: rows past 290 are never sampled
-  out.emplace_back("neox", neox);
+  auto out = test::architectures(base_config());
+  out[2].second.vocab_tokens = 290;
   return out;
 }
 

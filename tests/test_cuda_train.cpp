@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "minitx/model/train_engine.h"
+#include "architectures.h"
 #include "gpu.h"
 #include "minitx/core/rng.h"
 #include "minitx/model/params.h"
@@ -30,22 +31,8 @@ ModelConfig base_config() {
 }
 
 std::vector<std::pair<const char*, ModelConfig>> variants() {
-  std::vector<std::pair<const char*, ModelConfig>> out;
-  out.emplace_back("gpt2", base_config());
-  ModelConfig opt = base_config();
-  opt.position_offset = 2;
-  opt.activation = ModelConfig::Activation::relu;
-  opt.tied_head = false;
-  opt.ffn = 200;
-  out.emplace_back("opt", opt);
-  ModelConfig neox = base_config();
-  neox.position = ModelConfig::Position::rotary;
-  neox.rotary_fraction = 0.25;
-  neox.parallel_residual = true;
-  neox.activation = ModelConfig::Activation::gelu_erf;
-  neox.tied_head = false;
-  neox.bias = false;
-  out.emplace_back("neox", neox);
+  std::vector<std::pair<const char*, ModelConfig>> out = test::architectures(base_config());
+  const ModelConfig opt = out[1].second, neox = out[2].second;
   // Block-sparse patterns at block 16, so T = 64..80 spans several blocks and each drops some.
   using Kind = sparse::AttentionPattern::Kind;
   ModelConfig local = base_config();

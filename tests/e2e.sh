@@ -139,6 +139,30 @@ check_fails "a file-size limit is a named error, not a silent kill" \
   "$H/limited.bin: write failed after 1024 bytes: File too large (a file-size limit, such as \`ulimit -f\`?)" \
   bash -c "ulimit -f 1; '$MINITX' tokenizer encode --tokenizer '$T/tokenizer.json' --input '$E2E/val.txt' --output '$H/limited.bin'"
 check "a file-size limit leaves no temporary file" bash -c "! ls '$H' | grep -q limited"
+# A full disk: MINITX_FAULT_ENOSPC=N (core/fault.h) fails every output as ENOSPC does once it would
+# pass N bytes (a real full disk needs a tmpfs, so root). Each stage that writes a file must name
+# it, say how far it got and why, and leave neither the file nor its temporary file.
+F="$H/full"
+mkdir -p "$F"
+cp "$T/train.bin" "$T/val.bin" "$F/"
+full_disk() {  # full_disk WHAT OUTPUT CMD...
+  local what=$1 output=$2; shift 2
+  check_fails "$what into a full disk names the file and the error" \
+    "$output: write failed after 100 bytes: No space left on device; the partial file $output.tmp-" env MINITX_FAULT_ENOSPC=100 "$@"
+  check "$what into a full disk leaves no partial or temporary file" \
+    bash -c "[ \"\$(cd '$F' && find . -type f ! -name train.bin ! -name val.bin | sort)\" = '' ]"
+}
+full_disk "tokenizer train" "$F/tok.json" "$MINITX" tokenizer train --input VERSION --vocab-size 260 --output "$F/tok.json" --quiet
+full_disk "tokenizer encode" "$F/val2.bin" \
+  "$MINITX" tokenizer encode --tokenizer "$T/tokenizer.json" --input "$E2E/val.txt" --output "$F/val2.bin"
+full_disk "tokenizer decode" "$F/val.txt" \
+  "$MINITX" tokenizer decode --tokenizer "$T/tokenizer.json" --input "$T/val.bin" --output "$F/val.txt"
+full_disk "train (its first checkpoint)" "$F/resume/train_log.csv" \
+  "$MINITX" train --config configs/tiny.toml --out "$F" --device cpu --quiet
+full_disk "eval" "$F/eval.json" "$MINITX" eval --config configs/tiny.toml --out "$T" --output "$F/eval.json"
+full_disk "quantize" "$F/q8.mtq" "$MINITX" quantize --config configs/tiny.toml --out "$T" --to q8_0 --output "$F/q8.mtq"
+full_disk "import" "$F/neox.ckpt" "$MINITX" import --from tests/fixtures/arch/neox_full_sequential --output "$F/neox.ckpt"
+full_disk "pack" "$F/x.tar.gz" env SOURCE_DATE_EPOCH=0 "$MINITX" pack --output "$F/x.tar.gz" --prefix x VERSION README.md
 echo kept >"$H/victim"
 ln -sf victim "$H/eval-link.json"
 mkfifo "$H/fifo.txt"

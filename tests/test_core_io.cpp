@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -60,6 +61,22 @@ TEST_CASE("io: an output that exists but is no regular file is refused and left 
   CHECK(fs::is_fifo(fs::symlink_status(fifo)));
   CHECK(read_file(victim) == "kept");
   CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 3);  // no temporary file
+
+  // A device node (the issue's `--output /dev/full`). As root, a node of the test's own, so that a
+  // regression would replace nothing of the system's; otherwise /dev/full, which a user cannot replace.
+  fs::path device = "/dev/full";
+  if (::geteuid() == 0) {
+    device = dir.path() / "full";
+    if (::mknod(device.c_str(), S_IFCHR | 0666, ::makedev(1, 7)) != 0) device.clear();
+  }
+  if (device.empty()) {
+    MESSAGE("root without CAP_MKNOD: the device-node case is not checked");
+  } else {
+    CHECK_ERROR_CONTAINS(write_file_atomic(device, "new"), device.string() + ": exists and is a character device, not a regular file");
+    struct stat st {};
+    CHECK((::lstat(device.c_str(), &st) == 0 && S_ISCHR(st.st_mode)));
+    if (device != "/dev/full") fs::remove(device);
+  }
 
   // A link planted under the temporary name is not written through either.
   const fs::path target = dir.path() / "out.txt";

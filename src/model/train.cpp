@@ -123,6 +123,8 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
                precision);
   const std::size_t P = param_count(config);
   if (device == "cpu") check_cpu_memory(config, B, T, ck ? 3.0 * static_cast<double>(P) * sizeof(float) : 0.0);
+  // The GPU's memory before the host's copy of the state is allocated (nothing without CUDA).
+  if (device == "cuda") check_cuda_memory(config, precision, B, T);
   TrainState state;
   std::size_t step = 0;
   std::string log = kLogHeader, times = kTimesHeader;

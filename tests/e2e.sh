@@ -174,6 +174,9 @@ check_fails "decode refuses to replace an output that is a fifo" "$H/fifo.txt: e
 check "refused outputs are left as they were" bash -c "[ -L '$H/eval-link.json' ] && [ -p '$H/fifo.txt' ] && [ \"\$(cat '$H/victim')\" = kept ]"
 check_fails "an output below a file is a named error" "$H/victim/tok.json: cannot create directory $H/victim" \
   "$MINITX" tokenizer train --input VERSION --vocab-size 260 --output "$H/victim/tok.json"
+check_fails "a filesystem error names the path, not 'internal error: filesystem error'" \
+  "minitx: $H/victim/masks: cannot create directories: Not a directory" \
+  "$MINITX" bench attention --device cpu --patterns causal --T 64 --block 16 --export-masks "$H/victim/masks"
 # A tarball made by GNU tar whose links climb out of the tree one hop at a time.
 mkdir -p "$H/evil/r" "$H/escape"
 ln -s . "$H/evil/r/a" && ln -s .. "$H/evil/r/b"

@@ -247,6 +247,16 @@ TEST_CASE("a quantized file that does not fit the config or the tokenizer is an 
                        "the model has a vocabulary of 96 tokens, but val.bin has 100");
   check_tokenizer_fits(loaded, path, 96, kSha, "val.bin");
 
+  // A quantized file cut short inside its magic is called a truncated quantized model, not a checkpoint.
+  const std::string whole = read_file(path);
+  write_file_atomic(dir.path() / "short.mtq", whole.substr(0, 5));
+  CHECK_ERROR_CONTAINS(load_inference_model(dir.path() / "short.mtq"),
+                       (dir.path() / "short.mtq").string() + ": truncated: 5 bytes, the header alone needs 64");
+  write_file_atomic(dir.path() / "empty.mtq", "");
+  CHECK_ERROR_CONTAINS(load_inference_model(dir.path() / "empty.mtq"), "empty.mtq: truncated: 0 bytes, the header alone needs 64");
+  write_file_atomic(dir.path() / "cut.bin", whole.substr(0, 7));
+  CHECK_ERROR_CONTAINS(load_inference_model(dir.path() / "cut.bin"), "cut.bin: truncated: 7 bytes, the header alone needs 64");
+
   // Files whose tensors or metadata do not describe this GPT.
   quant::QuantFile file = quantize_model(model, quant::recipe_by_name("q8_0"), {kSha, 1, "q8_0"});
   {

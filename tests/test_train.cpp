@@ -143,6 +143,25 @@ TEST_CASE("resuming from a checkpoint reproduces the uninterrupted run bit for b
   CHECK(full.log.rfind("step,lr,train_loss,val_loss\n", 0) == 0);
 }
 
+TEST_CASE("a resume whose log is corrupt is a named error with the file and line, not 'internal error: stoull'") {
+  TempDir dir;
+  const auto data = random_stream(3000, 40, 1);
+  TrainOptions stop;
+  stop.stop_after = 3;
+  run_training(dir.path(), small_model(40), small_train(6), data, stop);
+  const fs::path log = dir.path() / "resume" / "train_log.csv";
+  REQUIRE(fs::exists(log));
+  TrainOptions resume;
+  resume.resume = dir.path() / "resume" / "model.ckpt";
+  for (const std::string& bad : {std::string("seven"), std::string(""), std::string("3x"), std::string(200, '9')}) {
+    CAPTURE(bad);
+    write_file_atomic(log, "step,lr,train_loss,val_loss\n1,0.1,2.0,\n\n" + bad + ",0.1,2.0,\n");
+    CHECK_ERROR_CONTAINS(run_training(dir.path(), small_model(40), small_train(6), data, resume),
+                         log.string() + ":4: the step '" + excerpt(bad) + "' is not a whole number, so the file is corrupt");
+  }
+  CHECK_FALSE(fs::exists(dir.path() / "model.ckpt"));
+}
+
 TEST_CASE("training is bit-identical for 1 and 2 threads") {
   TempDir a, b;
   const auto data = random_stream(3000, 40, 2);

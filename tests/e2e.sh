@@ -120,6 +120,18 @@ check "q4_mix keeps an untied head at 8 bits and calibrates a model without a to
   "'$MINITX' import --from tests/fixtures/arch/neox_partial_parallel --output '$H/pythia.ckpt' &&
    '$MINITX' quantize --model '$H/pythia.ckpt' --to q4_mix --calib '$H/readme.bin' --output '$H/pythia-mix.mtq' >/dev/null &&
    grep -a '^q8_0_tensors ' '$H/pythia-mix.mtq' | tr ',' '\n' | grep -qx 'head'"
+# A calibration file of the model's own tokenizer whose header claims a larger vocabulary, with an
+# id past the model's rows (issue 14, item 2: it was read as memory past the embeddings).
+# The token file's checksum (bytes 64..95: SHA-256 of the fields [0, 64) and the ids) made right again.
+cp "$T/val.bin" "$H/calib-past.bin"
+printf '\xff\xff\x00\x00' | dd of="$H/calib-past.bin" bs=1 seek=12 conv=notrunc status=none  # vocab 65535
+printf '\x60\xea' | dd of="$H/calib-past.bin" bs=1 seek=98 conv=notrunc status=none            # id 60000
+sum=$({ head -c 64 "$H/calib-past.bin"; tail -c +97 "$H/calib-past.bin"; } | sha256sum | cut -c1-64 | sed 's/../\\x&/g')
+printf "$sum" | dd of="$H/calib-past.bin" bs=1 seek=64 conv=notrunc status=none
+check_fails "quantize --calib refuses ids past the model's vocabulary, naming the file" \
+  "$H/calib-past.bin: holds ids up to 65535, but $T/model.ckpt has 512 token rows" \
+  "$MINITX" quantize --model "$T/model.ckpt" --to q4_mix --calib "$H/calib-past.bin" --output "$H/past.mtq"
+check "a refused quantize leaves no output" test ! -e "$H/past.mtq"
 sed 's/^n_layer = 2/activation = "gelu"\nn_layer = 2/' configs/tiny.toml >"$H/gelu.toml"
 check_fails "activation = \"gelu\" is refused as ambiguous, naming both GELUs" '"gelu" is ambiguous' \
   "$MINITX" config-vars --config "$H/gelu.toml" --output "$H/gelu.mk"

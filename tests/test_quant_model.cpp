@@ -360,4 +360,13 @@ TEST_CASE("q4_mix's exceptions: sensitivity is measured per matrix and chosen wi
     if (std::find(chosen.begin(), chosen.end(), x.tensor) != chosen.end()) kept += x.params;
   CHECK(kept <= total / 4);
   CHECK(choose_q8_tensors(s, 0.25) == chosen);
+
+  // Ids past the vocabulary (a calibration file that claims a larger one) stop at the model's
+  // entry instead of reading other memory as embeddings (issue 14, item 2).
+  auto bad = ids;
+  bad[40] = static_cast<std::uint32_t>(m.vocab_size);
+  CHECK_ERROR_CONTAINS(measure_sensitivity(model, bad, 32, 2, Format::q4_0),
+                       "forward: token id 96 at index 40 is outside the model's vocabulary of 96 tokens");
+  bad[40] = 0xffffffffu;
+  CHECK_ERROR_CONTAINS(measure_sensitivity(model, bad, 32, 2, Format::q4_0), "token id 4294967295 at index 40");
 }

@@ -1,11 +1,30 @@
-// read_token_file on arbitrary bytes. A file that reads holds ids below its vocabulary and writes
-// back to a file that reads the same.
+// read_token_file on arbitrary bytes. Leading mode byte: bit 0 recomputes the SHA-256 at offset
+// 64 over the fields [0, 64) and the ids [96, end), so mutations get past the checksum. A file that
+// reads holds ids below its vocabulary and writes back to a file that reads the same.
+#include <cstring>
+
 #include "fuzz_common.h"
 #include "minitx/core/sha256.h"
 #include "minitx/data/token_file.h"
 
+namespace {
+
+void fix_checksum(std::string& bytes) {
+  if (bytes.size() < 96) return;
+  minitx::Sha256 hash;
+  hash.update(bytes.data(), 64);
+  hash.update(bytes.data() + 96, bytes.size() - 96);
+  const minitx::Digest digest = hash.finish();
+  std::memcpy(bytes.data() + 64, digest.data(), digest.size());
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  fuzz::InputFile file("tokens.bin", fuzz::as_view(data, size));
+  if (size < 1) return 0;
+  std::string bytes(fuzz::as_view(data + 1, size - 1));
+  if (data[0] & 1) fix_checksum(bytes);
+  fuzz::InputFile file("tokens.bin", bytes);
   minitx::TokenFile tokens;
   if (!fuzz::expect_errors([&] { tokens = minitx::read_token_file(file.path()); })) return 0;
 

@@ -114,15 +114,16 @@ int main(int argc, char** argv) try {
   seed("tokenizer", "gpt4-plain.json", read_file(t / "gpt4.json"));
   (void)Tokenizer::load(t / "gpt4.json");
 
-  // Token files: width 2 (vocab 260) and width 4 (a vocabulary past 65536).
+  // Token files: width 2 (vocab 260) and width 4 (a vocabulary past 65536); mode byte 1: the
+  // harness recomputes the checksum.
   TokenFile tokens{tokenizer.vocab_size(), tokenizer_sha, tokenizer.encode(kText.substr(0, 120))};
   write_token_file(t / "train.bin", tokens);
-  seed("token_file", "width2.bin", read_file(t / "train.bin"));
+  seed("token_file", "width2.bin", with_mode(1, read_file(t / "train.bin")));
   tokens.vocab_size = 70000;
   tokens.ids.resize(16);
   tokens.ids.back() = 69999;
   write_token_file(t / "wide.bin", tokens);
-  seed("token_file", "width4.bin", read_file(t / "wide.bin"));
+  seed("token_file", "width4.bin", with_mode(1, read_file(t / "wide.bin")));
   (void)read_token_file(t / "wide.bin");
 
   // Checkpoints (mode byte 1: the harness recomputes the checksum).

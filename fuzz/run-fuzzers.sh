@@ -5,7 +5,8 @@
 # corpus BUILD_DIR/corpus/NAME/ (kept between runs, so the corpus grows), its dictionary is
 # fuzz/NAME.dict when there is one, its log BUILD_DIR/logs/NAME.log, and what it finds (crash-*,
 # leak-*, timeout-*, oom-*) goes to BUILD_DIR/findings/NAME/. Exits 1 when any harness found
-# something, naming the files.
+# something, naming the files. FUZZ_RUNS=N in the environment also stops each harness after N
+# executions (libFuzzer's -runs), whichever limit comes first.
 set -uo pipefail
 if [ $# -lt 3 ]; then
   echo "usage: $0 BUILD_DIR SECONDS NAME..." >&2
@@ -13,6 +14,8 @@ if [ $# -lt 3 ]; then
 fi
 dir=$1 seconds=$2
 shift 2
+runs=()
+if [ -n "${FUZZ_RUNS:-}" ]; then runs=(-runs="$FUZZ_RUNS"); fi
 
 # Sanitizer reports abort with a stack; leaks are checked per input by libFuzzer.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:symbolize=1}
@@ -37,7 +40,7 @@ for name in "$@"; do
   rm -rf "$tmp" && mkdir -p "$tmp"
   start=$(date +%s)
   TMPDIR=$tmp "$bin" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
-    -artifact_prefix="$findings/" "${dict[@]}" "$corpus" >"$log" 2>&1
+    -artifact_prefix="$findings/" "${runs[@]}" "${dict[@]}" "$corpus" >"$log" 2>&1
   rc=$?
   rm -rf "$tmp"
   elapsed=$(( $(date +%s) - start ))
@@ -77,4 +80,4 @@ if [ ${#found[@]} -gt 0 ]; then
   printf '  %s\n' "${found[@]}" >&2
   exit 1
 fi
-printf '\nfuzz: no findings (%s harnesses, %ss each)\n' "$#" "$seconds"
+printf '\nfuzz: no findings (%s harnesses, %ss each%s)\n' "$#" "$seconds" "${FUZZ_RUNS:+ or $FUZZ_RUNS executions}"

@@ -5,12 +5,15 @@
 # build/fuzz/corpus/<name>/, which grows from run to run. Needs Debian's clang (clang++ 14 or later).
 #
 #   make fuzz FUZZ_SECONDS=60 FUZZ_TARGETS=checkpoint,gzip   run the harnesses one after another
+#   make fuzz FUZZ_RUNS=1000000 FUZZ_SECONDS=7200            each stops at 10^6 executions or 2 h
 #   make fuzz-build                                           build them only
 #   make fuzz-seeds                                           remake fuzz/seeds/ from the writers
 
 FUZZ_ALL := checkpoint quant token_file tokenizer config safetensors release gzip
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 60
+# Executions per harness after which a run stops, before FUZZ_SECONDS; empty: no such limit.
+FUZZ_RUNS ?=
 FUZZ_CXX ?= clang++
 FUZZ_DIR := build/fuzz
 fuzz_comma := ,
@@ -38,6 +41,11 @@ ifneq ($(FUZZ_GOALS),)
   ifeq ($(shell printf '%s' '$(FUZZ_SECONDS)' | grep -xE '[1-9][0-9]*'),)
     $(error FUZZ_SECONDS must be a whole number of seconds, not '$(FUZZ_SECONDS)')
   endif
+  ifneq ($(FUZZ_RUNS),)
+    ifeq ($(shell printf '%s' '$(FUZZ_RUNS)' | grep -xE '[1-9][0-9]*'),)
+      $(error FUZZ_RUNS must be a whole number of executions, not '$(FUZZ_RUNS)')
+    endif
+  endif
   ifeq ($(shell command -v $(FUZZ_CXX) 2>/dev/null),)
     $(error $(FUZZ_CXX) was not found: fuzzing needs clang with libFuzzer (apt-get install clang), or FUZZ_CXX=/path/to/clang++)
   endif
@@ -51,7 +59,7 @@ endif
 fuzz-build: $(FUZZ_BINS) ## build the libFuzzer harnesses (clang++, ASan + UBSan) into build/fuzz/
 
 fuzz: $(FUZZ_BINS) ## run each fuzz harness FUZZ_SECONDS (60) on its seeds; fails on any finding
-	@fuzz/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+	@FUZZ_RUNS='$(FUZZ_RUNS)' fuzz/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 fuzz-seeds: $(FUZZ_DIR)/make_seeds ## remake fuzz/seeds/ with the project's writers (tiny model)
 	$(FUZZ_DIR)/make_seeds fuzz/seeds $(sort $(wildcard configs/*.toml))

@@ -9,8 +9,14 @@ $(TOKENIZER_JSON): $(CORPUS_FILE) $(call section_stamp,tokenizer) | $(MINITX)
 	@mkdir -p $(@D)
 	$(RUN) tokenizer train --config $(CONFIG) --out $(OUT) --corpus-dir $(CORPUS_DIR)
 
+# The token files' format version (data/token_file.h): an OUT encoded in an older one, which the
+# binary no longer reads, lacks this stamp, so the corpus is encoded again once.
+TOKEN_FORMAT_STAMP := $(STAMPS)/token-file-format-2
+$(TOKEN_FORMAT_STAMP):
+	@mkdir -p $(@D) && touch $@
+
 # One command writes both files (grouped target), each atomically.
-$(TOKEN_FILES) &: $(TOKENIZER_JSON) $(CORPUS_FILE) $(call section_stamp,data) | $(MINITX)
+$(TOKEN_FILES) &: $(TOKENIZER_JSON) $(CORPUS_FILE) $(call section_stamp,data) $(TOKEN_FORMAT_STAMP) | $(MINITX)
 	$(RUN) tokenizer encode --config $(CONFIG) --out $(OUT) --corpus-dir $(CORPUS_DIR)
 
 ARTIFACTS += $(TOKENIZER_JSON) $(TOKEN_FILES)

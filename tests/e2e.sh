@@ -120,6 +120,18 @@ check "q4_mix keeps an untied head at 8 bits and calibrates a model without a to
   "'$MINITX' import --from tests/fixtures/arch/neox_partial_parallel --output '$H/pythia.ckpt' &&
    '$MINITX' quantize --model '$H/pythia.ckpt' --to q4_mix --calib '$H/readme.bin' --output '$H/pythia-mix.mtq' >/dev/null &&
    grep -a '^q8_0_tensors ' '$H/pythia-mix.mtq' | tr ',' '\n' | grep -qx 'head'"
+# A calibration file of the model's own tokenizer whose header claims a larger vocabulary, with an
+# id past the model's rows (issue 14, item 2: it was read as memory past the embeddings).
+# The token file's checksum (bytes 64..95: SHA-256 of the fields [0, 64) and the ids) made right again.
+cp "$T/val.bin" "$H/calib-past.bin"
+printf '\xff\xff\x00\x00' | dd of="$H/calib-past.bin" bs=1 seek=12 conv=notrunc status=none  # vocab 65535
+printf '\x60\xea' | dd of="$H/calib-past.bin" bs=1 seek=98 conv=notrunc status=none            # id 60000
+sum=$({ head -c 64 "$H/calib-past.bin"; tail -c +97 "$H/calib-past.bin"; } | sha256sum | cut -c1-64 | sed 's/../\\x&/g')
+printf "$sum" | dd of="$H/calib-past.bin" bs=1 seek=64 conv=notrunc status=none
+check_fails "quantize --calib refuses ids past the model's vocabulary, naming the file" \
+  "$H/calib-past.bin: holds ids up to 65535, but $T/model.ckpt has 512 token rows" \
+  "$MINITX" quantize --model "$T/model.ckpt" --to q4_mix --calib "$H/calib-past.bin" --output "$H/past.mtq"
+check "a refused quantize leaves no output" test ! -e "$H/past.mtq"
 sed 's/^n_layer = 2/activation = "gelu"\nn_layer = 2/' configs/tiny.toml >"$H/gelu.toml"
 check_fails "activation = \"gelu\" is refused as ambiguous, naming both GELUs" '"gelu" is ambiguous' \
   "$MINITX" config-vars --config "$H/gelu.toml" --output "$H/gelu.mk"
@@ -139,6 +151,30 @@ check_fails "a file-size limit is a named error, not a silent kill" \
   "$H/limited.bin: write failed after 1024 bytes: File too large (a file-size limit, such as \`ulimit -f\`?)" \
   bash -c "ulimit -f 1; '$MINITX' tokenizer encode --tokenizer '$T/tokenizer.json' --input '$E2E/val.txt' --output '$H/limited.bin'"
 check "a file-size limit leaves no temporary file" bash -c "! ls '$H' | grep -q limited"
+# A full disk: MINITX_FAULT_ENOSPC=N (core/fault.h) fails every output as ENOSPC does once it would
+# pass N bytes (a real full disk needs a tmpfs, so root). Each stage that writes a file must name
+# it, say how far it got and why, and leave neither the file nor its temporary file.
+F="$H/full"
+mkdir -p "$F"
+cp "$T/train.bin" "$T/val.bin" "$F/"
+full_disk() {  # full_disk WHAT OUTPUT CMD...
+  local what=$1 output=$2; shift 2
+  check_fails "$what into a full disk names the file and the error" \
+    "$output: write failed after 100 bytes: No space left on device; the partial file $output.tmp-" env MINITX_FAULT_ENOSPC=100 "$@"
+  check "$what into a full disk leaves no partial or temporary file" \
+    bash -c "[ \"\$(cd '$F' && find . -type f ! -name train.bin ! -name val.bin | sort)\" = '' ]"
+}
+full_disk "tokenizer train" "$F/tok.json" "$MINITX" tokenizer train --input VERSION --vocab-size 260 --output "$F/tok.json" --quiet
+full_disk "tokenizer encode" "$F/val2.bin" \
+  "$MINITX" tokenizer encode --tokenizer "$T/tokenizer.json" --input "$E2E/val.txt" --output "$F/val2.bin"
+full_disk "tokenizer decode" "$F/val.txt" \
+  "$MINITX" tokenizer decode --tokenizer "$T/tokenizer.json" --input "$T/val.bin" --output "$F/val.txt"
+full_disk "train (its first checkpoint)" "$F/resume/train_log.csv" \
+  "$MINITX" train --config configs/tiny.toml --out "$F" --device cpu --quiet
+full_disk "eval" "$F/eval.json" "$MINITX" eval --config configs/tiny.toml --out "$T" --output "$F/eval.json"
+full_disk "quantize" "$F/q8.mtq" "$MINITX" quantize --config configs/tiny.toml --out "$T" --to q8_0 --output "$F/q8.mtq"
+full_disk "import" "$F/neox.ckpt" "$MINITX" import --from tests/fixtures/arch/neox_full_sequential --output "$F/neox.ckpt"
+full_disk "pack" "$F/x.tar.gz" env SOURCE_DATE_EPOCH=0 "$MINITX" pack --output "$F/x.tar.gz" --prefix x VERSION README.md
 echo kept >"$H/victim"
 ln -sf victim "$H/eval-link.json"
 mkfifo "$H/fifo.txt"
@@ -150,6 +186,9 @@ check_fails "decode refuses to replace an output that is a fifo" "$H/fifo.txt: e
 check "refused outputs are left as they were" bash -c "[ -L '$H/eval-link.json' ] && [ -p '$H/fifo.txt' ] && [ \"\$(cat '$H/victim')\" = kept ]"
 check_fails "an output below a file is a named error" "$H/victim/tok.json: cannot create directory $H/victim" \
   "$MINITX" tokenizer train --input VERSION --vocab-size 260 --output "$H/victim/tok.json"
+check_fails "a filesystem error names the path, not 'internal error: filesystem error'" \
+  "minitx: $H/victim/masks: cannot create directories: Not a directory" \
+  "$MINITX" bench attention --device cpu --patterns causal --T 64 --block 16 --export-masks "$H/victim/masks"
 # A tarball made by GNU tar whose links climb out of the tree one hop at a time.
 mkdir -p "$H/evil/r" "$H/escape"
 ln -s . "$H/evil/r/a" && ln -s .. "$H/evil/r/b"

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -61,6 +62,22 @@ TEST_CASE("io: an output that exists but is no regular file is refused and left 
   CHECK(read_file(victim) == "kept");
   CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 3);  // no temporary file
 
+  // A device node (the issue's `--output /dev/full`). As root, a node of the test's own, so that a
+  // regression would replace nothing of the system's; otherwise /dev/full, which a user cannot replace.
+  fs::path device = "/dev/full";
+  if (::geteuid() == 0) {
+    device = dir.path() / "full";
+    if (::mknod(device.c_str(), S_IFCHR | 0666, ::makedev(1, 7)) != 0) device.clear();
+  }
+  if (device.empty()) {
+    MESSAGE("root without CAP_MKNOD: the device-node case is not checked");
+  } else {
+    CHECK_ERROR_CONTAINS(write_file_atomic(device, "new"), device.string() + ": exists and is a character device, not a regular file");
+    struct stat st {};
+    CHECK((::lstat(device.c_str(), &st) == 0 && S_ISCHR(st.st_mode)));
+    if (device != "/dev/full") fs::remove(device);
+  }
+
   // A link planted under the temporary name is not written through either.
   const fs::path target = dir.path() / "out.txt";
   fs::create_symlink(victim, dir.path() / ("out.txt.tmp-" + std::to_string(::getpid())));
@@ -90,6 +107,43 @@ TEST_CASE("io: a write past a file-size limit names the file and how far it got,
   CHECK(message == target.string() + ": write failed after 65536 bytes: File too large (a file-size limit, such as `ulimit -f`?); " +
                        "the partial file " + target.string() + ".tmp-" + std::to_string(::getpid()) + " was removed");
   CHECK(fs::is_empty(dir.path()));
+}
+
+TEST_CASE("io: a write into a full disk names the file and how far it got, and removes it") {
+  // MINITX_FAULT_ENOSPC stands for the full disk (fault.h): a tmpfs small enough needs root.
+  TempDir dir;
+  const fs::path target = dir.path() / "out.bin";
+  const std::string temp = target.string() + ".tmp-" + std::to_string(::getpid());
+  write_file_atomic(target, "old");
+  REQUIRE(::setenv("MINITX_FAULT_ENOSPC", "4096", 1) == 0);
+  std::string message, in_pieces, exact;
+  try {
+    write_file_atomic(target, std::string(10000, 'x'));
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  try {  // the room used up by the third of three writes
+    AtomicFile file(target);
+    for (int i = 0; i < 3; ++i) file.write(std::string(1500, 'y'));
+    file.commit();
+  } catch (const Error& e) {
+    in_pieces = e.what();
+  }
+  try {
+    write_file_atomic(dir.path() / "fits.bin", std::string(4096, 'z'));  // exactly the room there is
+  } catch (const Error& e) {
+    exact = e.what();
+  }
+  REQUIRE(::setenv("MINITX_FAULT_ENOSPC", "4k", 1) == 0);
+  CHECK_ERROR_CONTAINS(write_file_atomic(target, "x"), "MINITX_FAULT_ENOSPC: expected a whole number of bytes, got '4k'");
+  ::unsetenv("MINITX_FAULT_ENOSPC");
+  const std::string tail = ": No space left on device; the partial file " + temp + " was removed";
+  CHECK(message == target.string() + ": write failed after 4096 bytes" + tail);
+  CHECK(in_pieces == target.string() + ": write failed after 4096 bytes" + tail);
+  CHECK(exact.empty());
+  CHECK(read_file(target) == "old");  // the target as it was, and no temporary file beside it
+  CHECK(read_file(dir.path() / "fits.bin") == std::string(4096, 'z'));
+  CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 2);
 }
 
 TEST_CASE("io: errors name the file") {

@@ -191,3 +191,54 @@ GPU_TEST_CASE("bf16 on the GPU refuses a head size its attention kernel does not
                     doctest::Contains("head sizes 64 and 128; this model's is 32"));
   CHECK_THROWS_WITH(make_cuda_engine(m, "fp16", 2, 16, initial_state(m)), doctest::Contains("precision 'fp16'"));
 }
+
+#if MINITX_CUDA
+#include <cuda_runtime.h>
+
+namespace {
+std::size_t gpu_free_bytes() {
+  std::size_t free = 0, total = 0;
+  REQUIRE(cudaMemGetInfo(&free, &total) == cudaSuccess);
+  return free;
+}
+}  // namespace
+
+GPU_TEST_CASE("the GPU engine's memory estimate covers what it allocates") {
+  // Big enough for the buffers to outweigh what CUDA loads on the side; one engine first, so that
+  // the kernels' modules and cuBLASLt are loaded before anything is measured.
+  ModelConfig m = base_config();
+  m.n_layer = 4;
+  m.n_embd = 1024;
+  m.n_head = 8;  // head size 128
+  m.context = 512;
+  m.vocab_size = 50304;
+  const std::size_t B = 8, T = 512;
+  { auto warm = make_cuda_engine(base_config(), "bf16", 2, 16, initial_state(base_config())); }
+  for (const char* precision : {"fp32", "bf16"}) {
+    CAPTURE(precision);
+    const TrainState state = initial_state(m);
+    const double need = cuda_training_memory(m, precision, B, T, cuda_engine_scratch(m, B, T)).total();
+    const std::size_t before = gpu_free_bytes();
+    auto engine = make_cuda_engine(m, precision, B, T, state);
+    const double used = static_cast<double>(before) - static_cast<double>(gpu_free_bytes());
+    CHECK_MESSAGE(used <= need, "used " << used << " bytes, estimated " << need);
+    CHECK_MESSAGE(need <= used + 256.0 * (1 << 20), "used " << used << " bytes, estimated " << need);
+  }
+}
+
+GPU_TEST_CASE("the GPU engine refuses a model too big for the GPU before allocating, naming the bytes") {
+  ModelConfig huge = base_config();
+  huge.n_layer = 256;
+  huge.n_embd = 16384;
+  huge.n_head = 128;
+  huge.context = 1024;
+  huge.vocab_size = 50304;
+  const std::size_t before = gpu_free_bytes();
+  // No state: the check comes before the engine looks at it (12 TiB of it would not fit the host).
+  CHECK_THROWS_WITH(make_cuda_engine(huge, "bf16", 8, 1024, TrainState{}),
+                    doctest::Contains("in bf16 needs "));
+  CHECK_THROWS_WITH(make_cuda_engine(huge, "fp32", 8, 1024, TrainState{}),
+                    doctest::Contains(" GiB of GPU memory, and "));
+  CHECK(gpu_free_bytes() + (64u << 20) >= before);
+}
+#endif

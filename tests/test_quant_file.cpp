@@ -149,6 +149,29 @@ TEST_CASE("quant file: damaged files are clear errors") {
     reseal(bad);
     CHECK_THROWS_WITH(decode_quant_file(bad, "m.q"), doctest::Contains("m.q: the header counts 1000 tensors, the table holds 3"));
   }
+  SUBCASE("every header field is bound to the checksummed table and payload") {
+    // The checksum covers the table and the payload; the header's fields are each checked
+    // against them, so no change to one goes unnoticed (issue 14: headers covered).
+    for (std::size_t byte = 8; byte < 32; ++byte)
+      for (const int bit : {0x01, 0x10, 0x80}) {
+        CAPTURE(byte);
+        CAPTURE(bit);
+        std::string bad = good;
+        bad[byte] = static_cast<char>(bad[byte] ^ bit);
+        CHECK_THROWS_WITH(decode_quant_file(bad, "m.q"), doctest::Contains("m.q: "));
+      }
+    // The one change the checksum cannot see: the table made 64 bytes longer at the payload's expense.
+    std::uint64_t table = 0, payload = 0;
+    std::memcpy(&table, good.data() + 16, 8);
+    std::memcpy(&payload, good.data() + 24, 8);
+    std::string moved = good;
+    poke<std::uint64_t>(moved, 16, table + 64);
+    poke<std::uint64_t>(moved, 24, payload - 64);
+    CHECK_THROWS_WITH(decode_quant_file(moved, "m.q"), doctest::Contains("m.q: "));
+    poke<std::uint64_t>(moved, 16, table - 64);
+    poke<std::uint64_t>(moved, 24, payload + 64);
+    CHECK_THROWS_WITH(decode_quant_file(moved, "m.q"), doctest::Contains("m.q: "));
+  }
   SUBCASE("a missing file names the path") {
     CHECK_THROWS_WITH(read_quant_file("/nonexistent/model.q4"), doctest::Contains("/nonexistent/model.q4"));
   }

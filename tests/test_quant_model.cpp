@@ -247,6 +247,16 @@ TEST_CASE("a quantized file that does not fit the config or the tokenizer is an 
                        "the model has a vocabulary of 96 tokens, but val.bin has 100");
   check_tokenizer_fits(loaded, path, 96, kSha, "val.bin");
 
+  // A quantized file cut short inside its magic is called a truncated quantized model, not a checkpoint.
+  const std::string whole = read_file(path);
+  write_file_atomic(dir.path() / "short.mtq", whole.substr(0, 5));
+  CHECK_ERROR_CONTAINS(load_inference_model(dir.path() / "short.mtq"),
+                       (dir.path() / "short.mtq").string() + ": truncated: 5 bytes, the header alone needs 64");
+  write_file_atomic(dir.path() / "empty.mtq", "");
+  CHECK_ERROR_CONTAINS(load_inference_model(dir.path() / "empty.mtq"), "empty.mtq: truncated: 0 bytes, the header alone needs 64");
+  write_file_atomic(dir.path() / "cut.bin", whole.substr(0, 7));
+  CHECK_ERROR_CONTAINS(load_inference_model(dir.path() / "cut.bin"), "cut.bin: truncated: 7 bytes, the header alone needs 64");
+
   // Files whose tensors or metadata do not describe this GPT.
   quant::QuantFile file = quantize_model(model, quant::recipe_by_name("q8_0"), {kSha, 1, "q8_0"});
   {
@@ -350,4 +360,13 @@ TEST_CASE("q4_mix's exceptions: sensitivity is measured per matrix and chosen wi
     if (std::find(chosen.begin(), chosen.end(), x.tensor) != chosen.end()) kept += x.params;
   CHECK(kept <= total / 4);
   CHECK(choose_q8_tensors(s, 0.25) == chosen);
+
+  // Ids past the vocabulary (a calibration file that claims a larger one) stop at the model's
+  // entry instead of reading other memory as embeddings (issue 14, item 2).
+  auto bad = ids;
+  bad[40] = static_cast<std::uint32_t>(m.vocab_size);
+  CHECK_ERROR_CONTAINS(measure_sensitivity(model, bad, 32, 2, Format::q4_0),
+                       "forward: token id 96 at index 40 is outside the model's vocabulary of 96 tokens");
+  bad[40] = 0xffffffffu;
+  CHECK_ERROR_CONTAINS(measure_sensitivity(model, bad, 32, 2, Format::q4_0), "token id 4294967295 at index 40");
 }

@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <utility>
+#include <vector>
 
 #include "../src/cli/commands.h"
 #include "helpers.h"
@@ -26,6 +28,18 @@ void patch(const fs::path& p, std::size_t offset, std::string_view bytes) {
   std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
 }
 
+// As patch, then the checksum at 64 made right again (SHA-256 of the fields [0, 64) and the ids),
+// so that the reader goes on to check the field itself.
+void patch_and_sum(const fs::path& p, std::size_t offset, std::string_view bytes) {
+  patch(p, offset, bytes);
+  const std::string data = read_file(p);
+  Sha256 hash;
+  hash.update(std::string_view(data).substr(0, 64));
+  hash.update(std::string_view(data).substr(96));
+  const Digest digest = hash.finish();
+  patch(p, 64, std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+}
+
 }  // namespace
 
 TEST_CASE("token file: round trip with 2- and 4-byte ids") {
@@ -34,7 +48,7 @@ TEST_CASE("token file: round trip with 2- and 4-byte ids") {
     const TokenFile file{vocab, kSha, {0, 1, vocab - 1, 7}};
     const fs::path p = dir.path() / "t.bin";
     write_token_file(p, file);
-    CHECK(fs::file_size(p) == 64 + 4 * (vocab <= 65536 ? 2 : 4));
+    CHECK(fs::file_size(p) == 96 + 4 * (vocab <= 65536 ? 2 : 4));
     const TokenFile back = read_token_file(p);
     CHECK(back.vocab_size == vocab);
     CHECK(back.tokenizer_sha256 == kSha);
@@ -54,30 +68,52 @@ TEST_CASE("token file: every bad header or payload is a clear error") {
   CHECK_ERROR_CONTAINS(read_token_file(dir.path() / "missing.bin"), "missing.bin: cannot open");
   fresh();
   std::string data = slurp(p);
+  CHECK(data.size() == 96 + 3 * 2);
   std::ofstream(p, std::ios::binary | std::ios::trunc) << data.substr(0, data.size() - 1);
   CHECK_ERROR_CONTAINS(read_token_file(p), "truncated or padded");
   std::ofstream(p, std::ios::binary | std::ios::trunc) << data.substr(0, 10);
-  CHECK_ERROR_CONTAINS(read_token_file(p), "shorter than its 64-byte header");
+  CHECK_ERROR_CONTAINS(read_token_file(p), "10 bytes, shorter than its 96-byte header");
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << data.substr(0, 64);
+  CHECK_ERROR_CONTAINS(read_token_file(p), "64 bytes, shorter than its 96-byte header");
   fresh();
   patch(p, 0, "X");
   CHECK_ERROR_CONTAINS(read_token_file(p), "bad magic");
   fresh();
-  patch(p, 8, std::string("\x02\0\0\0", 4));
-  CHECK_ERROR_CONTAINS(read_token_file(p), "version 2 is not supported");
+  patch(p, 8, std::string("\x03\0\0\0", 4));
+  CHECK_ERROR_CONTAINS(read_token_file(p), "version 3 is not supported (expected 2)");
+  // A version 1 file (64-byte header, no checksum) is refused by name.
   fresh();
-  patch(p, 16, std::string("\x03\0\0\0", 4));
+  patch(p, 8, std::string("\x01\0\0\0", 4));
+  CHECK_ERROR_CONTAINS(read_token_file(p), "t.bin: token file format version 1 (its header and ids not covered by a "
+                                           "checksum) is no longer read: encode the corpus again");
+  // The checksum covers every field of the header and every id: a change to any is refused.
+  for (const auto& [offset, bytes] : std::vector<std::pair<std::size_t, std::string>>{
+           {12, std::string("\x02\0\0\0", 4)},  // vocab 2: ids 2 and 3 would be out of range
+           {12, std::string("\xe9\x03\0\0", 4)},  // vocab 1001: more than the tokenizer has
+           {20, std::string("\1", 1)},
+           {32, std::string("b")},                  // another tokenizer
+           {64, std::string()},                     // the checksum itself (a bit of it flipped)
+           {96, std::string("\2")}}) {             // an id
+    CAPTURE(offset);
+    fresh();
+    patch(p, offset, bytes.empty() ? std::string(1, static_cast<char>(slurp(p)[offset] ^ 1)) : bytes);
+    CHECK_ERROR_CONTAINS(read_token_file(p), "t.bin: checksum mismatch: the file is corrupt");
+  }
+  // Fields that are wrong under a right checksum are refused one by one.
+  fresh();
+  patch_and_sum(p, 16, std::string("\x03\0\0\0", 4));
   CHECK_ERROR_CONTAINS(read_token_file(p), "id width 3 is not 2 or 4");
   fresh();
-  patch(p, 12, std::string("\x02\0\0\0", 4));  // vocab 2: id 2 and 3 are out of range
+  patch_and_sum(p, 12, std::string("\x02\0\0\0", 4));  // vocab 2: id 2 and 3 are out of range
   CHECK_ERROR_CONTAINS(read_token_file(p), "token 2 at position 1 is not below the vocab size 2");
   fresh();
-  patch(p, 12, std::string("\0\0\0\0", 4));
+  patch_and_sum(p, 12, std::string("\0\0\0\0", 4));
   CHECK_ERROR_CONTAINS(read_token_file(p), "vocab size is 0");
   fresh();
-  patch(p, 12, std::string("\0\0\2\0", 4));
+  patch_and_sum(p, 12, std::string("\0\0\2\0", 4));
   CHECK_ERROR_CONTAINS(read_token_file(p), "id width 2 cannot hold");
   fresh();
-  patch(p, 20, std::string("\1", 1));
+  patch_and_sum(p, 20, std::string("\1", 1));
   CHECK_ERROR_CONTAINS(read_token_file(p), "reserved header field");
   fresh();
   patch(p, 24, std::string("\xff\xff\xff\xff\xff\xff\xff\xff", 8));

@@ -2,6 +2,7 @@
 // and their error paths, the learning-rate schedule.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "minitx/core/rng.h"
 #include "minitx/core/sha256.h"
 #include "minitx/core/threads.h"
+#include "minitx/model/block.h"
 #include "minitx/model/checkpoint.h"
 #include "minitx/model/gpt.h"
 #include "minitx/model/load.h"
@@ -139,6 +141,25 @@ TEST_CASE("resuming from a checkpoint reproduces the uninterrupted run bit for b
   CHECK(rest.log == full.log);
   CHECK_FALSE(fs::exists(b.path() / "resume"));  // the finished run leaves no resume state
   CHECK(full.log.rfind("step,lr,train_loss,val_loss\n", 0) == 0);
+}
+
+TEST_CASE("a resume whose log is corrupt is a named error with the file and line, not 'internal error: stoull'") {
+  TempDir dir;
+  const auto data = random_stream(3000, 40, 1);
+  TrainOptions stop;
+  stop.stop_after = 3;
+  run_training(dir.path(), small_model(40), small_train(6), data, stop);
+  const fs::path log = dir.path() / "resume" / "train_log.csv";
+  REQUIRE(fs::exists(log));
+  TrainOptions resume;
+  resume.resume = dir.path() / "resume" / "model.ckpt";
+  for (const std::string& bad : {std::string("seven"), std::string(""), std::string("3x"), std::string(200, '9')}) {
+    CAPTURE(bad);
+    write_file_atomic(log, "step,lr,train_loss,val_loss\n1,0.1,2.0,\n\n" + bad + ",0.1,2.0,\n");
+    CHECK_ERROR_CONTAINS(run_training(dir.path(), small_model(40), small_train(6), data, resume),
+                         log.string() + ":4: the step '" + excerpt(bad) + "' is not a whole number, so the file is corrupt");
+  }
+  CHECK_FALSE(fs::exists(dir.path() / "model.ckpt"));
 }
 
 TEST_CASE("training is bit-identical for 1 and 2 threads") {
@@ -328,6 +349,64 @@ TEST_CASE("a checkpoint whose header claims a model bigger than its payload is r
                        "is beyond the sizes minitx accepts");
   CHECK_ERROR_CONTAINS(read_checkpoint(forged({{"n_layer 2\n", "n_layer 2147483648\n"}}, param_count(m))),
                        "n_layer = '2147483648': expected a whole number up to 2^30");
+}
+
+namespace {
+// What the GPU engine allocates besides its scratch, with Act of the precision's size
+// (std::uint16_t stands for bf16: block.h's layout only needs its size).
+template <class Act>
+double gpu_engine_bytes(const ModelConfig& m, std::size_t B, std::size_t T, bool bf16) {
+  BlockActivations<Act> acts;
+  BlockGradients<Act> grads;
+  const double P = static_cast<double>(param_count(m)), BT = static_cast<double>(B * T);
+  const double rows = static_cast<double>(std::min<std::size_t>(B * T, m.vocab_size));
+  return 16 * P + (bf16 ? 2 * P : 0) + static_cast<double>(bind_activations(acts, nullptr, m, B, T, true, B * m.n_head * T)) +
+         static_cast<double>(bind_gradients(grads, nullptr, m, B, T)) +
+         BT * static_cast<double>(m.vocab_size) * sizeof(Act) +  // the logits
+         BT * 4 * 3 +                                              // losses, ids, targets
+         (rows * 2 + 1 + BT) * 4;                                  // embed_backward's token rows
+}
+}  // namespace
+
+TEST_CASE("the gpu trainer's memory estimate is what it allocates, and a run that does not fit is refused") {
+  ModelConfig dense = small_model(40);
+  ModelConfig neox = small_model(40);
+  neox.parallel_residual = true;
+  neox.tied_head = false;
+  neox.position = ModelConfig::Position::rotary;
+  neox.ffn = 96;
+  for (const ModelConfig& m : {dense, neox}) {
+    const std::size_t B = 4, T = 16;  // B·T a multiple of 64: no buffer is rounded up
+    const TrainingMemory fp32 = cuda_training_memory(m, "fp32", B, T, 1000.0);
+    CHECK(fp32.total() == gpu_engine_bytes<float>(m, B, T, false) + 1000.0);
+    CHECK(fp32.state == 16.0 * static_cast<double>(param_count(m)));
+    CHECK(fp32.occasional == 0.0);
+    const TrainingMemory bf16 = cuda_training_memory(m, "bf16", B, T, 0.0);
+    CHECK(bf16.total() == gpu_engine_bytes<std::uint16_t>(m, B, T, true));
+    CHECK(bf16.state == 18.0 * static_cast<double>(param_count(m)));
+  }
+  // A figure, not an overflow, far past any GPU.
+  ModelConfig huge = small_model(50304);
+  huge.n_layer = 256;
+  huge.n_embd = 16384;
+  huge.n_head = 128;
+  huge.context = 1024;
+  const TrainingMemory need = cuda_training_memory(huge, "bf16", 8, 1024, 0.0);
+  CHECK(need.state == 18.0 * static_cast<double>(param_count(huge)));
+  CHECK(need.total() > 1e13);
+
+  const TrainingMemory small = cuda_training_memory(dense, "fp32", 4, 16, 0.0);
+  const auto fits = static_cast<std::uint64_t>(small.total());
+  check_gpu_memory(small, fits, fits * 2, "GPU 0 (test)", dense, "fp32", 4, 16);  // exactly enough
+  const std::uint64_t gib = std::uint64_t{1} << 30;
+  CHECK_ERROR_CONTAINS(check_gpu_memory(need, 139 * gib, 140 * gib, "GPU 0 (NVIDIA H200)", huge, "bf16", 8, 1024),
+                       fmt::format("train: training this model on GPU 0 (NVIDIA H200) in bf16 needs {:.1f} GiB of GPU "
+                                   "memory, and 139.0 GiB of its 140.0 GiB are free ({:.1f} GiB for its {} parameters "
+                                   "with their gradients and AdamW moments and their bf16 copy, {:.1f} GiB for the "
+                                   "activations, logits and scratch of a batch of 8 × 1024); make [model] smaller",
+                                   need.total() / gib, need.state / gib, param_count(huge), need.step / gib));
+  CHECK_ERROR_CONTAINS(check_gpu_memory(small, fits - 1, fits * 2, "GPU 1 (test)", dense, "fp32", 4, 16),
+                       "train: training this model on GPU 1 (test) in fp32 needs 0.0 GiB of GPU memory");
 }
 
 TEST_CASE("the cpu trainer's memory estimate is what it allocates") {

@@ -156,6 +156,30 @@ TEST_CASE("model commands on a toy config: train, eval, bench generate, bench de
   CHECK(minitx::cli::run_train(resume) == 0);
   CHECK(minitx::read_file(out / "model.ckpt") == checkpoint_bytes);
   CHECK(minitx::read_file(out / "train_log.csv") == log_bytes);
+  // --resume-from names the file it was given, whatever is wrong with it.
+  const fs::path other = dir.path() / "elsewhere" / "other.ckpt";
+  Args missing_from("train", {"--config", c, "--out", o, "--quiet", "--resume-from", other.string()});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_train(missing_from), other.string() + ": cannot open");
+  minitx::Checkpoint wider = minitx::read_checkpoint(out / "model.ckpt");
+  wider.tokenizer_sha256 = std::string(64, 'c');
+  minitx::write_checkpoint(other, wider);
+  Args mismatched_from("train", {"--config", c, "--out", o, "--quiet", "--resume-from", other.string()});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_train(mismatched_from),
+                       other.string() + ": trained with tokenizer " + std::string(64, 'c') + ", but the token files come from tokenizer " + sha);
+  CHECK(minitx::read_file(out / "model.ckpt") == checkpoint_bytes);
+  // Token files of one tokenizer hash but two vocabulary sizes: said so, not the same hash twice.
+  const fs::path split = dir.path() / "split";
+  fs::create_directories(split);
+  minitx::write_token_file(split / "train.bin", {300, sha, ids});
+  minitx::write_token_file(split / "val.bin", {301, sha, ids});
+  Args split_vocab("train", {"--config", c, "--out", split.string(), "--quiet"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_train(split_vocab),
+                       (split / "train.bin").string() + " and " + (split / "val.bin").string() + " name the same tokenizer (" +
+                           sha + ") but different vocabulary sizes (300 and 301)");
+  minitx::write_token_file(split / "val.bin", {300, std::string(64, 'd'), ids});
+  Args split_tokenizer("train", {"--config", c, "--out", split.string(), "--quiet"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_train(split_tokenizer), "come from different tokenizers (SHA-256 " + sha + " and " + std::string(64, 'd') + ")");
+  CHECK_FALSE(fs::exists(split / "model.ckpt"));
 
   Args eval("eval", {"--config", c, "--out", o, "--batch-size", "3"});
   CHECK(minitx::cli::run_eval(eval) == 0);

@@ -45,14 +45,15 @@ int run_quantize(Args& args) {
     // The 8-bit exceptions, by measurement on the start of the training stream (never the
     // validation stream that bench quant reports on).
     const TokenFile tokens = read_token_file(calib);
-    if (header.tokenizer_sha256 == kNoTokenizer) {
-      // A model imported without a tokenizer: any ids it has rows for will do.
-      if (tokens.vocab_size > model->config.tokens())
-        fail("{}: holds ids up to {}, but {} has {} token rows", calib.string(), tokens.vocab_size, checkpoint.string(),
-             model->config.tokens());
-    } else if (tokens.tokenizer_sha256 != header.tokenizer_sha256)
+    // A model imported without a tokenizer takes any ids it has rows for; any other, its own
+    // tokenizer's. Either way no id may be past the model's rows, whatever the file's header
+    // claims (the model's entry checks every id again).
+    if (header.tokenizer_sha256 != kNoTokenizer && tokens.tokenizer_sha256 != header.tokenizer_sha256)
       fail("{}: made with the tokenizer whose SHA-256 is {}, but {} was trained with {}", calib.string(),
            tokens.tokenizer_sha256, checkpoint.string(), header.tokenizer_sha256);
+    if (tokens.vocab_size > model->config.tokens())
+      fail("{}: holds ids up to {}, but {} has {} token rows", calib.string(), tokens.vocab_size, checkpoint.string(),
+           model->config.tokens());
     const std::size_t T = std::min<std::size_t>(model->config.context, 256);
     const std::size_t windows = std::max<std::size_t>(1, std::min(calib_tokens, tokens.ids.size()) / T);
     const auto sens = measure_sensitivity(*model, tokens.ids, T, windows, quant::Format::q4_0);

@@ -30,9 +30,12 @@ int run_train(Args& args) {
 
   const fs::path train_path = ex.out_dir / "train.bin", val_path = ex.out_dir / "val.bin";
   const TokenFile train = read_token_file(train_path), val = read_token_file(val_path);
-  if (train.tokenizer_sha256 != val.tokenizer_sha256 || train.vocab_size != val.vocab_size)
-    fail("{} and {} come from different tokenizers ({} / {})", train_path.string(), val_path.string(),
+  if (train.tokenizer_sha256 != val.tokenizer_sha256)
+    fail("{} and {} come from different tokenizers (SHA-256 {} and {})", train_path.string(), val_path.string(),
          train.tokenizer_sha256, val.tokenizer_sha256);
+  if (train.vocab_size != val.vocab_size)
+    fail("{} and {} name the same tokenizer ({}) but different vocabulary sizes ({} and {})", train_path.string(),
+         val_path.string(), train.tokenizer_sha256, train.vocab_size, val.vocab_size);
   ex.model.vocab_size = train.vocab_size;
   ex.model.validate(ex.config_path.string() + ": [model]");
   const ConfigFile file = ConfigFile::load(ex.config_path);

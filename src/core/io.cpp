@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <system_error>
 
 #include "minitx/core/error.h"
+#include "minitx/core/fault.h"
 #include "minitx/core/memory.h"
 
 namespace minitx {
@@ -64,7 +66,7 @@ std::string describe_write_error(int error) {
 
 }  // namespace
 
-AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)) {
+AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)), space_(fault_disk_space()) {
   refuse_non_regular(target_);
   const fs::path dir = target_.has_parent_path() ? target_.parent_path() : fs::path(".");
   std::error_code ec;
@@ -107,6 +109,13 @@ void AtomicFile::fail_write() {
 
 void AtomicFile::write(const void* data, std::size_t size) {
   MINITX_CHECK(file_ != nullptr, "{}: write after commit or after a failed write", target_.string());
+  if (space_ && written_ + size > *space_) {
+    // As a full disk: what fits is written, then the write fails (MINITX_FAULT_ENOSPC, fault.h).
+    const std::size_t room = static_cast<std::size_t>(*space_ - std::min(written_, *space_));
+    if (std::fwrite(data, 1, room, file_) == room) std::fflush(file_);
+    errno = ENOSPC;
+    fail_write();
+  }
   if (size > 0 && std::fwrite(data, 1, size, file_) != size) fail_write();
   written_ += size;
 }

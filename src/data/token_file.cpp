@@ -15,8 +15,16 @@ namespace minitx {
 namespace {
 
 constexpr char kMagic[8] = {'M', 'T', 'X', 'T', 'O', 'K', 'S', '\0'};
-constexpr std::uint32_t kVersion = 1;
-constexpr std::size_t kHeaderSize = 64;
+constexpr std::uint32_t kVersion = 2;
+constexpr std::size_t kFieldsSize = 64;   // the fields, which the checksum covers with the ids
+constexpr std::size_t kHeaderSize = 96;   // the fields and the checksum
+
+Digest checksum(const unsigned char* fields, const unsigned char* ids, std::size_t ids_size) {
+  Sha256 hash;
+  hash.update(fields, kFieldsSize);
+  hash.update(ids, ids_size);
+  return hash.finish();
+}
 
 void put_u32(unsigned char* p, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
@@ -63,6 +71,8 @@ void write_token_file(const std::filesystem::path& path, const TokenFile& file) 
     if (id >= file.vocab_size) fail("{}: token {} at position {} is not below the vocab size {}", path.string(), id, i, file.vocab_size);
     for (std::uint32_t b = 0; b < width; ++b) payload[i * width + b] = static_cast<unsigned char>(id >> (8 * b));
   }
+  const Digest sum = checksum(header, payload.data(), payload.size());
+  std::memcpy(header + kFieldsSize, sum.data(), sum.size());
   AtomicFile out(path);
   out.write(header, kHeaderSize);
   out.write(payload.data(), payload.size());
@@ -78,30 +88,41 @@ TokenFile read_token_file(const std::filesystem::path& path) {
   if (end < 0) fail("{}: cannot read token file", name);
   const auto size = static_cast<std::uint64_t>(end);
   in.seekg(0);
-  if (size < kHeaderSize) fail("{}: not a token file: {} bytes, shorter than its {}-byte header", name, size, kHeaderSize);
-  unsigned char header[kHeaderSize];
-  if (!in.read(reinterpret_cast<char*>(header), kHeaderSize)) fail("{}: cannot read the header", name);
-  if (std::memcmp(header, kMagic, 8) != 0) fail("{}: not a token file (bad magic)", name);
+  unsigned char header[kHeaderSize] = {};
+  // Magic and version first, so that another file, or one of an old version, is named as such.
+  if (!in.read(reinterpret_cast<char*>(header), static_cast<std::streamsize>(std::min<std::uint64_t>(size, 12))))
+    fail("{}: cannot read the header", name);
+  if (size < 8 || std::memcmp(header, kMagic, 8) != 0) fail("{}: not a token file (bad magic)", name);
+  if (size < 12) fail("{}: not a token file: {} bytes, shorter than its {}-byte header", name, size, kHeaderSize);
   const std::uint32_t version = get_u32(header + 8);
+  if (version == 1)
+    fail("{}: token file format version 1 (its header and ids not covered by a checksum) is no longer read: encode the "
+         "corpus again (make does; or minitx tokenizer encode)", name);
   if (version != kVersion) fail("{}: token file version {} is not supported (expected {})", name, version, kVersion);
-  TokenFile file;
-  file.vocab_size = get_u32(header + 12);
+  if (size < kHeaderSize) fail("{}: not a token file: {} bytes, shorter than its {}-byte header", name, size, kHeaderSize);
+  if (!in.read(reinterpret_cast<char*>(header + 12), kHeaderSize - 12)) fail("{}: cannot read the header", name);
+  // The sizes against the file's length, then the checksum, then every field.
   const std::uint32_t width = get_u32(header + 16);
   const std::uint64_t count = get_u64(header + 24);
-  if (file.vocab_size == 0) fail("{}: vocab size is 0", name);
   if (width != 2 && width != 4) fail("{}: id width {} is not 2 or 4", name, width);
-  if (width == 2 && file.vocab_size > 65536) fail("{}: id width 2 cannot hold a vocab of {}", name, file.vocab_size);
-  if (get_u32(header + 20) != 0) fail("{}: reserved header field is not zero", name);
   if (count > (size - kHeaderSize) / width || kHeaderSize + count * width != size)
     fail("{}: header says {} ids of {} bytes, but the file has {} bytes after the header (truncated or padded)", name, count, width,
          size - kHeaderSize);
-  Digest digest;
-  std::memcpy(digest.data(), header + 32, 32);
-  file.tokenizer_sha256 = to_hex(digest);
   // Sized by the file's real length (checked above), so a header cannot ask for more than is there.
   std::vector<unsigned char> payload = zeros<unsigned char>(count * width, fmt::format("{}: {} token ids", name, count));
   if (count > 0 && !in.read(reinterpret_cast<char*>(payload.data()), static_cast<std::streamsize>(payload.size())))
     fail("{}: cannot read {} ids", name, count);
+  const Digest sum = checksum(header, payload.data(), payload.size());
+  if (std::memcmp(sum.data(), header + kFieldsSize, sum.size()) != 0)
+    fail("{}: checksum mismatch: the file is corrupt (SHA-256 of its header and ids is {})", name, to_hex(sum));
+  TokenFile file;
+  file.vocab_size = get_u32(header + 12);
+  if (file.vocab_size == 0) fail("{}: vocab size is 0", name);
+  if (width == 2 && file.vocab_size > 65536) fail("{}: id width 2 cannot hold a vocab of {}", name, file.vocab_size);
+  if (get_u32(header + 20) != 0) fail("{}: reserved header field is not zero", name);
+  Digest tokenizer;
+  std::memcpy(tokenizer.data(), header + 32, 32);
+  file.tokenizer_sha256 = to_hex(tokenizer);
   file.ids = zeros<std::uint32_t>(count, fmt::format("{}: {} token ids", name, count));
   for (std::size_t i = 0; i < count; ++i) {
     std::uint32_t id = 0;

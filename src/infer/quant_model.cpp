@@ -169,8 +169,12 @@ bool is_quant_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   char magic[sizeof(quant::qfile::kMagic)] = {};
   in.read(magic, sizeof magic);
-  return in.gcount() == static_cast<std::streamsize>(sizeof magic) &&
-         std::memcmp(magic, quant::qfile::kMagic, sizeof magic) == 0;
+  const auto got = static_cast<std::size_t>(in.gcount());
+  // A file cut short inside the magic (or empty, named .mtq) is a truncated quantized model, not
+  // a checkpoint: the quantized reader's error says so.
+  if (got < sizeof magic)
+    return (got > 0 && std::memcmp(magic, quant::qfile::kMagic, got) == 0) || path.extension() == ".mtq";
+  return std::memcmp(magic, quant::qfile::kMagic, sizeof magic) == 0;
 }
 
 namespace {

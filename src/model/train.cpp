@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -30,16 +31,27 @@ constexpr std::uint64_t kBatchStream = 0x62617463680000ULL;  // "batch"
 const char* const kLogHeader = "step,lr,train_loss,val_loss\n";
 const char* const kTimesHeader = "step,elapsed_s,tokens_per_s\n";
 
-// Lines of a CSV we wrote earlier whose first field (the step) is at most `last`.
+// Lines of a CSV we wrote earlier whose first field (the step) is at most `last`. A step that is
+// not a whole number (a corrupt or foreign file) is a named error, with its line.
 std::string csv_rows_up_to(const std::filesystem::path& path, const char* header, std::size_t last) {
   if (!std::filesystem::exists(path)) return header;
   const std::string text = read_file(path);
   std::string out = header;
-  std::size_t at = text.find('\n');
+  std::size_t at = text.find('\n'), line_number = 1;
   while (at != std::string::npos && at + 1 < text.size()) {
     const std::size_t end = text.find('\n', at + 1);
     const std::string line = text.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
-    if (!line.empty() && std::stoull(line.substr(0, line.find(','))) <= last) out += line + "\n";
+    ++line_number;
+    if (!line.empty()) {
+      const std::string_view field = std::string_view(line).substr(0, line.find(','));
+      std::uint64_t step = 0;
+      const auto [stop, error] = std::from_chars(field.data(), field.data() + field.size(), step);
+      if (field.empty() || error != std::errc() || stop != field.data() + field.size())
+        fail("{}:{}: the step '{}' is not a whole number, so the file is corrupt and the run cannot continue from it; "
+             "train with --restart to start over",
+             path.string(), line_number, excerpt(field));
+      if (step <= last) out += line + "\n";
+    }
     at = end;
   }
   return out;
@@ -123,6 +135,8 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
                precision);
   const std::size_t P = param_count(config);
   if (device == "cpu") check_cpu_memory(config, B, T, ck ? 3.0 * static_cast<double>(P) * sizeof(float) : 0.0);
+  // The GPU's memory before the host's copy of the state is allocated (nothing without CUDA).
+  if (device == "cuda") check_cuda_memory(config, precision, B, T);
   TrainState state;
   std::size_t step = 0;
   std::string log = kLogHeader, times = kTimesHeader;

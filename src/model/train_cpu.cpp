@@ -1,9 +1,12 @@
 // The CPU's training engine: GptTrainer's forward and backward, the clip and AdamW of cpu/ops.h.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <optional>
 
 #include "minitx/backend/cpu/ops.h"
+#include "minitx/core/error.h"
 #include "minitx/core/memory.h"
 #include "minitx/infer/perplexity.h"
 #include "minitx/model/gpt.h"
@@ -56,6 +59,37 @@ TrainingMemory cpu_training_memory(const ModelConfig& m, std::size_t batch, std:
   const double evaluation = (P + activations(1) + BT * V) * sizeof(float);
   out.occasional = std::max(3 * P * sizeof(float), evaluation);
   return out;
+}
+
+TrainingMemory cuda_training_memory(const ModelConfig& m, const std::string& precision, std::size_t batch,
+                                    std::size_t time, double scratch) {
+  const auto d = [](std::size_t n) { return static_cast<double>(n); };
+  const double P = d(param_count(m)), L = d(m.n_layer), C = d(m.n_embd), F = d(m.ffn_width()), V = d(m.vocab_size);
+  const double BT = d(batch) * d(time), act = precision == "bf16" ? 2.0 : 4.0;
+  // As bind_activations and bind_gradients lay them out (block.h) for Act of `act` bytes, with
+  // CudaBlockOps::attention_state's B·H·T floats per layer for the attention (its log-sum-exp).
+  const double attention = d(batch) * d(m.n_head) * d(time);
+  const double activations = (BT * C * 2 + L * (BT * C * 10 + BT * F * 2)) * act + (L * (BT * 4 + attention) + BT * 2) * 4;
+  const double gradients = (BT * C * (m.parallel_residual ? 8 : 7) + BT * F * 2) * act;
+  TrainingMemory out;
+  out.state = 4 * P * sizeof(float) + (precision == "bf16" ? P * 2 : 0.0);
+  // The logits (B·T × V, in Act), the losses, ids and targets, and embed_backward's token rows
+  // (rows, offsets and positions: min(B·T, V), one more, and B·T int32s).
+  const double rows = std::min(BT, V);
+  out.step = activations + gradients + BT * V * act + BT * 4 * 3 + (rows * 2 + 1 + BT) * 4 + scratch;
+  out.occasional = 0;
+  return out;
+}
+
+void check_gpu_memory(const TrainingMemory& need, std::uint64_t free, std::uint64_t total, const std::string& gpu,
+                      const ModelConfig& config, const std::string& precision, std::size_t B, std::size_t T) {
+  if (need.total() <= static_cast<double>(free)) return;
+  const auto gib = [](double bytes) { return fmt::format("{:.1f} GiB", bytes / (1024.0 * 1024.0 * 1024.0)); };
+  fail("train: training this model on {} in {} needs {} of GPU memory, and {} of its {} are free ({} for its {} "
+       "parameters with their gradients and AdamW moments{}, {} for the activations, logits and scratch of a batch "
+       "of {} × {}); make [model] smaller, or [train] batch_size or seq_len, or free the GPU",
+       gpu, precision, gib(need.total()), gib(static_cast<double>(free)), gib(static_cast<double>(total)),
+       gib(need.state), param_count(config), precision == "bf16" ? " and their bf16 copy" : "", gib(need.step), B, T);
 }
 
 namespace {

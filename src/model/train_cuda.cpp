@@ -206,16 +206,51 @@ class CudaEngine final : public TrainEngine {
 
 }  // namespace
 
-std::unique_ptr<TrainEngine> make_cuda_engine(const ModelConfig& config, const std::string& precision, std::size_t B,
-                                              std::size_t T, TrainState state) {
+namespace {
+
+void check_cuda_device(const std::string& precision) {
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
     fail("train: --device cuda, but no CUDA device is visible on this machine");
+  if (precision != "bf16" && precision != "fp32") fail("train: precision '{}' is not one of bf16, fp32", precision);
+}
+
+}  // namespace
+
+double cuda_engine_scratch(const ModelConfig& config, std::size_t B, std::size_t T) {
+  // cudaMalloc rounds each of the engine's twenty-odd buffers up to its 2 MiB pages.
+  constexpr double kRounding = 24.0 * (2 << 20);
+  return static_cast<double>(cuda::CudaBlockOps<float>::scratch_bytes(config, B, T)) +
+         static_cast<double>(cuda::kLtWorkspaceBytes) +
+         static_cast<double>((cuda::grad_norm_scratch_doubles() + 1) * sizeof(double)) + kRounding;
+}
+
+void check_cuda_memory(const ModelConfig& config, const std::string& precision, std::size_t B, std::size_t T) {
+  check_cuda_device(precision);
+  int device = 0;
+  MINITX_CUDA_CHECK(cudaGetDevice(&device));
+  cudaDeviceProp prop{};
+  MINITX_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  std::size_t free = 0, total = 0;  // after this process's context, which the call creates
+  MINITX_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  const std::string gpu = fmt::format("GPU {} ({})", device, prop.name);
+  // First without the scratch: its sizes are products of the shapes in 64 bits, which a config
+  // far too big for any GPU could overflow; the doubles of the rest cannot.
+  check_gpu_memory(cuda_training_memory(config, precision, B, T, 0.0), free, total, gpu, config, precision, B, T);
+  check_gpu_memory(cuda_training_memory(config, precision, B, T, cuda_engine_scratch(config, B, T)), free, total, gpu,
+                   config, precision, B, T);
+}
+
+std::unique_ptr<TrainEngine> make_cuda_engine(const ModelConfig& config, const std::string& precision, std::size_t B,
+                                              std::size_t T, TrainState state) {
+  check_cuda_memory(config, precision, B, T);
   if (precision == "bf16") return std::make_unique<CudaEngine<cuda::bf16>>(config, B, T, std::move(state));
-  if (precision == "fp32") return std::make_unique<CudaEngine<float>>(config, B, T, std::move(state));
-  fail("train: precision '{}' is not one of bf16, fp32", precision);
+  return std::make_unique<CudaEngine<float>>(config, B, T, std::move(state));
 }
 #else
+double cuda_engine_scratch(const ModelConfig&, std::size_t, std::size_t) { return 0.0; }
+void check_cuda_memory(const ModelConfig&, const std::string&, std::size_t, std::size_t) {}
+
 std::unique_ptr<TrainEngine> make_cuda_engine(const ModelConfig&, const std::string&, std::size_t, std::size_t,
                                               TrainState) {
   fail("train: --device cuda, but this build has no CUDA (nvcc was not found when it was built; see `make help`)");

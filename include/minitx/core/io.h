@@ -4,7 +4,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdio>
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -44,6 +46,7 @@ class AtomicFile {
   std::FILE* file_ = nullptr;
   std::uint64_t written_ = 0;
   bool committed_ = false;
+  std::optional<std::uint64_t> space_;  // a full disk's room, for tests (fault.h)
 };
 
 void write_file_atomic(const fs::path& path, std::string_view data);

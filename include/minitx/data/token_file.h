@@ -1,12 +1,15 @@
 // Token files (out/train.bin, out/val.bin): the corpus as token ids, tied to the tokenizer that
 // made them by its SHA-256.
 //
-// Layout, little-endian, 64-byte header then the ids:
-//   0  magic "MTXTOKS\0"    8  u32 format version (1)   12 u32 vocab size
+// Layout (format version 2), little-endian, 96-byte header then the ids:
+//   0  magic "MTXTOKS\0"    8  u32 format version (2)   12 u32 vocab size
 //   16 u32 id width (2 or 4) 20 u32 zero                 24 u64 id count
-//   32 32 bytes: SHA-256 of the tokenizer.json            64 ids, `width` bytes each
-// The width is 2 when every id fits (vocab size <= 65536), else 4. Readers check every field,
-// that the file is exactly header + count * width bytes, and that every id is below the vocab size.
+//   32 32 bytes: SHA-256 of the tokenizer.json
+//   64 32 bytes: SHA-256 of bytes [0, 64) and of the ids  96 ids, `width` bytes each
+// The width is 2 when every id fits (vocab size <= 65536), else 4. Readers check that the file is
+// exactly header + count * width bytes, then the checksum, which covers the header's fields, then
+// every field, and that every id is below the vocab size. Version 1 files (64-byte header, no
+// checksum) are refused by name.
 #pragma once
 #include <cstdint>
 #include <filesystem>

@@ -46,7 +46,8 @@ struct QuantModel {
 // any format) and nothing else is; `name` (the path) is used in messages.
 std::unique_ptr<QuantModel> make_quant_model(quant::QuantFile file, const std::string& name);
 
-// True when the file starts with the quantized file's magic.
+// True when the file starts with the quantized file's magic, or is cut short inside it (or empty and
+// named .mtq): then the quantized reader, not the checkpoint's, says what is wrong.
 bool is_quant_file(const std::filesystem::path& path);
 
 // A model for inference from either file kind: a checkpoint (model.ckpt) or a quantized file.

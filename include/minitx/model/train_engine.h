@@ -63,6 +63,28 @@ struct TrainingMemory {
 };
 TrainingMemory cpu_training_memory(const ModelConfig& config, std::size_t B, std::size_t T);
 
+// Device bytes the GPU engine allocates (precision "bf16" or "fp32"), as make_cuda_engine lays
+// them out, without the 256-byte rounding of each activation buffer: `state` the fp32
+// parameters, gradients and both AdamW moments (and in bf16 their bf16 copy), `step` every
+// layer's activations, the backward's buffers, the logits and the batch's ids, plus `scratch`:
+// what the op table's kernels and cuBLASLt take, which only a CUDA build can size (it passes
+// them). `occasional` is 0: evaluation reuses the training buffers, checkpoints are on the host.
+TrainingMemory cuda_training_memory(const ModelConfig& config, const std::string& precision, std::size_t B,
+                                    std::size_t T, double scratch);
+// Refuses, before anything is allocated on it, a GPU run whose buffers (`need`, from
+// cuda_training_memory) do not fit in the `free` bytes of `gpu` ("GPU 0 (NVIDIA H200)"),
+// naming what is needed, for what, and what is free of `total`.
+void check_gpu_memory(const TrainingMemory& need, std::uint64_t free, std::uint64_t total, const std::string& gpu,
+                      const ModelConfig& config, const std::string& precision, std::size_t B, std::size_t T);
+// The `scratch` above for the GPU engine: its op table's scratch, cuBLASLt's workspace, the
+// norm's partial sums and an allowance for cudaMalloc's rounding of each buffer (0 without CUDA).
+double cuda_engine_scratch(const ModelConfig& config, std::size_t B, std::size_t T);
+// The GPU's side of it: asks CUDA (cudaMemGetInfo) what the current device has free and calls
+// check_gpu_memory with the engine's estimate. make_cuda_engine calls it first; train calls it
+// before it allocates the training state on the host. Nothing in a build without CUDA, where
+// make_cuda_engine says so.
+void check_cuda_memory(const ModelConfig& config, const std::string& precision, std::size_t B, std::size_t T);
+
 // The CPU: fp32 throughout, the bits of every earlier release.
 std::unique_ptr<TrainEngine> make_cpu_engine(const ModelConfig& config, std::size_t B, std::size_t T,
                                              TrainState state);

@@ -50,13 +50,7 @@ class CudaBlockOps {
     for (const ParamTensor& t : param_tensors(m)) slice_[static_cast<std::size_t>(t.kind)] = t.slice();
     const std::size_t N = max_B * max_T, C = m.n_embd;
     if (passes == Passes::forward_backward) {
-      std::size_t scratch = 0;  // the largest any of the block's products or the head's needs
-      for (const auto k : {BlockLinear::qkv, BlockLinear::attproj, BlockLinear::fc, BlockLinear::fcproj}) {
-        const LinearTensors t = linear_tensors(k, m);
-        scratch = std::max(scratch, matmul_backward_scratch_floats(N, t.in, t.out));
-      }
-      scratch = std::max(scratch, matmul_backward_scratch_floats(N, C, m.vocab_size));
-      mm_scratch_ = DeviceBuffer<float>(scratch);
+      mm_scratch_ = DeviceBuffer<float>(matmul_scratch_floats(m, N));
       ln_scratch_ = DeviceBuffer<float>(layernorm_backward_scratch_floats(N, C));
       delta_ = DeviceBuffer<float>(attention_state(m, max_B, max_T));
     }
@@ -90,6 +84,22 @@ class CudaBlockOps {
   const ModelConfig& config() const { return m_; }
   static std::size_t attention_state(const ModelConfig& m, std::size_t B, std::size_t time) {
     return B * m.n_head * time;  // log-sum-exp per row
+  }
+  // The largest scratch any of the block's products or the head's needs, for N rows.
+  static std::size_t matmul_scratch_floats(const ModelConfig& m, std::size_t N) {
+    std::size_t scratch = matmul_backward_scratch_floats(N, m.n_embd, m.vocab_size);
+    for (const auto k : {BlockLinear::qkv, BlockLinear::attproj, BlockLinear::fc, BlockLinear::fcproj}) {
+      const LinearTensors t = linear_tensors(k, m);
+      scratch = std::max(scratch, matmul_backward_scratch_floats(N, t.in, t.out));
+    }
+    return scratch;
+  }
+  // Device bytes the constructor allocates: the three scratch buffers above, for the memory
+  // estimate that comes before any allocation (cuda_training_memory).
+  static std::size_t scratch_bytes(const ModelConfig& m, std::size_t max_B, std::size_t max_T) {
+    const std::size_t N = max_B * max_T;
+    return (matmul_scratch_floats(m, N) + layernorm_backward_scratch_floats(N, m.n_embd) +
+            attention_state(m, max_B, max_T)) * sizeof(float);
   }
   cudaStream_t stream() const { return stream_; }
   LtMatmul& lt() const { return lt_; }

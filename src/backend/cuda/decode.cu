@@ -161,25 +161,29 @@ __device__ void layernorm_in_place(float* xs, std::uint32_t n, const float* w, c
     xs[i] = (xs[i] - mean) * rstd * w[i] + (b != nullptr ? b[i] : 0.0f);
 }
 
-// The attention output of one token from the splits' partials: per head, rescale each split to
-// the largest maximum and add the splits in order.
-__device__ void combine_attention(float* xs, const AttentionPartials& a, std::uint32_t pos) {
+// The attention output of one token from the splits' partials: per head, each split's weight
+// exp(m_s - max)/Σ, computed once per block into `scale` (heads × used floats of shared memory),
+// then every output element adds its splits' sums in split order.
+__device__ void combine_attention(float* xs, float* scale, const AttentionPartials& a, std::uint32_t pos) {
   const std::uint32_t used = pos / a.chunk + 1, C = a.heads * a.head_dim;
-  for (std::uint32_t i = threadIdx.x; i < C; i += blockDim.x) {
-    const std::uint32_t h = i / a.head_dim, d = i % a.head_dim;
+  for (std::uint32_t h = threadIdx.x; h < a.heads; h += blockDim.x) {
     const float* m = a.m + std::size_t{h} * a.splits;
     const float* l = a.l + std::size_t{h} * a.splits;
     float top = m[0];
-#pragma unroll 8
     for (std::uint32_t s = 1; s < used; ++s) top = fmaxf(top, m[s]);
-    float num = 0.0f, den = 0.0f;
+    float den = 0.0f;
+    for (std::uint32_t s = 0; s < used; ++s) den += expf(m[s] - top) * l[s];
+    for (std::uint32_t s = 0; s < used; ++s) scale[h * used + s] = expf(m[s] - top) / den;
+  }
+  __syncthreads();
+  for (std::uint32_t i = threadIdx.x; i < C; i += blockDim.x) {
+    const std::uint32_t h = i / a.head_dim, d = i % a.head_dim;
+    const float* acc = a.acc + std::size_t{h} * a.splits * a.head_dim + d;
+    const float* w = scale + h * used;
+    float num = 0.0f;
 #pragma unroll 8
-    for (std::uint32_t s = 0; s < used; ++s) {
-      const float scale = expf(m[s] - top);
-      num += scale * a.acc[(std::size_t{h} * a.splits + s) * a.head_dim + d];
-      den += scale * l[s];
-    }
-    xs[i] = num / den;
+    for (std::uint32_t s = 0; s < used; ++s) num += w[s] * acc[std::size_t{s} * a.head_dim];
+    xs[i] = num;
   }
 }
 
@@ -211,9 +215,10 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm<F>) matvec_kernel(const
   }
   wait_for_previous();
   if constexpr (In == MatvecInput::attention) {
-    combine_attention(xs, p.partials, p.cursor->pos);
+    combine_attention(xs, xs + n, p.partials, p.cursor->pos);
   } else if constexpr (In == MatvecInput::embed_norm) {
     const std::uint32_t token = p.cursor->token, row = p.cursor->pos + p.pos_offset;
+#pragma unroll 4
     for (std::uint32_t i = threadIdx.x; i < n; i += blockDim.x) {
       float e = element(p.wte, token, i);
       if (p.wpe.data != nullptr) e += element(p.wpe, row, i);
@@ -221,7 +226,10 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm<F>) matvec_kernel(const
       if (blockIdx.x == 0) p.embed_out[i] = e;
     }
   } else {
-    for (std::uint32_t i = threadIdx.x; i < n; i += blockDim.x) xs[i] = p.in[i];
+    // Unrolled 16-byte loads: the input is one L2 round trip, not one per element a thread owns.
+#pragma unroll 4
+    for (std::uint32_t i = 4 * threadIdx.x; i < n; i += 4 * blockDim.x)
+      *reinterpret_cast<float4*>(xs + i) = *reinterpret_cast<const float4*>(p.in + i);
   }
   if constexpr (In == MatvecInput::norm || In == MatvecInput::embed_norm) {
     __syncthreads();
@@ -269,7 +277,10 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, 
 template <WeightFormat F>
 void launch_matvec(const MatvecParams& p, cudaStream_t stream) {
   const std::uint32_t blocks = std::min<std::uint32_t>((p.w.rows + kWarps - 1) / kWarps, multiprocessors() * kBlocksPerSm<F>);
-  const std::size_t smem = std::size_t{p.w.cols} * sizeof(float);
+  // The input vector, and for the attention input the splits' weights after it.
+  const std::size_t smem =
+      (std::size_t{p.w.cols} + (p.input == MatvecInput::attention ? std::size_t{p.partials.heads} * p.partials.splits : 0)) *
+      sizeof(float);
   switch (p.input) {
     case MatvecInput::vector: launch(matvec_kernel<F, MatvecInput::vector>, blocks, kThreads, smem, stream, p.pdl, p); break;
     case MatvecInput::norm: launch(matvec_kernel<F, MatvecInput::norm>, blocks, kThreads, smem, stream, p.pdl, p); break;
@@ -345,9 +356,17 @@ __global__ void __launch_bounds__(kAttnThreads) attention_kernel(const DecodeAtt
   const std::uint32_t j = threadIdx.x / kKeyThreads, share = threadIdx.x % kKeyThreads, span = D / kKeyThreads;
   float dot = 0.0f;
   if (j < n) {
-    const T* kr = kc + std::size_t{begin + j} * D + share * span;
+    // The key's share in 16-byte loads, all issued before the sum (span is a multiple of 16 bytes).
+    constexpr std::uint32_t kPer = 16 / sizeof(T);
+    const uint4* kr = reinterpret_cast<const uint4*>(kc + std::size_t{begin + j} * D + share * span);
     const float* qs = q + share * span;
-    for (std::uint32_t d = 0; d < span; ++d) dot += qs[d] * to_float(kr[d]);
+#pragma unroll 4
+    for (std::uint32_t u = 0; u < span / kPer; ++u) {
+      const uint4 v = kr[u];
+      const T* e = reinterpret_cast<const T*>(&v);
+#pragma unroll
+      for (std::uint32_t k = 0; k < kPer; ++k) dot += qs[u * kPer + k] * to_float(e[k]);
+    }
   }
   for (int offset = kKeyThreads / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
   if (share == 0) w[j] = j < n ? dot * rsqrtf(static_cast<float>(D)) : -INFINITY;
@@ -428,8 +447,9 @@ void decode_matvec(const MatvecParams& p, cudaStream_t stream) {
   if (p.w.cols % cols_per_load(p.w.format) != 0)
     fail_op("decode matvec: ", p.w.cols, " columns are not a multiple of ", cols_per_load(p.w.format),
             ", the vector load of this weight format");
-  if (std::size_t{p.w.cols} * sizeof(float) > 48 * 1024)
-    fail_op("decode matvec: an input of ", p.w.cols, " values does not fit the kernel's 48 KiB of shared memory");
+  if ((std::size_t{p.w.cols} + std::size_t{p.partials.heads} * p.partials.splits) * sizeof(float) > 48 * 1024)
+    fail_op("decode matvec: an input of ", p.w.cols, " values (and ", p.partials.heads, " × ", p.partials.splits,
+            " split weights) does not fit the kernel's 48 KiB of shared memory");
   if (p.input == MatvecInput::attention && p.partials.heads * p.partials.head_dim != p.w.cols)
     fail_op("decode matvec: attention partials of ", p.partials.heads, " heads × ", p.partials.head_dim,
             " for a matrix of ", p.w.cols, " columns");
@@ -447,9 +467,9 @@ void decode_attention(const DecodeAttention<T>& p, cudaStream_t stream) {
   if (a.chunk != kChunkKeys || std::size_t{a.splits} * a.chunk < p.capacity)
     fail_op("decode attention: ", a.splits, " splits of ", a.chunk, " positions for a cache of ", p.capacity,
             " (splits of ", kChunkKeys, " positions are needed)");
-  if (a.head_dim % kKeyThreads != 0 || a.head_dim > kAttnThreads)
-    fail_op("decode attention: head size ", a.head_dim, " must be a multiple of ", kKeyThreads, " and at most ",
-            kAttnThreads);
+  if (a.head_dim % (kKeyThreads * 16 / sizeof(T)) != 0 || a.head_dim > kAttnThreads)
+    fail_op("decode attention: head size ", a.head_dim, " must be a multiple of ", kKeyThreads * 16 / sizeof(T),
+            " and at most ", kAttnThreads);
   if (p.rotary_dims % 2 != 0 || p.rotary_dims > a.head_dim || (p.rotary_dims > 0 && p.rope == nullptr))
     fail_op("decode attention: rotary_dims = ", p.rotary_dims, " must be even, at most the head size ", a.head_dim,
             ", and come with its table");

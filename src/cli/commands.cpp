@@ -126,10 +126,14 @@ const std::vector<Command>& commands() {
        "recorded in the checkpoint and OUT/train_device.json (with the GPU's cuBLASLt algorithms).",
        run_train},
       {"eval", "validation loss and perplexity of OUT/model.ckpt -> OUT/eval.json",
-       "--config FILE [--out DIR] [--model CKPT|FILE.mtq] [--input FILE.bin] [--batch-size N] [--output FILE]\n\n"
+       "--config FILE [--out DIR] [--model CKPT|FILE.mtq] [--input FILE.bin] [--batch-size N] [--output FILE]\n"
+       "      [--device cpu|cuda|auto] [--precision fp32|bf16]\n\n"
        "--model (or --checkpoint) takes a checkpoint or a quantized model file (minitx quantize).\n"
        "Predicts every token of OUT/val.bin once (windows of the training length); the result does\n"
-       "not depend on --batch-size or --threads.",
+       "not depend on --batch-size or --threads. --device cuda evaluates on the GPU, in --precision\n"
+       "fp32 (default: the CPU's loss to rounding) or bf16 (head sizes 64 and 128), windows grouped\n"
+       "by the GPU (about 4,096 tokens a pass, whatever --batch-size); a quantized file on its\n"
+       "dequantized matrices. eval.json then records the device and precision.",
        run_eval},
       {"generate", "generate text from OUT/model.ckpt, with or without the KV cache",
        "--config FILE --prompt TEXT [--out DIR] [--model CKPT|FILE.mtq] [--tokenizer FILE]\n"

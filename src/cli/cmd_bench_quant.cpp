@@ -48,11 +48,6 @@ struct Loaded {
   InferenceModel model;
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 }  // namespace
 
 int run_bench_quant(Args& args) {

@@ -1,5 +1,6 @@
 // `minitx eval --device cuda` (infer/cuda_eval.h) against the CPU's eval, on a checkpoint and on a
-// q8_0 file.
+// q8_0 file; and the two-device CSV of `bench quant --speed` with --device auto on a machine with
+// a GPU, parsed back.
 //
 // Tolerances, from the logits' (tests/test_cuda_decode.cpp derives those): the GPU's logits of a
 // token differ from the CPU's by at most r times their RMS, r = 1e-4 in fp32 and
@@ -14,6 +15,7 @@
 // CPU's own distance between the two (the triangle inequality), measured here.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -23,6 +25,7 @@
 #include "../src/cli/commands.h"
 #include "gpu.h"
 #include "helpers.h"
+#include "minitx/core/csv.h"
 #include "minitx/core/io.h"
 #include "minitx/core/rng.h"
 #include "minitx/data/token_file.h"
@@ -183,4 +186,73 @@ GPU_TEST_CASE("cuda eval: errors name what is wrong") {
   std::vector<std::uint32_t> bad = ids;
   bad[100] = 5000;
   CHECK_ERROR_CONTAINS(cuda_evaluate_loss(weights_of(*model), bad, narrow.context, GpuPrecision::fp32), "5000");
+}
+
+namespace {
+
+const char* const kConfig = R"([corpus]
+name = "x"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+
+[[corpus.sources]]
+url = "file://x.txt"
+
+[tokenizer]
+vocab_size = 301
+
+[model]
+n_layer = 2
+n_embd = 128
+n_head = 2
+context = 96
+
+[bench]
+reps = 2
+max_length = 40
+)";
+
+// The rows of each device, in the file's order.
+std::vector<std::string> devices_of(const CsvTable& t) {
+  std::vector<std::string> out;
+  for (const auto& row : t.rows) out.push_back(row[t.column("device")]);
+  return out;
+}
+
+// A directory as `make bench` leaves it for the config above: its checkpoint in OUT.
+struct BenchDir {
+  TempDir dir{"minitx-test-cuda-bench"};
+  fs::path config = dir.path() / "gpu.toml", out = dir.path() / "out";
+  BenchDir() {
+    write_file_atomic(config, kConfig);
+    fs::create_directories(out);
+    ModelConfig m = gpt2_config();
+    m.init_std = 0.02;
+    write_model(out / "model.ckpt", m, random_model(m, 27)->storage);
+  }
+};
+
+}  // namespace
+
+GPU_TEST_CASE("cuda bench quant: --speed with --device auto adds the GPU's rows, with their floor") {
+  BenchDir d;
+  Args quant("bench quant", {"--config", d.config.string(), "--out", d.out.string(), "--random", "--reps", "1",
+                             "--device", "auto", "--formats", "f32,q8_0,q4_0", "--speed", (d.out / "times.csv").string(),
+                             "--quiet"});
+  CHECK(cli::run_bench_quant(quant) == 0);
+  const CsvTable times = read_csv(d.out / "times.csv");
+  REQUIRE(devices_of(times) == std::vector<std::string>{"cpu", "cpu", "cpu", "cuda", "cuda", "cuda"});
+  const std::size_t floor = times.column("floor_tok_s"), threads = times.column("threads"), depth = times.column("depth"),
+                    gen = times.column("gen_tokens");
+  for (std::size_t r = 0; r < times.rows.size(); ++r) {
+    const bool gpu = r >= 3;
+    INFO("row " << r);
+    CHECK(times.rows[r][floor].empty() == !gpu);
+    CHECK(times.rows[r][threads].empty() == gpu);
+    // The GPU decodes after a 16-token prompt what the context of 96 leaves: 80 tokens.
+    CHECK(times.number(r, depth) == (gpu ? 16 : 1));
+    CHECK(times.number(r, gen) == (gpu ? 80 : 95));
+    if (gpu) CHECK(times.number(r, floor) > times.number(r, times.column("decode_tok_s")));
+  }
+  // Speedups are over the same device's fp32 row.
+  CHECK(times.number(3, times.column("decode_speedup")) == 1.0);
 }

@@ -31,8 +31,19 @@ void write_results(const fs::path& out) {
                     "fp32,15786752,1.0000,32.000,5.083,161.3,0.0,0.000\nq8_0,4236032,0.2683,8.500,5.083,161.31,0.01,0.006\n"
                     "q4_0,2269952,0.1438,4.500,5.086,161.74,0.44,0.271\n");
   write_file_atomic(out / "bench_quant_times.csv",
-                    "format,bytes,ratio_to_fp32,threads,prompt_tokens,prompt_tok_s,prompt_speedup,gen_tokens,decode_tok_s,decode_speedup\n"
-                    "fp32,15786752,1.0000,2,64,900.0,1.00,64,300.0,1.00\nq8_0,4236032,0.2683,2,64,850.0,0.94,64,570.0,1.90\n");
+                    "device,format,bytes,ratio_to_fp32,threads,prompt_tokens,prompt_tok_s,prompt_speedup,depth,gen_tokens,"
+                    "decode_tok_s,decode_speedup,floor_tok_s\n"
+                    "cpu,fp32,15786752,1.0000,2,64,900.0,1.00,1,64,300.0,1.00,\n"
+                    "cpu,q8_0,4236032,0.2683,2,64,850.0,0.94,1,64,570.0,1.90,\n");
+}
+
+// The GPU's rows after the CPU's, as `bench quant --speed` writes them on a machine with a GPU
+// (--device auto).
+void add_gpu_rows(const fs::path& out) {
+  std::string times = read_file(out / "bench_quant_times.csv");
+  times += "cuda,fp32,15786752,1.0000,,64,90000.0,1.00,16,48,9000.0,1.00,40000.0\n"
+           "cuda,q8_0,4236032,0.2683,,64,80000.0,0.89,16,48,13500.0,1.50,120000.0\n";
+  write_file_atomic(out / "bench_quant_times.csv", times);
 }
 
 struct Fixture {
@@ -129,6 +140,26 @@ TEST_CASE("report: a section per group of files, captions computed from the data
                          "causal.") != std::string::npos);
   write_file_atomic("out/tiny/bench_sparse.csv", "layout,device,fwd_ms\nlocal,cpu,1.5\n");
   CHECK_ERROR_CONTAINS(f.render(), "bench_sparse.csv:1: no column 'pattern'");
+}
+
+TEST_CASE("report: benchmarks with CPU and GPU rows get a table per device and sentences naming both") {
+  Fixture f;
+  write_results("out/tiny");
+  const Report cpu = f.render();
+  // A column no CPU row fills (the GPU's floor) is left out of the CPU's table.
+  CHECK(cpu.html.find("floor (tokens/s)") == std::string::npos);
+  CHECK(cpu.html.find("On the GPU.") == std::string::npos);
+  add_gpu_rows("out/tiny");
+  const Report both = f.render();
+  CHECK(both.sections == cpu.sections);
+  CHECK(both.html.find("q8_0 decodes 1.90× as fast as fp32 on the CPU (570 against 300 tokens/s).") != std::string::npos);
+  CHECK(both.html.find("q8_0 decodes 1.50× as fast as fp32 on the GPU (13,500 against 9,000 tokens/s).") != std::string::npos);
+  CHECK(both.html.find("id=\"fig-quant-speed-cuda\"") != std::string::npos);
+  // The speed figures are one per device.
+  CHECK(count(both.html, "<svg class=\"plot\"") == count(cpu.html, "<svg class=\"plot\"") + 1);
+  CHECK(count(both.html, "On the GPU.") == 1);
+  CHECK(both.html.find("floor (tokens/s)") != std::string::npos);
+  CHECK(f.render().html == both.html);
 }
 
 TEST_CASE("report: malformed inputs are named errors") {

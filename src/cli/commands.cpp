@@ -105,11 +105,16 @@ const std::vector<Command>& commands() {
        run_quantize},
       {"bench quant", "size, perplexity and speed per quantization format -> OUT/bench_quant.csv",
        "--config FILE [--out DIR] [--quality FILE.csv] [--speed FILE.csv] [--formats f32,q8_0,q4_0,q4_mix]\n"
-       "      [--input FILE.bin] [--batch-size N] [--prompt N] [--gen N] [--reps N] [--random] [--quiet]\n\n"
+       "      [--input FILE.bin] [--batch-size N] [--prompt N] [--gen N] [--reps N] [--random] [--quiet]\n"
+       "      [--device cpu|cuda|auto] [--precision bf16|fp32]\n\n"
        "Reads OUT/model-<format>.mtq. --quality: bytes, ratio to fp32, bits per parameter, validation\n"
        "perplexity and its change (deterministic). --speed: prompt tokens/s (an N-token prefill) and\n"
-       "decode tokens/s (N tokens after a one-token prompt), medians of --reps. --random times the\n"
-       "config's shape with random weights quantized in memory instead of the files.",
+       "decode tokens/s (N tokens after a one-token prompt), medians of --reps, a row per device and\n"
+       "format. --device auto: the CPU, then the GPU too when one is visible; the GPU decodes 512\n"
+       "greedy tokens (or what the context leaves) after a 16-token prompt, back to back, in\n"
+       "--precision (default: bf16 where the attention kernel takes the head size, else fp32), beside\n"
+       "its floor (weight bytes a token reads / measured copy bandwidth). --random times the config's\n"
+       "shape with random weights quantized in memory instead of the files.",
        run_bench_quant},
       {"train", "train the GPT on OUT/train.bin -> OUT/model.ckpt, OUT/train_log.csv",
        "--config FILE [--out DIR] [--resume | --resume-from CKPT | --restart] [--stop-after STEP] [--quiet]\n"

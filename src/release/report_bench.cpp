@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <string_view>
 
 #include "minitx/core/error.h"
 #include "report_parts.h"
@@ -11,15 +13,29 @@
 namespace minitx::report {
 namespace {
 
-std::size_t row_named(const CsvTable& table, std::size_t column, std::string_view name) {
-  for (std::size_t r = 0; r < table.rows.size(); ++r)
-    if (table.rows[r][column] == name) return r;
-  fail("{}: no row whose {} is '{}'", table.name, table.header[column], name);
-}
-
 void require_rows(const CsvTable& table) {
   if (table.rows.empty()) fail("{}: no rows; expected one line per measurement", table.name);
 }
+
+// The rows of each device, devices in the order the file first names them. A file without a
+// `device` column (written before the GPU's rows existed) is the CPU's.
+struct DeviceRows {
+  std::string device;  // "cpu" or "cuda"
+  std::vector<std::size_t> rows;
+};
+std::vector<DeviceRows> rows_by_device(const CsvTable& table) {
+  const auto column = table.find_column("device");
+  std::vector<DeviceRows> out;
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    const std::string device = column ? table.rows[r][*column] : "cpu";
+    auto it = std::find_if(out.begin(), out.end(), [&](const DeviceRows& d) { return d.device == device; });
+    if (it == out.end()) it = out.insert(out.end(), DeviceRows{device, {}});
+    it->rows.push_back(r);
+  }
+  return out;
+}
+
+std::string device_name(const std::string& device) { return device.starts_with("cuda") ? "GPU" : "CPU"; }
 
 }  // namespace
 
@@ -94,20 +110,32 @@ std::optional<Section> quantization_section(const Context& cx) {
     const CsvTable t = cx.csv("bench_quant_times.csv");
     require_rows(t);
     const std::size_t format = t.column("format"), decode = t.column("decode_tok_s"), prompt = t.column("prompt_tok_s");
-    const std::size_t base = row_named(t, format, "fp32");
-    std::string data = "# format decode_tok_s prompt_tok_s\n";
-    std::size_t fastest = 0;
-    for (std::size_t r = 0; r < t.rows.size(); ++r) {
-      data += fmt::format("{} {} {}\n", t.rows[r][format], t.number(r, decode), t.number(r, prompt));
-      if (t.number(r, decode) > t.number(fastest, decode)) fastest = r;
+    // A figure per device: the GPU's tokens/s would flatten the CPU's bars on one axis.
+    const std::vector<DeviceRows> devices = rows_by_device(t);
+    for (const DeviceRows& d : devices) {
+      const bool named = devices.size() > 1 || d.device != "cpu";
+      std::optional<std::size_t> base;
+      std::string data = "# format decode_tok_s prompt_tok_s\n";
+      std::size_t fastest = d.rows.front();
+      for (std::size_t r : d.rows) {
+        data += fmt::format("{} {} {}\n", t.rows[r][format], t.number(r, decode), t.number(r, prompt));
+        if (t.number(r, decode) > t.number(fastest, decode)) fastest = r;
+        if (t.rows[r][format] == "fp32") base = r;
+      }
+      if (!base)
+        fail("{}: no row whose format is 'fp32'{}", t.name, named ? " on device " + d.device : std::string());
+      const std::string on = named ? " on the " + device_name(d.device) : "";
+      const std::string sentence =
+          fastest == *base
+              ? fmt::format("fp32 decodes fastest{}, at {} tokens/s.", on, amount(t.number(*base, decode)))
+              : fmt::format("{} decodes {}× as fast as fp32{} ({} against {} tokens/s).", escape(t.rows[fastest][format]),
+                            ratio(t.number(fastest, decode) / t.number(*base, decode)), on,
+                            amount(t.number(fastest, decode)), amount(t.number(*base, decode)));
+      body += cx.plotter.figure(d.device == "cpu" ? "fig-quant-speed" : "fig-quant-speed-" + d.device,
+                                "report_quant_speed.gp", data,
+                                fmt::format("Bar chart: decode and prompt tokens per second of each format at batch 1{}.", on),
+                                sentence);
     }
-    const std::string sentence =
-        fastest == base ? fmt::format("fp32 decodes fastest, at {} tokens/s.", amount(t.number(base, decode)))
-                        : fmt::format("{} decodes {}× as fast as fp32 ({} against {} tokens/s).", escape(t.rows[fastest][format]),
-                                      ratio(t.number(fastest, decode) / t.number(base, decode)),
-                                      amount(t.number(fastest, decode)), amount(t.number(base, decode)));
-    body += cx.plotter.figure("fig-quant-speed", "report_quant_speed.gp", data,
-                              "Bar chart: decode and prompt tokens per second of each format at batch 1.", sentence);
     body += tables_by_device(t, "Speed per format at batch 1, medians of repeated runs (<code>bench_quant_times.csv</code>).");
   }
   return Section{"quantization", "Quantization", body};

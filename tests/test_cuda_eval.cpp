@@ -1,6 +1,6 @@
 // `minitx eval --device cuda` (infer/cuda_eval.h) against the CPU's eval, on a checkpoint and on a
-// q8_0 file; and the two-device CSV of `bench quant --speed` with --device auto on a machine with
-// a GPU, parsed back.
+// q8_0 file; and the benchmarks' two-device CSVs, parsed back (`bench generate` and
+// `bench quant --speed` with --device auto on a machine with a GPU).
 //
 // Tolerances, from the logits' (tests/test_cuda_decode.cpp derives those): the GPU's logits of a
 // token differ from the CPU's by at most r times their RMS, r = 1e-4 in fp32 and
@@ -232,6 +232,26 @@ struct BenchDir {
 };
 
 }  // namespace
+
+GPU_TEST_CASE("cuda bench generate: --device auto writes the CPU's rows, then the GPU's, and they parse back") {
+  BenchDir d;
+  Args bench("bench generate", {"--config", d.config.string(), "--out", d.out.string(), "--device", "auto", "--quiet"});
+  CHECK(cli::run_bench_generate(bench) == 0);
+  const CsvTable table = read_csv(d.out / "bench.csv");
+  CHECK(table.header.front() == "device");
+  CHECK(devices_of(table) == std::vector<std::string>{"cpu", "cpu", "cuda", "cuda"});  // lengths 32 and 40
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    CHECK(table.number(r, table.column("length")) == (r % 2 == 0 ? 32 : 40));
+    CHECK(table.number(r, table.column("cached_ms_per_token")) > 0);
+    CHECK(table.number(r, table.column("speedup")) > 0);
+  }
+  const CsvTable positions = read_csv(d.out / "bench_positions.csv");
+  const std::vector<std::string> devices = devices_of(positions);
+  REQUIRE(devices.size() == 80);
+  CHECK(std::count(devices.begin(), devices.begin() + 40, "cpu") == 40);
+  CHECK(std::count(devices.begin() + 40, devices.end(), "cuda") == 40);
+  CHECK(positions.number(79, positions.column("position")) == 40);
+}
 
 GPU_TEST_CASE("cuda bench quant: --speed with --device auto adds the GPU's rows, with their floor") {
   BenchDir d;

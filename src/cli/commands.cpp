@@ -170,9 +170,14 @@ const std::vector<Command>& commands() {
        "of N more steps with CUDA events.",
        run_bench_train},
       {"bench generate", "per-token latency with and without the KV cache -> OUT/bench.csv",
-       "--config FILE [--out DIR] [--checkpoint CKPT] [--reps N] [--max-length N] [--output FILE.csv] [--quiet]\n\n"
+       "--config FILE [--out DIR] [--checkpoint CKPT] [--reps N] [--max-length N] [--output FILE.csv] [--quiet]\n"
+       "      [--device cpu|cuda|auto] [--precision bf16|fp32]\n\n"
        "Generates greedily up to the context in both modes, [bench] reps times; writes the table\n"
-       "(lengths 32, 64, ..., context) and FILE_positions.csv (latency by position) for the plot.",
+       "(lengths 32, 64, ..., context) and FILE_positions.csv (latency by position) for the plot,\n"
+       "each row led by its device. --device auto: the CPU, then the GPU too when one is visible;\n"
+       "on the GPU, generate --device cuda's path in --precision (default: bf16 where the attention\n"
+       "kernel takes the head size, else fp32), its table beside the memory floor (weight bytes a\n"
+       "token reads / measured copy bandwidth).",
        run_bench_generate},
       {"bench decode", "prompt and generation tokens/s of a config's model shape (random weights)",
        "--config FILE [--prompt N] [--gen N] [--depth N] [--reps N] [--vocab V] [--output FILE.csv]\n"

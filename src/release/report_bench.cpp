@@ -37,37 +37,64 @@ std::vector<DeviceRows> rows_by_device(const CsvTable& table) {
 
 std::string device_name(const std::string& device) { return device.starts_with("cuda") ? "GPU" : "CPU"; }
 
+std::string joined(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) out += (i > 0 ? std::string(separator) : "") + parts[i];
+  return out;
+}
+
 }  // namespace
 
 std::optional<Section> kv_cache_section(const Context& cx) {
   if (!cx.has("bench.csv")) return std::nullopt;
   const CsvTable bench = cx.csv("bench.csv");
   require_rows(bench);
-  const std::size_t last = bench.rows.size() - 1;
-  const double length = bench.number(last, bench.column("length"));
-  const double cached = bench.number(last, bench.column("cached_ms_per_token"));
-  const double recompute = bench.number(last, bench.column("recompute_ms_per_token"));
-  const std::string sentence = fmt::format(
-      "Over {} generated tokens the KV cache makes a token {}× cheaper on average ({} ms instead of {} ms)",
-      group_digits(static_cast<std::uint64_t>(length)), ratio(recompute / cached), fixed(cached, 3), fixed(recompute, 2));
+  const std::size_t length = bench.column("length"), cached = bench.column("cached_ms_per_token"),
+                    recompute = bench.column("recompute_ms_per_token");
+  // Each device's longest length: the cache's gain there, naming the device when there are two.
+  const std::vector<DeviceRows> devices = rows_by_device(bench);
+  const bool two = devices.size() > 1;
+  std::vector<std::string> gains;
+  for (const DeviceRows& d : devices) {
+    const std::size_t last = d.rows.back();
+    gains.push_back(fmt::format("{}× cheaper {} ({} ms instead of {} ms)",
+                                ratio(bench.number(last, recompute) / bench.number(last, cached)),
+                                two ? "on the " + device_name(d.device) : std::string("on average"),
+                                fixed(bench.number(last, cached), 3), fixed(bench.number(last, recompute), 2)));
+  }
+  const std::string sentence =
+      fmt::format("Over {} generated tokens the KV cache makes a token {}",
+                  group_digits(static_cast<std::uint64_t>(bench.number(devices.front().rows.back(), length))),
+                  joined(gains, " and "));
   std::string body;
   if (cx.has("bench_positions.csv")) {
     const CsvTable positions = cx.csv("bench_positions.csv");
     require_rows(positions);
     const std::size_t pos = positions.column("position"), c = positions.column("cached_ms"), n = positions.column("recompute_ms");
-    std::string data = "# position cached_ms recompute_ms\n";
-    for (std::size_t r = 0; r < positions.rows.size(); ++r)
-      data += fmt::format("{} {} {}\n", positions.number(r, pos), positions.number(r, c), positions.number(r, n));
-    const std::size_t end = positions.rows.size() - 1;
+    // One gnuplot index per device, headed by its name (scripts/report_latency.gp).
+    std::string data;
+    std::vector<std::string> last_tokens;
+    const std::vector<DeviceRows> position_devices = rows_by_device(positions);
+    const bool both = position_devices.size() > 1;
+    for (const DeviceRows& d : position_devices) {
+      data += fmt::format("\"{}\" cached_ms recompute_ms\n", device_name(d.device));
+      for (std::size_t r : d.rows)
+        data += fmt::format("{} {} {}\n", positions.number(r, pos), positions.number(r, c), positions.number(r, n));
+      data += "\n\n";
+      const std::size_t end = d.rows.back();
+      last_tokens.push_back(fmt::format("{}× cheaper{}: {} ms, against {} ms when the prefix is recomputed",
+                                        ratio(positions.number(end, n) / positions.number(end, c)),
+                                        both ? " on the " + device_name(d.device) : std::string(),
+                                        fixed(positions.number(end, c), 3), fixed(positions.number(end, n), 2)));
+    }
     body += cx.plotter.figure(
         "fig-latency", "report_latency.gp", data,
-        "Line chart, logarithmic time axis: milliseconds to generate the token at each position, with the KV cache and "
-        "without it.",
-        fmt::format("The KV cache makes the token at position {} {}× cheaper: {} ms, against {} ms when the prefix is "
-                    "recomputed.",
-                    group_digits(static_cast<std::uint64_t>(positions.number(end, pos))),
-                    ratio(positions.number(end, n) / positions.number(end, c)), fixed(positions.number(end, c), 3),
-                    fixed(positions.number(end, n), 2)));
+        fmt::format("Line chart, logarithmic time axis: milliseconds to generate the token at each position, with the KV "
+                    "cache and without it{}.",
+                    both ? ", on the CPU and on the GPU (dashed)" : ""),
+        fmt::format("The KV cache makes the token at position {} {}.",
+                    group_digits(static_cast<std::uint64_t>(positions.number(position_devices.front().rows.back(), pos))),
+                    joined(last_tokens, "; and ")));
   }
   body += tables_by_device(bench, sentence + ": mean per-token latency of L generated tokens (<code>bench.csv</code>).");
   return Section{"kv-cache", "KV cache", body};

@@ -23,6 +23,7 @@
 
 #include "../src/cli/args.h"
 #include "../src/cli/commands.h"
+#include "architectures.h"
 #include "gpu.h"
 #include "helpers.h"
 #include "minitx/core/csv.h"
@@ -42,8 +43,8 @@ using minitx::cli::Args;
 namespace {
 
 // Head size 64, so that bf16 runs too; a context that cuts the stream into several passes of
-// cuda_eval_windows windows, and a final short window.
-ModelConfig gpt2_config() {
+// cuda_eval_windows windows, and a final short window. Each architecture of tests/architectures.h.
+ModelConfig base_config() {
   ModelConfig m;
   m.n_layer = 2;
   m.n_embd = 128;
@@ -51,19 +52,6 @@ ModelConfig gpt2_config() {
   m.context = 96;
   m.vocab_size = 301;
   m.init_std = 0.08;
-  return m;
-}
-
-// Rotary positions, a parallel residual, an untied head without biases, padded embedding rows.
-ModelConfig neox_config() {
-  ModelConfig m = gpt2_config();
-  m.position = ModelConfig::Position::rotary;
-  m.rotary_fraction = 0.25;
-  m.parallel_residual = true;
-  m.activation = ModelConfig::Activation::gelu_erf;
-  m.tied_head = false;
-  m.bias = false;
-  m.vocab_tokens = 290;
   return m;
 }
 
@@ -121,8 +109,8 @@ double tolerance(const std::string& precision, const ModelConfig& m, double rms)
 }  // namespace
 
 GPU_TEST_CASE("cuda eval: a checkpoint's loss is the CPU's, fp32 and bf16, whatever --batch-size") {
-  for (const ModelConfig& config : {gpt2_config(), neox_config()}) {
-    INFO((config.position == ModelConfig::Position::rotary ? "neox" : "gpt2"));
+  for (const auto& [name, config] : test::architectures(base_config())) {
+    INFO(name);
     TempDir dir("minitx-test-cuda-eval");
     const auto model = random_model(config, 21);
     // Three passes of cuda_eval_windows(96) = 42 windows, the last one short, then a 15-token tail.
@@ -148,7 +136,7 @@ GPU_TEST_CASE("cuda eval: a checkpoint's loss is the CPU's, fp32 and bf16, whate
 }
 
 GPU_TEST_CASE("cuda eval: a q8_0 file evaluates as the CPU does on its dequantized matrices") {
-  const ModelConfig config = gpt2_config();
+  const ModelConfig config = base_config();
   TempDir dir("minitx-test-cuda-eval");
   const auto model = random_model(config, 23);
   const std::vector<std::uint32_t> ids = random_ids(5000, config.tokens(), 24);
@@ -175,7 +163,7 @@ GPU_TEST_CASE("cuda eval: a q8_0 file evaluates as the CPU does on its dequantiz
 }
 
 GPU_TEST_CASE("cuda eval: errors name what is wrong") {
-  ModelConfig narrow = gpt2_config();
+  ModelConfig narrow = base_config();
   narrow.n_embd = 64;  // head size 32: the bf16 attention kernel takes 64 and 128
   const auto model = random_model(narrow, 25);
   const std::vector<std::uint32_t> ids = random_ids(300, narrow.tokens(), 26);
@@ -225,7 +213,7 @@ struct BenchDir {
   BenchDir() {
     write_file_atomic(config, kConfig);
     fs::create_directories(out);
-    ModelConfig m = gpt2_config();
+    ModelConfig m = base_config();
     m.init_std = 0.02;
     write_model(out / "model.ckpt", m, random_model(m, 27)->storage);
   }

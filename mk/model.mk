@@ -4,7 +4,8 @@
 #          (+ OUT/train_times.csv),
 #          on DEVICE (mk/pipeline.mk)
 #   eval:  OUT/model.ckpt, OUT/val.bin -> OUT/eval.json
-#   bench: OUT/model.ckpt -> OUT/bench.csv, OUT/bench_positions.csv -> OUT/plot_latencia.png
+#   bench: OUT/model.ckpt -> OUT/bench.csv, OUT/bench_positions.csv -> OUT/plot_latencia.png,
+#          on the CPU, and the GPU too where DEVICE=auto finds one (DEVICE=cpu or cuda: that one)
 
 MODEL_CKPT := $(OUT)/model.ckpt
 TRAIN_LOG := $(OUT)/train_log.csv
@@ -24,7 +25,7 @@ $(EVAL_JSON): $(MODEL_CKPT) $(OUT)/val.bin $(call section_stamp,train) | $(MINIT
 	$(RUN) eval --config $(CONFIG) --out $(OUT)
 
 $(BENCH_CSV) $(BENCH_POSITIONS) &: $(MODEL_CKPT) $(call section_stamp,bench) | $(MINITX)
-	$(RUN) bench generate --config $(CONFIG) --out $(OUT) --output $(BENCH_CSV)
+	$(RUN) bench generate --config $(CONFIG) --out $(OUT) --output $(BENCH_CSV) --device $(DEVICE)
 
 $(PLOT_LATENCIA): $(BENCH_CSV) $(BENCH_POSITIONS) scripts/plot_latencia.gp
 	gnuplot -e "table='$(BENCH_CSV)'; positions='$(BENCH_POSITIONS)'; output='$@.tmp'" scripts/plot_latencia.gp

@@ -17,7 +17,8 @@ endif
 RUN = $(MINITX) $(if $(THREADS),--threads $(THREADS))
 
 # Where training runs: auto lets the binary take a GPU when CUDA sees one (train --device auto);
-# cpu or cuda asks for one. OUT/train_device.json records where it ran.
+# cpu or cuda asks for one. OUT/train_device.json records where it ran. The timing benchmarks
+# (bench, bench-quant's speed) run on the devices DEVICE names, auto meaning the CPU and any GPU.
 DEVICE ?= auto
 ifeq ($(filter $(DEVICE),auto cpu cuda),)
   $(error DEVICE must be auto, cpu or cuda, not '$(DEVICE)')

@@ -1,7 +1,8 @@
 # Quantized models: the trained model converted by each recipe, then measured.
 #   quantize:    OUT/model.ckpt (+ OUT/train.bin for q4_mix's choice) -> OUT/model-<recipe>.mtq
 #   bench-quant: the files + OUT/val.bin -> OUT/bench_quant.csv (sizes, perplexity: deterministic)
-#                the files -> OUT/bench_quant_times.csv (prompt and decode tokens/s: timings)
+#                the files -> OUT/bench_quant_times.csv (prompt and decode tokens/s: timings; on
+#                the CPU, and the GPU too where DEVICE=auto finds one, beside its memory floor)
 #                both -> OUT/plot_quant.png
 # The f32 recipe is the fp32 baseline in the same file format, so sizes compare file to file.
 
@@ -23,7 +24,7 @@ $(BENCH_QUANT): $(QUANT_FILES) $(OUT)/val.bin $(call section_stamp,train) | $(MI
 	$(RUN) bench quant --config $(CONFIG) --out $(OUT) --quality $@
 
 $(BENCH_QUANT_TIMES): $(QUANT_FILES) | $(MINITX)
-	$(RUN) bench quant --config $(CONFIG) --out $(OUT) --speed $@
+	$(RUN) bench quant --config $(CONFIG) --out $(OUT) --speed $@ --device $(DEVICE)
 
 $(PLOT_QUANT): $(BENCH_QUANT) $(BENCH_QUANT_TIMES) scripts/plot_quant.gp
 	gnuplot -e "quality='$(BENCH_QUANT)'; times='$(BENCH_QUANT_TIMES)'; output='$@.tmp'" scripts/plot_quant.gp

@@ -73,6 +73,43 @@ for f in model-f32.mtq model-q8_0.mtq model-q4_0.mtq model-q4_mix.mtq bench_quan
 done
 check "bench_quant.csv has a row per format" bash -c "[ \"\$(cut -d, -f1 '$Q/bench_quant.csv' | tr '\n' ' ')\" = 'format fp32 q8_0 q4_0 q4_mix ' ]"
 check "eval accepts a quantized model" "$MINITX" eval --config configs/tiny.toml --out "$Q" --model "$Q/model-q4_0.mtq" --output "$E2E/eval_q4_0.json"
+
+# The timing files: a block of rows per device, the CPU's always, the GPU's where make's
+# DEVICE=auto found one; then both plots drawn from two-device files made of these (the GPU's
+# rows copied from the CPU's), which is what a GPU machine gives them.
+if "$MINITX" info | grep -qE '^gpu +none visible'; then gpu=0 devices='cpu'; else gpu=1 devices='cpu cuda'; fi
+check "bench.csv and bench_positions.csv lead with the device, a block of rows for each of: $devices" bash -c "
+  head -n 1 '$Q/bench.csv' | grep -q '^device,length,cached_ms_per_token,' &&
+  head -n 1 '$Q/bench_positions.csv' | grep -qx 'device,position,cached_ms,recompute_ms' &&
+  [ \"\$(tail -n +2 '$Q/bench.csv' | cut -d, -f1 | uniq | tr '\n' ' ')\" = '$devices ' ] &&
+  [ \"\$(tail -n +2 '$Q/bench_positions.csv' | cut -d, -f1 | uniq | tr '\n' ' ')\" = '$devices ' ]"
+check "bench_quant_times.csv has a row per device and format, the GPU's with its floor" bash -c "
+  head -n 1 '$Q/bench_quant_times.csv' | grep -qx 'device,format,bytes,ratio_to_fp32,threads,prompt_tokens,prompt_tok_s,prompt_speedup,depth,gen_tokens,decode_tok_s,decode_speedup,floor_tok_s' &&
+  [ \"\$(tail -n +2 '$Q/bench_quant_times.csv' | cut -d, -f1,2 | tr '\n' ' ')\" = \"\$(for d in $devices; do printf '%s ' \$d,fp32 \$d,q8_0 \$d,q4_0 \$d,q4_mix; done)\" ] &&
+  awk -F, 'NR > 1 && ((\$1 == \"cpu\") != (\$13 == \"\")) { bad = 1 } END { exit bad }' '$Q/bench_quant_times.csv'"
+two="$E2E/two-devices"
+mkdir -p "$two"
+for f in bench bench_positions bench_quant_times; do
+  { cat "$Q/$f.csv"; grep '^cpu,' "$Q/$f.csv" | sed 's/^cpu,/cuda,/'; } >"$two/$f.csv"
+done
+sed -i '/^cuda,/s/,$/,1000000.0/' "$two/bench_quant_times.csv"  # the GPU's rows have a floor
+check "plot_latencia.gp draws a CPU and a GPU from one file" \
+  gnuplot -e "table='$two/bench.csv'; positions='$two/bench_positions.csv'; output='$two/plot_latencia.png'" scripts/plot_latencia.gp
+check "plot_quant.gp draws a panel per device from one file" \
+  gnuplot -e "quality='$Q/bench_quant.csv'; times='$two/bench_quant_times.csv'; output='$two/plot_quant.png'" scripts/plot_quant.gp
+# A PNG's width is the big-endian word at byte 16 (its IHDR chunk): three 700-pixel panels.
+check "the two-device plots are written, the quantization one a panel wider" bash -c "
+  [ -s '$two/plot_latencia.png' ] && [ \"\$(od -An -j16 -N4 -tx1 '$two/plot_quant.png' | tr -d ' \n')\" = 00000834 ]"
+if [ "$gpu" = 0 ]; then
+  check_fails "eval --device cuda without a GPU says so" "--device cuda: no CUDA device is visible on this machine" \
+    "$MINITX" eval --config configs/tiny.toml --out "$Q" --device cuda --output "$E2E/eval_cuda.json"
+  check_fails "bench generate --device cuda without a GPU says so" "--device cuda: no CUDA device is visible on this machine" \
+    "$MINITX" bench generate --config configs/tiny.toml --out "$Q" --device cuda --output "$E2E/bench_cuda.csv"
+else
+  check "eval --device cuda writes the GPU's loss of a quantized model, naming its device and precision" bash -c "
+    '$MINITX' eval --config configs/tiny.toml --out '$Q' --model '$Q/model-q8_0.mtq' --device cuda --output '$E2E/eval_cuda.json' &&
+    grep -q '\"device\": \"cuda\",' '$E2E/eval_cuda.json' && grep -q '\"precision\": \"fp32\"' '$E2E/eval_cuda.json'"
+fi
 check "generate accepts a quantized model" "$MINITX" generate --config configs/tiny.toml --out "$Q" --model "$Q/model-q8_0.mtq" --prompt "Call me" --max-new 8 --seed 1
 check "generate --context-policy slide goes past the context (64) and says so" bash -c \
   "'$MINITX' generate --config configs/tiny.toml --out '$Q' --prompt 'Call me' --max-new 150 --seed 1 --context-policy slide 2>&1 >/dev/null | grep -q '150 new tokens.*the window slid 3 times'"

@@ -25,8 +25,8 @@ check "the report holds no path of this machine" bash -c "! grep -qF -e '$(pwd)'
 # A malformed CSV: a named error and no page, not even a partial one.
 bad="$E2E/report-bad"
 rm -rf "$bad" && mkdir -p "$bad" && cp "$OUT"/*.csv "$OUT"/*.json "$bad"/
-sed -i '3s/^\([0-9]*\),[^,]*,/\1,fast,/' "$bad/bench.csv"
-check_fails "a malformed bench.csv is an error naming its file, line and column" "$bad/bench.csv:3: column 2 (cached_ms_per_token): expected a number, got 'fast'" \
+sed -i '3s/^\([a-z]*,[0-9]*\),[^,]*,/\1,fast,/' "$bad/bench.csv"
+check_fails "a malformed bench.csv is an error naming its file, line and column" "$bad/bench.csv:3: column 3 (cached_ms_per_token): expected a number, got 'fast'" \
   "$MINITX" report --config configs/tiny.toml --out "$bad" --output "$bad/report.html"
 check "a failed report leaves no file behind" bash -c "[ -z \"\$(ls -A '$bad' | grep -v '\.csv\$\|\.json\$')\" ]"
 check "with only the config and eval.json, the report has just those sections" bash -c "

@@ -23,16 +23,35 @@ void write_results(const fs::path& out) {
   write_file_atomic(out / "train_times.csv", "step,elapsed_s,tokens_per_s\n1,0.5,1000.0\n2,1.0,1200.0\n3,1.5,1100.0\n4,2.0,1150.0\n");
   write_file_atomic(out / "eval.json", "{\n  \"checkpoint_step\": 4,\n  \"tokens\": 39786,\n  \"val_loss\": 5.083,\n  \"perplexity\": 161.3\n}\n");
   write_file_atomic(out / "bench.csv",
-                    "length,cached_ms_per_token,cached_std_ms,recompute_ms_per_token,recompute_std_ms,cached_tokens_per_s,"
-                    "recompute_tokens_per_s,speedup\n512,0.8,0.01,20.0,0.1,1250.0,50.0,25.00\n1024,0.88,0.01,45.4,0.2,1136.4,22.0,51.59\n");
-  write_file_atomic(out / "bench_positions.csv", "position,cached_ms,recompute_ms\n1,0.5,0.6\n2,0.6,1.2\n3,0.7,2.0\n");
+                    "device,length,cached_ms_per_token,cached_std_ms,recompute_ms_per_token,recompute_std_ms,"
+                    "cached_tokens_per_s,recompute_tokens_per_s,speedup\ncpu,512,0.8,0.01,20.0,0.1,1250.0,50.0,25.00\n"
+                    "cpu,1024,0.88,0.01,45.4,0.2,1136.4,22.0,51.59\n");
+  write_file_atomic(out / "bench_positions.csv",
+                    "device,position,cached_ms,recompute_ms\ncpu,1,0.5,0.6\ncpu,2,0.6,1.2\ncpu,3,0.7,2.0\n");
   write_file_atomic(out / "bench_quant.csv",
                     "format,bytes,ratio_to_fp32,bits_per_param,val_loss,perplexity,dppl,dppl_pct\n"
                     "fp32,15786752,1.0000,32.000,5.083,161.3,0.0,0.000\nq8_0,4236032,0.2683,8.500,5.083,161.31,0.01,0.006\n"
                     "q4_0,2269952,0.1438,4.500,5.086,161.74,0.44,0.271\n");
   write_file_atomic(out / "bench_quant_times.csv",
-                    "format,bytes,ratio_to_fp32,threads,prompt_tokens,prompt_tok_s,prompt_speedup,gen_tokens,decode_tok_s,decode_speedup\n"
-                    "fp32,15786752,1.0000,2,64,900.0,1.00,64,300.0,1.00\nq8_0,4236032,0.2683,2,64,850.0,0.94,64,570.0,1.90\n");
+                    "device,format,bytes,ratio_to_fp32,threads,prompt_tokens,prompt_tok_s,prompt_speedup,depth,gen_tokens,"
+                    "decode_tok_s,decode_speedup,floor_tok_s\n"
+                    "cpu,fp32,15786752,1.0000,2,64,900.0,1.00,1,64,300.0,1.00,\n"
+                    "cpu,q8_0,4236032,0.2683,2,64,850.0,0.94,1,64,570.0,1.90,\n");
+}
+
+// The GPU's rows after the CPU's, as `bench generate` and `bench quant --speed` write them on a
+// machine with a GPU (--device auto).
+void add_gpu_rows(const fs::path& out) {
+  std::string bench = read_file(out / "bench.csv");
+  bench += "cuda,512,0.05,0.001,1.0,0.01,20000.0,1000.0,20.00\ncuda,1024,0.06,0.001,2.4,0.02,16666.7,416.7,40.00\n";
+  write_file_atomic(out / "bench.csv", bench);
+  std::string positions = read_file(out / "bench_positions.csv");
+  positions += "cuda,1,0.2,0.2\ncuda,2,0.05,0.3\ncuda,3,0.05,0.4\n";
+  write_file_atomic(out / "bench_positions.csv", positions);
+  std::string times = read_file(out / "bench_quant_times.csv");
+  times += "cuda,fp32,15786752,1.0000,,64,90000.0,1.00,16,48,9000.0,1.00,40000.0\n"
+           "cuda,q8_0,4236032,0.2683,,64,80000.0,0.89,16,48,13500.0,1.50,120000.0\n";
+  write_file_atomic(out / "bench_quant_times.csv", times);
 }
 
 struct Fixture {
@@ -129,6 +148,37 @@ TEST_CASE("report: a section per group of files, captions computed from the data
                          "causal.") != std::string::npos);
   write_file_atomic("out/tiny/bench_sparse.csv", "layout,device,fwd_ms\nlocal,cpu,1.5\n");
   CHECK_ERROR_CONTAINS(f.render(), "bench_sparse.csv:1: no column 'pattern'");
+}
+
+TEST_CASE("report: benchmarks with CPU and GPU rows get a table per device and sentences naming both") {
+  Fixture f;
+  write_results("out/tiny");
+  const Report cpu = f.render();
+  // A column no CPU row fills (the GPU's floor) is left out of the CPU's table.
+  CHECK(cpu.html.find("floor (tokens/s)") == std::string::npos);
+  CHECK(cpu.html.find("On the GPU.") == std::string::npos);
+  add_gpu_rows("out/tiny");
+  const Report both = f.render();
+  CHECK(both.sections == cpu.sections);
+  CHECK(both.html.find("Over 1,024 generated tokens the KV cache makes a token 52× cheaper on the CPU (0.880 ms "
+                       "instead of 45.40 ms) and 40× cheaper on the GPU (0.060 ms instead of 2.40 ms)") != std::string::npos);
+  CHECK(both.html.find("The KV cache makes the token at position 3 2.86× cheaper on the CPU: 0.700 ms, against 2.00 ms "
+                       "when the prefix is recomputed; and 8.00× cheaper on the GPU: 0.050 ms, against 0.40 ms") !=
+        std::string::npos);
+  CHECK(both.html.find("q8_0 decodes 1.90× as fast as fp32 on the CPU (570 against 300 tokens/s).") != std::string::npos);
+  CHECK(both.html.find("q8_0 decodes 1.50× as fast as fp32 on the GPU (13,500 against 9,000 tokens/s).") != std::string::npos);
+  CHECK(both.html.find("id=\"fig-quant-speed-cuda\"") != std::string::npos);
+  // The latency figure holds both devices; the speed figures are one per device.
+  CHECK(count(both.html, "<svg class=\"plot\"") == count(cpu.html, "<svg class=\"plot\"") + 1);
+  CHECK(count(both.html, "On the GPU.") == 2);
+  CHECK(both.html.find("floor (tokens/s)") != std::string::npos);
+  CHECK(f.render().html == both.html);
+
+  // Files written before the device column are the CPU's.
+  write_file_atomic("out/tiny/bench.csv", "length,cached_ms_per_token,recompute_ms_per_token\n64,1.0,2.0\n");
+  write_file_atomic("out/tiny/bench_positions.csv", "position,cached_ms,recompute_ms\n1,0.5,0.6\n");
+  CHECK(f.render().html.find("Over 64 generated tokens the KV cache makes a token 2.00× cheaper on average") !=
+        std::string::npos);
 }
 
 TEST_CASE("report: malformed inputs are named errors") {

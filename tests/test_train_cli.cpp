@@ -187,6 +187,8 @@ TEST_CASE("model commands on a toy config: train, eval, bench generate, bench de
   CHECK(json.find("\"tokens\": 199") != std::string::npos);
   CHECK(json.find("\"checkpoint_step\": 4") != std::string::npos);
   CHECK(json.find("\"window\": 40,\n  \"windows\": 5,\n") != std::string::npos);
+  // The CPU's file keeps the fields of earlier releases; only a GPU's names its device.
+  CHECK(json.find("device") == std::string::npos);
   const std::size_t loss_at = json.find("\"val_loss\": ");
   REQUIRE(loss_at != std::string::npos);
   const double loss = std::stod(json.substr(loss_at + 12));
@@ -210,10 +212,14 @@ TEST_CASE("model commands on a toy config: train, eval, bench generate, bench de
 
   Args bench("bench generate", {"--config", c, "--out", o, "--quiet"});
   CHECK(minitx::cli::run_bench_generate(bench) == 0);
+  // --device defaults to cpu: the CPU's rows only, each led by its device.
   const std::string table = minitx::read_file(out / "bench.csv");
-  CHECK(table.find("\n32,") != std::string::npos);
-  CHECK(table.find("\n40,") != std::string::npos);
-  CHECK(fs::exists(out / "bench_positions.csv"));
+  CHECK(table.rfind("device,length,cached_ms_per_token,", 0) == 0);
+  CHECK(table.find("\ncpu,32,") != std::string::npos);
+  CHECK(table.find("\ncpu,40,") != std::string::npos);
+  CHECK(table.find("\ncuda,") == std::string::npos);
+  const std::string positions = minitx::read_file(out / "bench_positions.csv");
+  CHECK(positions.rfind("device,position,cached_ms,recompute_ms\ncpu,1,", 0) == 0);
 
   Args decode("bench decode", {"--config", c, "--prompt", "8", "--gen", "8", "--reps", "1", "--output",
                                (out / "decode.csv").string()});

@@ -2,28 +2,16 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <chrono>
 #include <memory>
 
+#include "common.h"
 #include "minitx/core/build_info.h"
 #include "minitx/core/io.h"
 #include "minitx/infer/quant_model.h"
 #include "minitx/model/weights.h"
 
 namespace minitx::cli {
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-}  // namespace
 
 void bench_decode_cuda(const GptModel& model, const std::string& recipe, GpuPrecision precision,
                        const std::vector<std::uint32_t>& prompt, const DecodeBenchShape& shape,

@@ -1,7 +1,8 @@
 // minitx bench quant: what quantization trades, one row per format (f32, q8_0, q4_0, q4_mix):
 //   --quality FILE  file bytes, ratio to fp32, bits per parameter, validation perplexity and
 //                   its change from fp32 (deterministic: the same bits on every run)
-//   --speed FILE    prompt and decode tokens/s at batch 1 (timings)
+//   --speed FILE    prompt and decode tokens/s at batch 1 (timings), on the CPU and/or the GPU
+//                   (--device), the GPU's beside its memory floor
 // The models are OUT/model-<format>.mtq (written by `minitx quantize`); with --random the
 // config's shape gets random weights quantized in memory instead (speed and sizes only).
 #include <fmt/format.h>
@@ -12,6 +13,7 @@
 #include <map>
 #include <memory>
 
+#include "bench_quant_cuda.h"
 #include "commands.h"
 #include "common.h"
 #include "minitx/core/error.h"
@@ -24,6 +26,7 @@
 #include "minitx/infer/quant_model.h"
 #include "minitx/model/load.h"
 #include "minitx/model/params.h"
+#include "minitx/model/train_engine.h"
 
 namespace minitx::cli {
 namespace {
@@ -48,11 +51,38 @@ struct Loaded {
   InferenceModel model;
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+// The CPU's speed of each model: a prefill of the prompt test, then, as llama-bench's tg test,
+// gen tokens after a one-token prompt (shape.depth is 1). Repetitions outermost, formats inside,
+// so a burst of load on the shared machine hits every format rather than one; repetition 0
+// warms up. Medians are reported.
+std::vector<FormatSpeed> time_formats_cpu(const std::vector<Loaded>& models, const std::vector<std::uint32_t>& ids,
+                                          const SpeedShape& shape) {
+  std::vector<std::unique_ptr<Decoder>> decoders;
+  for (const Loaded& x : models) decoders.push_back(std::make_unique<Decoder>(x.model.weights));
+  std::vector<std::vector<double>> pp(models.size()), tg(models.size());
+  for (std::size_t rep = 0; rep <= shape.reps; ++rep)
+    for (std::size_t i = 0; i < models.size(); ++i) {
+      Decoder& d = *decoders[i];
+      auto start = std::chrono::steady_clock::now();
+      d.prefill(ids.data(), shape.prompt);
+      const double prefill_s = seconds_since(start);
+      d.prefill(ids.data(), shape.depth);
+      start = std::chrono::steady_clock::now();
+      std::uint32_t next = ids[shape.depth - 1];
+      for (std::size_t k = 0; k < shape.gen; ++k) {
+        const auto& logits = d.step(next);
+        next = static_cast<std::uint32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      }
+      const double decode_s = seconds_since(start);
+      if (rep > 0) {
+        pp[i].push_back(static_cast<double>(shape.prompt) / prefill_s);
+        tg[i].push_back(static_cast<double>(shape.gen) / decode_s);
+      }
+    }
+  std::vector<FormatSpeed> out;
+  for (std::size_t i = 0; i < models.size(); ++i) out.push_back({median(pp[i]), median(tg[i]), 0.0});
+  return out;
 }
-
 }  // namespace
 
 int run_bench_quant(Args& args) {
@@ -70,6 +100,8 @@ int run_bench_quant(Args& args) {
   const bool random = args.flag("--random");
   const double share = args.number("--q8-share", 0.0, 1.0, 0.25);
   const bool quiet = args.flag("--quiet");
+  const std::vector<std::string> devices = resolve_bench_devices(args.option("--device").value_or("cpu"));
+  const std::optional<std::string> precision_option = args.option("--precision");
   args.done();
   MINITX_CHECK(quality || speed, "bench quant: nothing to do: give --quality FILE and/or --speed FILE");
   MINITX_CHECK(!(random && quality), "bench quant: --random models have no perplexity to report (use --speed)");
@@ -115,6 +147,10 @@ int run_bench_quant(Args& args) {
     models.push_back(std::move(x));
   }
   const std::size_t params = param_count(models.front().model.config);
+  // The GPU's default is training's: bf16 where the prefill's attention kernel takes the head
+  // size, fp32 otherwise.
+  const GpuPrecision precision = parse_gpu_precision(
+      precision_option.value_or(default_precision(models.front().model.config, "cuda")), "--precision");
   std::uint64_t fp32_bytes = 0;
   for (const Loaded& x : models)
     if (x.format == "f32") fp32_bytes = x.bytes;
@@ -151,53 +187,46 @@ int run_bench_quant(Args& args) {
     const ModelConfig& m = models.front().model.config;
     if (prompt_tokens > m.context || gen_tokens + 1 > m.context)
       fail("bench quant: --prompt {} and --gen {} must fit the context of {}", prompt_tokens, gen_tokens, m.context);
-    std::vector<std::uint32_t> prompt(prompt_tokens);
+    const SpeedShape cpu_shape{prompt_tokens, 1, gen_tokens, reps};
+    // The GPU decodes the shape: 512 tokens after a 16-token prompt, or what the context leaves.
+    const std::size_t depth = std::min<std::size_t>(16, m.context - 1);
+    const SpeedShape gpu_shape{prompt_tokens, depth, std::min<std::size_t>(512, m.context - depth), reps};
+    std::vector<std::uint32_t> ids(std::max(prompt_tokens, depth));
     const CounterRng rng(3, 0);
-    for (std::size_t i = 0; i < prompt_tokens; ++i) prompt[i] = static_cast<std::uint32_t>(rng.below(i, m.vocab_size));
-    std::vector<std::unique_ptr<Decoder>> decoders;
-    for (const Loaded& x : models) decoders.push_back(std::make_unique<Decoder>(x.model.weights));
-    std::vector<std::vector<double>> pp(models.size()), tg(models.size());
-    // Repetitions outermost, formats inside, so a burst of load on the shared machine hits
-    // every format rather than one; repetition 0 warms up. Medians are reported.
-    for (std::size_t rep = 0; rep <= reps; ++rep)
-      for (std::size_t i = 0; i < models.size(); ++i) {
-        Decoder& d = *decoders[i];
-        auto start = std::chrono::steady_clock::now();
-        d.prefill(prompt.data(), prompt.size());
-        const double prefill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        // Decoding as llama-bench's tg test: gen_tokens steps after a one-token prompt.
-        d.prefill(prompt.data(), 1);
-        start = std::chrono::steady_clock::now();
-        std::uint32_t next = prompt[0];
-        for (std::size_t k = 0; k < gen_tokens; ++k) {
-          const auto& logits = d.step(next);
-          next = static_cast<std::uint32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-        }
-        const double decode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (rep > 0) {
-          pp[i].push_back(static_cast<double>(prompt_tokens) / prefill_s);
-          tg[i].push_back(static_cast<double>(gen_tokens) / decode_s);
-        }
-      }
-    double fp32_tg = 0, fp32_pp = 0;
-    for (std::size_t i = 0; i < models.size(); ++i)
-      if (models[i].format == "f32") {
-        fp32_tg = median(tg[i]);
-        fp32_pp = median(pp[i]);
-      }
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::uint32_t>(rng.below(i, m.vocab_size));
     std::string csv =
-        "format,bytes,ratio_to_fp32,threads,prompt_tokens,prompt_tok_s,prompt_speedup,gen_tokens,decode_tok_s,"
-        "decode_speedup\n";
+        "device,format,bytes,ratio_to_fp32,threads,prompt_tokens,prompt_tok_s,prompt_speedup,depth,gen_tokens,"
+        "decode_tok_s,decode_speedup,floor_tok_s\n";
+    // A block of rows per device, speedups over that device's fp32 file; the CPU's thread count, the
+    // GPU's floor.
+    std::size_t base = 0;
     for (std::size_t i = 0; i < models.size(); ++i)
-      csv += fmt::format("{},{},{:.4f},{},{},{:.1f},{:.2f},{},{:.1f},{:.2f}\n", row_name(models[i].format),
-                         models[i].bytes, ratio(models[i].bytes), thread_count(), prompt_tokens, median(pp[i]),
-                         median(pp[i]) / fp32_pp, gen_tokens, median(tg[i]), median(tg[i]) / fp32_tg);
+      if (models[i].format == "f32") base = i;
+    for (const std::string& device : devices) {
+      const bool gpu = device == "cuda";
+      const SpeedShape& shape = gpu ? gpu_shape : cpu_shape;
+      std::vector<const GptWeights*> weights;
+      for (const Loaded& x : models) weights.push_back(&x.model.weights);
+      const std::vector<FormatSpeed> speeds =
+          gpu ? time_formats_cuda(weights, precision, ids, shape) : time_formats_cpu(models, ids, shape);
+      for (std::size_t i = 0; i < models.size(); ++i) {
+        const FormatSpeed& x = speeds[i];
+        csv += fmt::format("{},{},{},{:.4f},{},{},{:.1f},{:.2f},{},{},{:.1f},{:.2f},{}\n", device,
+                           row_name(models[i].format), models[i].bytes, ratio(models[i].bytes),
+                           gpu ? "" : std::to_string(thread_count()), shape.prompt, x.prompt_tok_s,
+                           x.prompt_tok_s / speeds[base].prompt_tok_s, shape.depth, shape.gen, x.decode_tok_s,
+                           x.decode_tok_s / speeds[base].decode_tok_s,
+                           gpu ? fmt::format("{:.1f}", x.floor_tok_s) : "");
+      }
+    }
     write_file_atomic(*speed, csv);
+    const bool on_gpu = std::find(devices.begin(), devices.end(), "cuda") != devices.end();
     if (!quiet)
-      fmt::print("bench quant: {} ({} parameters: layers {}, width {}, heads {}, vocab {}, context {}), {} threads, "
+      fmt::print("bench quant: {} ({} parameters: layers {}, width {}, heads {}, vocab {}, context {}), {} threads{}, "
                  "median of {}:\n{}-> {}\n",
                  random ? "random weights" : ex.out_dir.string(), params, m.n_layer, m.n_embd, m.n_head, m.vocab_size,
-                 m.context, thread_count(), reps, csv, *speed);
+                 m.context, thread_count(), on_gpu ? fmt::format(", the GPU in {}", to_string(precision)) : "", reps,
+                 csv, *speed);
   }
   return 0;
 }

@@ -105,11 +105,16 @@ const std::vector<Command>& commands() {
        run_quantize},
       {"bench quant", "size, perplexity and speed per quantization format -> OUT/bench_quant.csv",
        "--config FILE [--out DIR] [--quality FILE.csv] [--speed FILE.csv] [--formats f32,q8_0,q4_0,q4_mix]\n"
-       "      [--input FILE.bin] [--batch-size N] [--prompt N] [--gen N] [--reps N] [--random] [--quiet]\n\n"
+       "      [--input FILE.bin] [--batch-size N] [--prompt N] [--gen N] [--reps N] [--random] [--quiet]\n"
+       "      [--device cpu|cuda|auto] [--precision bf16|fp32]\n\n"
        "Reads OUT/model-<format>.mtq. --quality: bytes, ratio to fp32, bits per parameter, validation\n"
        "perplexity and its change (deterministic). --speed: prompt tokens/s (an N-token prefill) and\n"
-       "decode tokens/s (N tokens after a one-token prompt), medians of --reps. --random times the\n"
-       "config's shape with random weights quantized in memory instead of the files.",
+       "decode tokens/s (N tokens after a one-token prompt), medians of --reps, a row per device and\n"
+       "format. --device auto: the CPU, then the GPU too when one is visible; the GPU decodes 512\n"
+       "greedy tokens (or what the context leaves) after a 16-token prompt, back to back, in\n"
+       "--precision (default: bf16 where the attention kernel takes the head size, else fp32), beside\n"
+       "its floor (weight bytes a token reads / measured copy bandwidth). --random times the config's\n"
+       "shape with random weights quantized in memory instead of the files.",
        run_bench_quant},
       {"train", "train the GPT on OUT/train.bin -> OUT/model.ckpt, OUT/train_log.csv",
        "--config FILE [--out DIR] [--resume | --resume-from CKPT | --restart] [--stop-after STEP] [--quiet]\n"
@@ -126,10 +131,14 @@ const std::vector<Command>& commands() {
        "recorded in the checkpoint and OUT/train_device.json (with the GPU's cuBLASLt algorithms).",
        run_train},
       {"eval", "validation loss and perplexity of OUT/model.ckpt -> OUT/eval.json",
-       "--config FILE [--out DIR] [--model CKPT|FILE.mtq] [--input FILE.bin] [--batch-size N] [--output FILE]\n\n"
+       "--config FILE [--out DIR] [--model CKPT|FILE.mtq] [--input FILE.bin] [--batch-size N] [--output FILE]\n"
+       "      [--device cpu|cuda|auto] [--precision fp32|bf16]\n\n"
        "--model (or --checkpoint) takes a checkpoint or a quantized model file (minitx quantize).\n"
        "Predicts every token of OUT/val.bin once (windows of the training length); the result does\n"
-       "not depend on --batch-size or --threads.",
+       "not depend on --batch-size or --threads. --device cuda evaluates on the GPU, in --precision\n"
+       "fp32 (default: the CPU's loss to rounding) or bf16 (head sizes 64 and 128), windows grouped\n"
+       "by the GPU (about 4,096 tokens a pass, whatever --batch-size); a quantized file on its\n"
+       "dequantized matrices. eval.json then records the device and precision.",
        run_eval},
       {"generate", "generate text from OUT/model.ckpt, with or without the KV cache",
        "--config FILE --prompt TEXT [--out DIR] [--model CKPT|FILE.mtq] [--tokenizer FILE]\n"
@@ -161,9 +170,14 @@ const std::vector<Command>& commands() {
        "of N more steps with CUDA events.",
        run_bench_train},
       {"bench generate", "per-token latency with and without the KV cache -> OUT/bench.csv",
-       "--config FILE [--out DIR] [--checkpoint CKPT] [--reps N] [--max-length N] [--output FILE.csv] [--quiet]\n\n"
+       "--config FILE [--out DIR] [--checkpoint CKPT] [--reps N] [--max-length N] [--output FILE.csv] [--quiet]\n"
+       "      [--device cpu|cuda|auto] [--precision bf16|fp32]\n\n"
        "Generates greedily up to the context in both modes, [bench] reps times; writes the table\n"
-       "(lengths 32, 64, ..., context) and FILE_positions.csv (latency by position) for the plot.",
+       "(lengths 32, 64, ..., context) and FILE_positions.csv (latency by position) for the plot,\n"
+       "each row led by its device. --device auto: the CPU, then the GPU too when one is visible;\n"
+       "on the GPU, generate --device cuda's path in --precision (default: bf16 where the attention\n"
+       "kernel takes the head size, else fp32), its table beside the memory floor (weight bytes a\n"
+       "token reads / measured copy bandwidth).",
        run_bench_generate},
       {"bench decode", "prompt and generation tokens/s of a config's model shape (random weights)",
        "--config FILE [--prompt N] [--gen N] [--depth N] [--reps N] [--vocab V] [--output FILE.csv]\n"

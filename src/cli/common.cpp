@@ -1,8 +1,9 @@
 #include "common.h"
 
-#include <cstdlib>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "minitx/core/error.h"
@@ -64,6 +65,16 @@ void flush_stdout() {
   }
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> values) {
+  MINITX_CHECK(!values.empty(), "median of no measurements");
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
 void write_stdout(std::string_view data) {
   if (!data.empty() && std::fwrite(data.data(), 1, data.size(), stdout) != data.size())
     fail("standard output: write error: {}", std::strerror(errno));
@@ -76,6 +87,12 @@ std::string resolve_device(const std::string& device) {
                cuda_runtime_version().empty() ? "this build has no CUDA (nvcc was not found when it was built)"
                                               : "no CUDA device is visible on this machine");
   return device;
+}
+
+std::vector<std::string> resolve_bench_devices(const std::string& device) {
+  if (device != "auto") return {resolve_device(device)};
+  if (resolve_device(device) == "cuda") return {"cpu", "cuda"};
+  return {"cpu"};
 }
 
 

@@ -1,10 +1,11 @@
 // Helpers shared by the subcommands.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <vector>
 #include <string_view>
+#include <vector>
 
 #include "args.h"
 #include "minitx/core/build_info.h"
@@ -34,6 +35,14 @@ void flush_stdout();
 // --device: "cpu" or "cuda" as given, "auto" becomes cuda when this build and machine have a GPU.
 // Anything else is an error naming the value.
 std::string resolve_device(const std::string& device);
+// --device of a benchmark that measures every device there is: "auto" is the CPU, then the GPU
+// too when this build and machine have one; "cpu" or "cuda" alone, checked as resolve_device does.
+std::vector<std::string> resolve_bench_devices(const std::string& device);
+
+// Timing helpers of the benchmarks: seconds of wall clock since `start`, and the median (the
+// upper one of an even count) of repeated measurements.
+double seconds_since(std::chrono::steady_clock::time_point start);
+double median(std::vector<double> values);
 
 // Writes to standard output; an Error with the reason when it fails.
 void write_stdout(std::string_view data);

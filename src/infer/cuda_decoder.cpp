@@ -285,18 +285,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
     const ModelConfig& m = m_;
     // The dense copy in the table's layout: what the prefill multiplies, and the step's
     // unquantized matrices.
-    {
-      const std::vector<float> dense = dense_parameters(w);
-      params_ = DeviceBuffer<T>(dense.size());
-      if constexpr (std::is_same_v<T, float>) {
-        params_.upload(dense, stream_);
-      } else {
-        DeviceBuffer<float> staging(dense.size());
-        staging.upload(dense, stream_);
-        cuda::convert_from_fp32<T>(params_.get(), staging.get(), dense.size(), stream_);
-        MINITX_CUDA_CHECK(cudaStreamSynchronize(stream_));
-      }
-    }
+    params_ = cuda::upload_parameters<T>(dense_parameters(w), stream_);
     std::vector<float> vectors(vector_floats);
     std::vector<unsigned char> packed(quant_bytes);
     std::size_t vec_at = 0;

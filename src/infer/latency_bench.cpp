@@ -36,22 +36,27 @@ Stats stats(const std::vector<double>& values) {
 
 }  // namespace
 
-LatencyBench run_latency_bench(const GptModel& model, const BenchConfig& config, bool progress) {
+LatencyBench run_latency_bench(const GptModel& model, const BenchConfig& config, std::optional<GpuPrecision> gpu,
+                               bool progress) {
   const std::size_t max_len = config.max_length == 0 ? model.config.context : std::min(config.max_length, model.config.context);
+  const std::string device = gpu ? "cuda" : "cpu";
   std::vector<std::vector<double>> runs[2];  // [cached, recompute][rep][position] seconds
   std::optional<Progress> bar;
-  if (progress) bar.emplace("bench generate", config.reps * 2, "runs");
+  if (progress) bar.emplace("bench generate " + device, config.reps * 2, "runs");
   for (std::size_t rep = 0; rep < config.reps; ++rep)
     for (int mode = 0; mode < 2; ++mode) {
       GenerateOptions options;
       options.max_new = max_len;
       options.sampling.temperature = 0.0;
       options.use_cache = mode == 0;
+      options.cuda = gpu.has_value();
+      if (gpu) options.precision = *gpu;
       runs[mode].push_back(generate(model, {0}, options).step_seconds);
       if (bar) bar->update(rep * 2 + static_cast<std::size_t>(mode) + 1);
     }
   if (bar) bar->finish();
   LatencyBench bench;
+  bench.device = device;
   std::vector<std::size_t> lengths;
   for (std::size_t len = 32; len < max_len; len *= 2) lengths.push_back(len);
   lengths.push_back(max_len);
@@ -81,21 +86,23 @@ LatencyBench run_latency_bench(const GptModel& model, const BenchConfig& config,
   return bench;
 }
 
-std::string latency_table_csv(const LatencyBench& bench) {
+std::string latency_table_csv(const std::vector<LatencyBench>& benches) {
   std::string out =
-      "length,cached_ms_per_token,cached_std_ms,recompute_ms_per_token,recompute_std_ms,cached_tokens_per_s,"
+      "device,length,cached_ms_per_token,cached_std_ms,recompute_ms_per_token,recompute_std_ms,cached_tokens_per_s,"
       "recompute_tokens_per_s,speedup\n";
-  for (const LatencyRow& r : bench.rows)
-    out += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.1f},{:.1f},{:.2f}\n", r.length, r.cached_ms, r.cached_std_ms,
-                       r.recompute_ms, r.recompute_std_ms, 1e3 / r.cached_ms, 1e3 / r.recompute_ms,
-                       r.recompute_ms / r.cached_ms);
+  for (const LatencyBench& bench : benches)
+    for (const LatencyRow& r : bench.rows)
+      out += fmt::format("{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.1f},{:.1f},{:.2f}\n", bench.device, r.length, r.cached_ms,
+                         r.cached_std_ms, r.recompute_ms, r.recompute_std_ms, 1e3 / r.cached_ms, 1e3 / r.recompute_ms,
+                         r.recompute_ms / r.cached_ms);
   return out;
 }
 
-std::string latency_positions_csv(const LatencyBench& bench) {
-  std::string out = "position,cached_ms,recompute_ms\n";
-  for (std::size_t i = 0; i < bench.cached_ms.size(); ++i)
-    out += fmt::format("{},{:.4f},{:.4f}\n", i + 1, bench.cached_ms[i], bench.recompute_ms[i]);
+std::string latency_positions_csv(const std::vector<LatencyBench>& benches) {
+  std::string out = "device,position,cached_ms,recompute_ms\n";
+  for (const LatencyBench& bench : benches)
+    for (std::size_t i = 0; i < bench.cached_ms.size(); ++i)
+      out += fmt::format("{},{},{:.4f},{:.4f}\n", bench.device, i + 1, bench.cached_ms[i], bench.recompute_ms[i]);
   return out;
 }
 

@@ -78,10 +78,11 @@ class CudaEngine final : public TrainEngine {
     MINITX_CUDA_CHECK(cudaMemsetAsync(grads_.get(), 0, P_ * sizeof(float), stream_));
     timer_.mark("memset gradients");
     block_forward(ops_, acts_, ids_.get(), B_, T_);
-    forward_losses(acts_.lnf, N, true);
+    ops_.head_losses(logits_.get(), losses_.get(), acts_.lnf, targets_.get(), N, true);
     const std::size_t C = config_.n_embd, V = config_.vocab_size;
-    cuda::matmul_backward<T>(lt_, grads_view_.dlnf, ops_.grad(head()), nullptr, ops_.matmul_scratch(), logits_.get(), acts_.lnf,
-                             ops_.param(head()), N, C, V, true, stream_);
+    const Param head = ops_.head_param();
+    cuda::matmul_backward<T>(lt_, grads_view_.dlnf, ops_.grad(head), nullptr, ops_.matmul_scratch(), logits_.get(),
+                             acts_.lnf, ops_.param(head), N, C, V, true, stream_);
     timer_.mark("matmul head backward");
     block_backward(ops_, acts_, grads_view_, ids_.get());
     cuda::grad_norm_squared(norm_sq_.get(), norm_partials_.get(), grads_.get(), P_, stream_);
@@ -128,7 +129,7 @@ class CudaEngine final : public TrainEngine {
           BlockActivations<T> a;
           bind_activations(a, acts_storage_.get(), config_, count, len, false, ops_.attention_state(config_, count, len));
           block_forward(ops_, a, ids_.get(), count, len);
-          forward_losses(a.lnf, N, false);
+          ops_.head_losses(logits_.get(), losses_.get(), a.lnf, targets_.get(), N, false);
           losses_.download(losses, N, stream_);
         });
     return r.mean_loss();
@@ -160,32 +161,14 @@ class CudaEngine final : public TrainEngine {
   std::string precision() const override { return std::is_same_v<T, float> ? "fp32" : "bf16"; }
 
  private:
-  Param head() const { return config_.tied_head ? Param::wte : Param::head; }
   void upload_ids(const std::uint32_t* ids, const std::uint32_t* targets, std::size_t N) {
     MINITX_CUDA_CHECK(cudaMemcpyAsync(ids_.get(), ids, N * sizeof(std::uint32_t), cudaMemcpyHostToDevice, stream_));
     MINITX_CUDA_CHECK(
         cudaMemcpyAsync(targets_.get(), targets, N * sizeof(std::uint32_t), cudaMemcpyHostToDevice, stream_));
   }
-  // Logits of x (N rows), their losses, and (with_grad) the mean loss's gradient in their place.
-  void forward_losses(const T* x, std::size_t N, bool with_grad) {
-    const std::size_t C = config_.n_embd, V = config_.vocab_size;
-    cuda::matmul_forward<T>(lt_, logits_.get(), x, ops_.param(head()), nullptr, N, C, V, stream_);
-    ops_.mark("matmul head");
-    cuda::crossentropy_forward_backward<T>(losses_.get(), with_grad ? logits_.get() : nullptr, logits_.get(),
-                                           targets_.get(), N, V, V, 1.0f / static_cast<float>(N), stream_);
-    ops_.mark("crossentropy");
-  }
   ModelConfig config_;
   std::size_t B_, T_, P_;
-  // A blocking stream: any copy a library makes on the legacy default stream is ordered with it.
-  struct Stream {
-    cudaStream_t s = nullptr;
-    Stream() { MINITX_CUDA_CHECK(cudaStreamCreate(&s)); }
-    ~Stream() { cudaStreamDestroy(s); }
-    Stream(const Stream&) = delete;
-    Stream& operator=(const Stream&) = delete;
-    operator cudaStream_t() const { return s; }  // NOLINT(google-explicit-constructor): it is the stream
-  } stream_;
+  cuda::Stream stream_;
   cuda::LtMatmul lt_;
   cuda::CudaBlockOps<T> ops_;
   cuda::DeviceBuffer<float> params_, grads_, m_, v_;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <string_view>
 
 #include "minitx/core/error.h"
 #include "report_parts.h"
@@ -11,14 +13,34 @@
 namespace minitx::report {
 namespace {
 
-std::size_t row_named(const CsvTable& table, std::size_t column, std::string_view name) {
-  for (std::size_t r = 0; r < table.rows.size(); ++r)
-    if (table.rows[r][column] == name) return r;
-  fail("{}: no row whose {} is '{}'", table.name, table.header[column], name);
-}
-
 void require_rows(const CsvTable& table) {
   if (table.rows.empty()) fail("{}: no rows; expected one line per measurement", table.name);
+}
+
+// The rows of each device, devices in the order the file first names them. A file without a
+// `device` column (written before the GPU's rows existed) is the CPU's.
+struct DeviceRows {
+  std::string device;  // "cpu" or "cuda"
+  std::vector<std::size_t> rows;
+};
+std::vector<DeviceRows> rows_by_device(const CsvTable& table) {
+  const auto column = table.find_column("device");
+  std::vector<DeviceRows> out;
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    const std::string device = column ? table.rows[r][*column] : "cpu";
+    auto it = std::find_if(out.begin(), out.end(), [&](const DeviceRows& d) { return d.device == device; });
+    if (it == out.end()) it = out.insert(out.end(), DeviceRows{device, {}});
+    it->rows.push_back(r);
+  }
+  return out;
+}
+
+std::string device_name(const std::string& device) { return device.starts_with("cuda") ? "GPU" : "CPU"; }
+
+std::string joined(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) out += (i > 0 ? std::string(separator) : "") + parts[i];
+  return out;
 }
 
 }  // namespace
@@ -27,31 +49,52 @@ std::optional<Section> kv_cache_section(const Context& cx) {
   if (!cx.has("bench.csv")) return std::nullopt;
   const CsvTable bench = cx.csv("bench.csv");
   require_rows(bench);
-  const std::size_t last = bench.rows.size() - 1;
-  const double length = bench.number(last, bench.column("length"));
-  const double cached = bench.number(last, bench.column("cached_ms_per_token"));
-  const double recompute = bench.number(last, bench.column("recompute_ms_per_token"));
-  const std::string sentence = fmt::format(
-      "Over {} generated tokens the KV cache makes a token {}× cheaper on average ({} ms instead of {} ms)",
-      group_digits(static_cast<std::uint64_t>(length)), ratio(recompute / cached), fixed(cached, 3), fixed(recompute, 2));
+  const std::size_t length = bench.column("length"), cached = bench.column("cached_ms_per_token"),
+                    recompute = bench.column("recompute_ms_per_token");
+  // Each device's longest length: the cache's gain there, naming the device when there are two.
+  const std::vector<DeviceRows> devices = rows_by_device(bench);
+  const bool two = devices.size() > 1;
+  std::vector<std::string> gains;
+  for (const DeviceRows& d : devices) {
+    const std::size_t last = d.rows.back();
+    gains.push_back(fmt::format("{}× cheaper {} ({} ms instead of {} ms)",
+                                ratio(bench.number(last, recompute) / bench.number(last, cached)),
+                                two ? "on the " + device_name(d.device) : std::string("on average"),
+                                fixed(bench.number(last, cached), 3), fixed(bench.number(last, recompute), 2)));
+  }
+  const std::string sentence =
+      fmt::format("Over {} generated tokens the KV cache makes a token {}",
+                  group_digits(static_cast<std::uint64_t>(bench.number(devices.front().rows.back(), length))),
+                  joined(gains, " and "));
   std::string body;
   if (cx.has("bench_positions.csv")) {
     const CsvTable positions = cx.csv("bench_positions.csv");
     require_rows(positions);
     const std::size_t pos = positions.column("position"), c = positions.column("cached_ms"), n = positions.column("recompute_ms");
-    std::string data = "# position cached_ms recompute_ms\n";
-    for (std::size_t r = 0; r < positions.rows.size(); ++r)
-      data += fmt::format("{} {} {}\n", positions.number(r, pos), positions.number(r, c), positions.number(r, n));
-    const std::size_t end = positions.rows.size() - 1;
+    // One gnuplot index per device, headed by its name (scripts/report_latency.gp).
+    std::string data;
+    std::vector<std::string> last_tokens;
+    const std::vector<DeviceRows> position_devices = rows_by_device(positions);
+    const bool both = position_devices.size() > 1;
+    for (const DeviceRows& d : position_devices) {
+      data += fmt::format("\"{}\" cached_ms recompute_ms\n", device_name(d.device));
+      for (std::size_t r : d.rows)
+        data += fmt::format("{} {} {}\n", positions.number(r, pos), positions.number(r, c), positions.number(r, n));
+      data += "\n\n";
+      const std::size_t end = d.rows.back();
+      last_tokens.push_back(fmt::format("{}× cheaper{}: {} ms, against {} ms when the prefix is recomputed",
+                                        ratio(positions.number(end, n) / positions.number(end, c)),
+                                        both ? " on the " + device_name(d.device) : std::string(),
+                                        fixed(positions.number(end, c), 3), fixed(positions.number(end, n), 2)));
+    }
     body += cx.plotter.figure(
         "fig-latency", "report_latency.gp", data,
-        "Line chart, logarithmic time axis: milliseconds to generate the token at each position, with the KV cache and "
-        "without it.",
-        fmt::format("The KV cache makes the token at position {} {}× cheaper: {} ms, against {} ms when the prefix is "
-                    "recomputed.",
-                    group_digits(static_cast<std::uint64_t>(positions.number(end, pos))),
-                    ratio(positions.number(end, n) / positions.number(end, c)), fixed(positions.number(end, c), 3),
-                    fixed(positions.number(end, n), 2)));
+        fmt::format("Line chart, logarithmic time axis: milliseconds to generate the token at each position, with the KV "
+                    "cache and without it{}.",
+                    both ? ", on the CPU and on the GPU (dashed)" : ""),
+        fmt::format("The KV cache makes the token at position {} {}.",
+                    group_digits(static_cast<std::uint64_t>(positions.number(position_devices.front().rows.back(), pos))),
+                    joined(last_tokens, "; and ")));
   }
   body += tables_by_device(bench, sentence + ": mean per-token latency of L generated tokens (<code>bench.csv</code>).");
   return Section{"kv-cache", "KV cache", body};
@@ -94,20 +137,32 @@ std::optional<Section> quantization_section(const Context& cx) {
     const CsvTable t = cx.csv("bench_quant_times.csv");
     require_rows(t);
     const std::size_t format = t.column("format"), decode = t.column("decode_tok_s"), prompt = t.column("prompt_tok_s");
-    const std::size_t base = row_named(t, format, "fp32");
-    std::string data = "# format decode_tok_s prompt_tok_s\n";
-    std::size_t fastest = 0;
-    for (std::size_t r = 0; r < t.rows.size(); ++r) {
-      data += fmt::format("{} {} {}\n", t.rows[r][format], t.number(r, decode), t.number(r, prompt));
-      if (t.number(r, decode) > t.number(fastest, decode)) fastest = r;
+    // A figure per device: the GPU's tokens/s would flatten the CPU's bars on one axis.
+    const std::vector<DeviceRows> devices = rows_by_device(t);
+    for (const DeviceRows& d : devices) {
+      const bool named = devices.size() > 1 || d.device != "cpu";
+      std::optional<std::size_t> base;
+      std::string data = "# format decode_tok_s prompt_tok_s\n";
+      std::size_t fastest = d.rows.front();
+      for (std::size_t r : d.rows) {
+        data += fmt::format("{} {} {}\n", t.rows[r][format], t.number(r, decode), t.number(r, prompt));
+        if (t.number(r, decode) > t.number(fastest, decode)) fastest = r;
+        if (t.rows[r][format] == "fp32") base = r;
+      }
+      if (!base)
+        fail("{}: no row whose format is 'fp32'{}", t.name, named ? " on device " + d.device : std::string());
+      const std::string on = named ? " on the " + device_name(d.device) : "";
+      const std::string sentence =
+          fastest == *base
+              ? fmt::format("fp32 decodes fastest{}, at {} tokens/s.", on, amount(t.number(*base, decode)))
+              : fmt::format("{} decodes {}× as fast as fp32{} ({} against {} tokens/s).", escape(t.rows[fastest][format]),
+                            ratio(t.number(fastest, decode) / t.number(*base, decode)), on,
+                            amount(t.number(fastest, decode)), amount(t.number(*base, decode)));
+      body += cx.plotter.figure(d.device == "cpu" ? "fig-quant-speed" : "fig-quant-speed-" + d.device,
+                                "report_quant_speed.gp", data,
+                                fmt::format("Bar chart: decode and prompt tokens per second of each format at batch 1{}.", on),
+                                sentence);
     }
-    const std::string sentence =
-        fastest == base ? fmt::format("fp32 decodes fastest, at {} tokens/s.", amount(t.number(base, decode)))
-                        : fmt::format("{} decodes {}× as fast as fp32 ({} against {} tokens/s).", escape(t.rows[fastest][format]),
-                                      ratio(t.number(fastest, decode) / t.number(base, decode)),
-                                      amount(t.number(fastest, decode)), amount(t.number(base, decode)));
-    body += cx.plotter.figure("fig-quant-speed", "report_quant_speed.gp", data,
-                              "Bar chart: decode and prompt tokens per second of each format at batch 1.", sentence);
     body += tables_by_device(t, "Speed per format at batch 1, medians of repeated runs (<code>bench_quant_times.csv</code>).");
   }
   return Section{"quantization", "Quantization", body};

@@ -135,17 +135,22 @@ std::string column_label(std::string_view column) {
 std::string table_html(const CsvTable& table, const std::string& caption, std::vector<std::size_t> rows) {
   if (rows.empty())
     for (std::size_t r = 0; r < table.rows.size(); ++r) rows.push_back(r);
-  std::vector<bool> numeric(table.header.size(), true);
+  std::vector<bool> numeric(table.header.size(), true), shown(table.header.size(), false);
   for (std::size_t c = 0; c < table.header.size(); ++c)
-    for (std::size_t r : rows)
+    for (std::size_t r : rows) {
       if (!table.rows[r][c].empty() && !is_number(table.rows[r][c])) numeric[c] = false;
+      if (!table.rows[r][c].empty()) shown[c] = true;
+    }
+  // A column with no value in any of these rows (one device's measure in another's table) is left out.
   std::string out = fmt::format("<div class=\"table\"><table>\n<caption>{}</caption>\n<thead><tr>", caption);
   for (std::size_t c = 0; c < table.header.size(); ++c)
-    out += fmt::format("<th scope=\"col\"{}>{}</th>", numeric[c] ? " class=\"num\"" : "", escape(column_label(table.header[c])));
+    if (shown[c])
+      out += fmt::format("<th scope=\"col\"{}>{}</th>", numeric[c] ? " class=\"num\"" : "", escape(column_label(table.header[c])));
   out += "</tr></thead>\n<tbody>\n";
   for (std::size_t r : rows) {
     out += "<tr>";
     for (std::size_t c = 0; c < table.header.size(); ++c) {
+      if (!shown[c]) continue;
       const std::string& cell = table.rows[r][c];
       // Counts and sizes get digit groups; short integers (steps, lengths) stay as written, and so
       // does anything too long for 64 bits.

@@ -24,7 +24,8 @@ std::string amount(double value);          // 68411.0 -> "68,411", 12.34 -> "12.
 std::string signed_percent(double value);  // 0.271 -> "+0.27%", -0.0039 -> "−0.0039%"
 // A column name with its unit, for a table header: "decode_tok_s" -> "decode (tokens/s)".
 std::string column_label(std::string_view column);
-// The rows of a CSV as a table; an empty `rows` means all of them. Numeric columns align right.
+// The rows of a CSV as a table; an empty `rows` means all of them. Numeric columns align right; a
+// column empty in every row shown is left out.
 std::string table_html(const CsvTable& table, const std::string& caption, std::vector<std::size_t> rows = {});
 // A table per device when the CSV has a `device` column with cuda rows, else one table.
 std::string tables_by_device(const CsvTable& table, const std::string& caption);

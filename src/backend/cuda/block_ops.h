@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <type_traits>
+#include <vector>
 
 #include "minitx/backend/cuda/attention.h"
 #include "minitx/backend/cuda/buffer.h"
@@ -30,6 +31,36 @@ inline Activation cuda_activation(ModelConfig::Activation a) {
     case ModelConfig::Activation::relu: break;
   }
   return Activation::relu;
+}
+
+// A stream of its own, blocking: any copy a library makes on the legacy default stream is ordered
+// with it.
+class Stream {
+ public:
+  Stream() { MINITX_CUDA_CHECK(cudaStreamCreate(&s_)); }
+  ~Stream() { cudaStreamDestroy(s_); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  operator cudaStream_t() const { return s_; }  // NOLINT(google-explicit-constructor): it is the stream
+
+ private:
+  cudaStream_t s_ = nullptr;
+};
+
+// The tensor table's fp32 values as an op table of type T reads them: fp32 as they are, bf16
+// rounded on the device (convert_from_fp32, as the training engine rounds its masters).
+template <class T>
+DeviceBuffer<T> upload_parameters(const std::vector<float>& host, cudaStream_t stream) {
+  DeviceBuffer<T> out(host.size());
+  if constexpr (std::is_same_v<T, float>) {
+    out.upload(host, stream);
+  } else {
+    DeviceBuffer<float> staging(host.size());
+    staging.upload(host, stream);
+    convert_from_fp32<T>(out.get(), staging.get(), host.size(), stream);
+    MINITX_CUDA_CHECK(cudaStreamSynchronize(stream));  // before the staging buffer is freed
+  }
+  return out;
 }
 
 // Dense causal attention is a layout like any other: the kernels walk its blocks, at this block
@@ -156,6 +187,19 @@ class CudaBlockOps {
     activation_forward<T>(out, inp, n, cuda_activation(m_.activation), stream_);
     mark("activation");
   }
+
+  // The head's logits of x (N rows, the final norm's output) into `logits` (N, V), and their
+  // cross-entropy against `targets` into `losses`; with_grad then overwrites the logits with the
+  // mean loss's gradient, for the backward.
+  void head_losses(T* logits, float* losses, const T* x, const std::uint32_t* targets, std::size_t N, bool with_grad) {
+    const std::size_t C = m_.n_embd, V = m_.vocab_size;
+    matmul_forward<T>(lt_, logits, x, param(head_param()), nullptr, N, C, V, stream_);
+    mark("matmul head");
+    crossentropy_forward_backward<T>(losses, with_grad ? logits : nullptr, logits, targets, N, V, V,
+                                     1.0f / static_cast<float>(N), stream_);
+    mark("crossentropy");
+  }
+  Param head_param() const { return m_.tied_head ? Param::wte : Param::head; }
 
   void linear_backward(T* dinp, const T* inp, const T* dout, BlockLinear k, std::size_t l, std::size_t N) {
     const LinearTensors t = linear_tensors(k, m_);

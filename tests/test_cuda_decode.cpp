@@ -36,16 +36,7 @@ namespace {
 
 // Head size 64 (the bf16 prefill's attention kernel takes 64 and 128), a vocabulary that is not a
 // multiple of anything, and larger weights than training's init so that logits are far apart.
-ModelConfig base_config() {
-  ModelConfig m;
-  m.n_layer = 2;
-  m.n_embd = 128;
-  m.n_head = 2;
-  m.context = 96;
-  m.vocab_size = 301;
-  m.init_std = 0.08;
-  return m;
-}
+ModelConfig base_config() { return test::small_config(96, 0.08); }
 
 // The three architectures; NeoX with an embedding padded past its tokens (rows past 290 are never
 // sampled).
@@ -55,12 +46,7 @@ std::vector<std::pair<const char*, ModelConfig>> variants() {
   return out;
 }
 
-std::vector<std::uint32_t> random_ids(std::size_t n, std::size_t vocab, std::uint64_t seed) {
-  const CounterRng rng(seed, 0);
-  std::vector<std::uint32_t> ids(n);
-  for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<std::uint32_t>(rng.below(i, vocab));
-  return ids;
-}
+using test::random_ids;
 
 double rms(const std::vector<float>& x) {
   double s = 0;

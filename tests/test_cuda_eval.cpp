@@ -44,23 +44,9 @@ namespace {
 
 // Head size 64, so that bf16 runs too; a context that cuts the stream into several passes of
 // cuda_eval_windows windows, and a final short window. Each architecture of tests/architectures.h.
-ModelConfig base_config() {
-  ModelConfig m;
-  m.n_layer = 2;
-  m.n_embd = 128;
-  m.n_head = 2;
-  m.context = 96;
-  m.vocab_size = 301;
-  m.init_std = 0.08;
-  return m;
-}
+ModelConfig base_config() { return test::small_config(96, 0.08); }
 
-std::vector<std::uint32_t> random_ids(std::size_t n, std::size_t vocab, std::uint64_t seed) {
-  const CounterRng rng(seed, 0);
-  std::vector<std::uint32_t> ids(n);
-  for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<std::uint32_t>(rng.below(i, vocab));
-  return ids;
-}
+using test::random_ids;
 
 void write_model(const fs::path& path, const ModelConfig& config, std::vector<float> params) {
   Checkpoint ck;

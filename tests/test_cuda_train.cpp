@@ -20,15 +20,7 @@ namespace {
 
 // Odd sizes on purpose: T is not a multiple of the attention tile, V not a multiple of 64. Head
 // size 64, so the bf16 attention kernel takes it too.
-ModelConfig base_config() {
-  ModelConfig m;
-  m.n_layer = 2;
-  m.n_embd = 128;
-  m.n_head = 2;
-  m.context = 80;
-  m.vocab_size = 301;
-  return m;
-}
+ModelConfig base_config() { return test::small_config(80); }
 
 std::vector<std::pair<const char*, ModelConfig>> variants() {
   std::vector<std::pair<const char*, ModelConfig>> out = test::architectures(base_config());

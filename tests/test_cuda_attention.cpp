@@ -183,7 +183,7 @@ GPU_TEST_CASE("cuda attention: forward and backward against the reference, every
 
 // The fp32 path: plain FMA in fp32, so it must match the double oracle to fp32 rounding.
 GPU_TEST_CASE("cuda attention: the fp32 checking path against the reference") {
-  for (std::int32_t D : {64, 128})
+  for (std::int32_t D : {16, 32, 80, 64, 128})
     for (std::int32_t block : {16, 32, 64, 128}) {
       const std::int32_t B = 2, T = 203, H = 3;
       const Problem problem(B, T, H, D, static_cast<std::uint64_t>(D * 1000 + block + 7));
@@ -263,6 +263,13 @@ GPU_TEST_CASE("cuda attention: arguments are checked") {
   const auto in = mc::qkv_view(qkv.get(), 64);
   CHECK_THROWS_WITH_AS(mc::attention_forward(out.get(), 64, lse.get(), in, dl, {1, 100, 1, 96}),
                        doctest::Contains("D must be 64 or 128"), minitx::Error);
+  // The fp32 path takes multiples of 16 up to 128, and names the rule otherwise.
+  DeviceBuffer<float> qkv32(100 * 3 * 160), out32(100 * 160);
+  const auto in32 = mc::qkv_view(static_cast<const float*>(qkv32.get()), 3 * 40);
+  CHECK_THROWS_WITH_AS(mc::attention_forward_f32(out32.get(), 40, lse.get(), in32, dl, {1, 100, 1, 40}),
+                       doctest::Contains("D must be a multiple of 16 from 16 to 128, not 40"), minitx::Error);
+  CHECK_THROWS_WITH_AS(mc::attention_forward_f32(out32.get(), 160, lse.get(), in32, dl, {1, 100, 1, 160}),
+                       doctest::Contains("not 160"), minitx::Error);
   CHECK_THROWS_WITH_AS(mc::attention_forward(out.get(), 64, lse.get(), in, dl, {1, 120, 1, 64}),
                        doctest::Contains("the layout is for T = 100"), minitx::Error);
 }

@@ -27,9 +27,17 @@ T* upload(const std::vector<T>& host) {
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
-void check_shape(const char* op, const DeviceLayout& layout, const AttentionShape& s) {
+// The tensor-core kernels are tiled for D 64 and 128; the fp32 checking path takes any multiple
+// of 16 up to 128 (small models: configs/tiny.toml's heads are 32 wide).
+enum class Path { bf16, f32 };
+
+void check_shape(const char* op, const DeviceLayout& layout, const AttentionShape& s, Path path) {
   const sparse::BlockLayout& l = layout.host();
-  MINITX_CHECK(s.D == 64 || s.D == 128, "{}: head size D must be 64 or 128, not {}", op, s.D);
+  if (path == Path::bf16)
+    MINITX_CHECK(s.D == 64 || s.D == 128, "{}: head size D must be 64 or 128, not {}", op, s.D);
+  else
+    MINITX_CHECK(s.D >= 16 && s.D <= attn::kMaxHeadF32 && s.D % 16 == 0,
+                 "{}: head size D must be a multiple of 16 from 16 to {}, not {}", op, attn::kMaxHeadF32, s.D);
   MINITX_CHECK(s.B >= 1 && s.H >= 1 && s.T >= 1 && s.B * s.H <= 65535, "{}: bad shape B = {}, H = {}, T = {}", op, s.B,
                s.H, s.T);
   MINITX_CHECK(l.T == s.T, "{}: the layout is for T = {}, the input has T = {}", op, l.T, s.T);
@@ -43,7 +51,7 @@ attn::LayoutArgs layout_args(const DeviceLayout& layout) {
 }
 
 attn::Params make_params(const char* op, const QkvView& in, const DeviceLayout& layout, const AttentionShape& s) {
-  check_shape(op, layout, s);
+  check_shape(op, layout, s, Path::bf16);
   // cp.async moves 16 bytes: every row start must be 16-byte aligned.
   MINITX_CHECK(aligned16(in.q) && aligned16(in.k) && aligned16(in.v) && in.ld % 8 == 0,
                "{}: q, k, v must be 16-byte aligned with a token stride that is a multiple of 8", op);
@@ -63,7 +71,7 @@ attn::Params make_params(const char* op, const QkvView& in, const DeviceLayout& 
 
 attn::ParamsF32 make_params_f32(const char* op, const QkvViewF32& in, const DeviceLayout& layout,
                                 const AttentionShape& s) {
-  check_shape(op, layout, s);
+  check_shape(op, layout, s, Path::f32);
   MINITX_CHECK(in.q && in.k && in.v, "{}: q, k, v must be given", op);
   attn::ParamsF32 p{};
   p.q = in.q;

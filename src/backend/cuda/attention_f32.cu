@@ -148,12 +148,23 @@ cudaError_t backward_d(const ParamsF32& p, cudaStream_t stream) {
 
 }  // namespace
 
+// Calls run<D> for the head size D (a multiple of 16 up to kMaxHeadF32, checked by the host).
+template <int D = 16, class Run>
+cudaError_t dispatch_head(int head, Run&& run) {
+  if constexpr (D > kMaxHeadF32) {
+    return cudaErrorInvalidValue;
+  } else {
+    if (head == D) return run.template operator()<D>();
+    return dispatch_head<D + 16>(head, run);
+  }
+}
+
 cudaError_t forward_f32(const ParamsF32& p, int D, cudaStream_t stream) {
-  return D == 64 ? forward_d<64>(p, stream) : forward_d<128>(p, stream);
+  return dispatch_head(D, [&]<int H>() { return forward_d<H>(p, stream); });
 }
 
 cudaError_t backward_f32(const ParamsF32& p, int D, cudaStream_t stream) {
-  return D == 64 ? backward_d<64>(p, stream) : backward_d<128>(p, stream);
+  return dispatch_head(D, [&]<int H>() { return backward_d<H>(p, stream); });
 }
 
 }  // namespace minitx::cuda::attn

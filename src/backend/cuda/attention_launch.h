@@ -60,6 +60,8 @@ constexpr float kLog2e = 1.4426950408889634f;
 // Each sets the kernels' shared-memory limits, launches, and returns the first error.
 cudaError_t forward(const Params& p, int D, cudaStream_t stream);
 cudaError_t backward(const Params& p, int D, cudaStream_t stream);
+// The fp32 path's head sizes: multiples of 16 up to this.
+constexpr int kMaxHeadF32 = 128;
 cudaError_t forward_f32(const ParamsF32& p, int D, cudaStream_t stream);
 cudaError_t backward_f32(const ParamsF32& p, int D, cudaStream_t stream);
 

@@ -26,15 +26,15 @@ void bench_decode_cuda(const GptModel& model, const std::string& recipe, GpuPrec
   CudaDecoder decoder(weights, precision);
   const SamplingConfig greedy{0.0, 0, 1.0, 0};
   // Each repetition (the first only warms up): the prompt's time to the first token, then `gen`
-  // tokens after `depth`, queued back to back with one wait at the end, three ways — replaying
-  // the captured step with programmatic dependent launches (the default), replaying it without
-  // them, and launching its kernels one by one — and the copy bandwidth of the moment.
+  // tokens after `depth`, queued back to back with one wait at the end, two ways — replaying the
+  // captured step (the default) and launching its kernels one by one — and the copy bandwidth of
+  // the moment.
   struct Mode {
     const char* test;
-    bool graphs, pdl;
+    bool graphs;
     std::vector<double> tokens_per_s;
   };
-  std::vector<Mode> modes = {{"tg", true, true, {}}, {"tg_no_pdl", true, false, {}}, {"tg_eager", false, false, {}}};
+  std::vector<Mode> modes = {{"tg", true, {}}, {"tg_eager", false, {}}};
   std::vector<double> pp, ttft, bandwidth;
   for (std::size_t rep = 0; rep <= shape.reps; ++rep) {
     auto start = std::chrono::steady_clock::now();
@@ -42,14 +42,12 @@ void bench_decode_cuda(const GptModel& model, const std::string& recipe, GpuPrec
     const double prefill_s = seconds_since(start);
     for (Mode& mode : modes) {
       decoder.use_graphs(mode.graphs);
-      decoder.use_pdl(mode.pdl);
       decoder.prefill_sample(prompt.data(), shape.depth, greedy, 0);
       start = std::chrono::steady_clock::now();
       decoder.step_sample(shape.gen);
       if (rep > 0) mode.tokens_per_s.push_back(static_cast<double>(shape.gen) / seconds_since(start));
     }
     decoder.use_graphs(true);
-    decoder.use_pdl(true);
     if (rep == 0) continue;
     pp.push_back(static_cast<double>(shape.prompt) / prefill_s);
     ttft.push_back(prefill_s * 1e3);
@@ -67,10 +65,8 @@ void bench_decode_cuda(const GptModel& model, const std::string& recipe, GpuPrec
   fmt::print("  prompt {} tokens: {:.0f} tokens/s, first token after {:.2f} ms (median of {})\n", shape.prompt,
              median(pp), median(ttft), shape.reps);
   const double tg = median(modes[0].tokens_per_s);
-  fmt::print("  generate {} tokens after {}: {:.0f} tokens/s ({:.0f}% of the floor); {:.0f} without programmatic "
-             "dependent launches, {:.0f} without CUDA graphs\n",
-             shape.gen, shape.depth, tg, 100.0 * tg / floor, median(modes[1].tokens_per_s),
-             median(modes[2].tokens_per_s));
+  fmt::print("  generate {} tokens after {}: {:.0f} tokens/s ({:.0f}% of the floor); {:.0f} without CUDA graphs\n",
+             shape.gen, shape.depth, tg, 100.0 * tg / floor, median(modes[1].tokens_per_s));
   std::string csv =
       "device,gpu,weights,precision,test,tokens,depth,tokens_per_s,ms,step_mb,copy_gb_per_s,floor_tokens_per_s\n";
   const auto row = [&](const std::string& test, std::size_t tokens, std::size_t depth, double tps, double ms) {
@@ -80,16 +76,15 @@ void bench_decode_cuda(const GptModel& model, const std::string& recipe, GpuPrec
   row("pp", shape.prompt, 0, median(pp), median(ttft));
   for (const Mode& mode : modes) row(mode.test, shape.gen, shape.depth, median(mode.tokens_per_s), 1e3 / median(mode.tokens_per_s));
   if (shape.profile) {
-    // One event after each kernel: the kernels run one after the other, without overlap.
+    // The step kernel's phases by the device clock, the sampler's kernels by events.
     decoder.use_graphs(false);
-    decoder.use_pdl(false);
     decoder.prefill_sample(prompt.data(), shape.depth, greedy, 0);
     const std::vector<CudaDecoder::KernelTime> kernels = decoder.profile(shape.gen);
     double total = 0;
     for (const auto& k : kernels) total += k.us;
-    fmt::print("  where a token's {:.1f} us go, kernel by kernel ({} tokens after {}; floor = bytes / copy bandwidth):\n",
+    fmt::print("  where a token's {:.1f} us go, phase by phase ({} tokens after {}; floor = bytes / copy bandwidth):\n",
                total, shape.gen, shape.depth);
-    fmt::print("    {:<18} {:>9} {:>7} {:>10} {:>9} {:>8}\n", "kernel", "us/token", "calls", "MB/token", "floor us",
+    fmt::print("    {:<18} {:>9} {:>7} {:>10} {:>9} {:>8}\n", "phase", "us/token", "calls", "MB/token", "floor us",
                "share");
     for (const auto& k : kernels) {
       const double floor_us = static_cast<double>(k.bytes) / bw * 1e6;

@@ -43,7 +43,6 @@ struct CudaDecoder::Impl {
                                        std::uint64_t draw) = 0;
   virtual std::vector<std::uint32_t> step_sample(std::size_t count) = 0;
   virtual void use_graphs(bool on) = 0;
-  virtual void use_pdl(bool on) = 0;
   virtual std::vector<CudaDecoder::KernelTime> profile(std::size_t count) = 0;
   virtual std::size_t length() const = 0;
   virtual std::size_t kv_cache_bytes() const = 0;
@@ -58,8 +57,6 @@ namespace {
 using cuda::DeviceBuffer;
 using cuda::DeviceMatrix;
 using cuda::WeightFormat;
-
-constexpr std::uint32_t kChunk = cuda::kAttentionChunk;  // positions per attention split
 
 // The prefill's op table: CudaBlockOps, plus the hook by which block_forward fills the cache.
 template <class T>
@@ -129,7 +126,6 @@ class DecoderImpl final : public CudaDecoder::Impl {
                  "attention only for now (use --device cpu for block-sparse patterns)",
                  sparse::summarize_pattern(m.attention));
     const std::size_t C = m.n_embd, L = m.n_layer, cap = m.context, D = m.head_size();
-    splits_ = static_cast<std::uint32_t>((cap + kChunk - 1) / kChunk);
 
     // What the device must hold, checked against what it has before anything is allocated.
     const std::size_t P = layout_.total;
@@ -146,7 +142,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
     BlockActivations<T> probe;
     const std::size_t acts = bind_activations(probe, nullptr, m, 1, cap, false, 1 * m.n_head * cap);
     const std::size_t scratch = (3 * C + 2 * C + m.ffn_width() + m.vocab_size + C +
-                                 cuda::attention_partials_floats(m.n_head, splits_, D)) * sizeof(float);
+                                 cuda::attention_partials_floats(m.n_head, cap, D)) * sizeof(float);
     const double need = double(P) * sizeof(T) + double(vector_floats) * 4 + double(quant_bytes) + double(kv) +
                         double(acts) + double(scratch) + double(cuda::kLtWorkspaceBytes);
     std::size_t free_bytes = 0, total_bytes = 0;
@@ -165,7 +161,16 @@ class DecoderImpl final : public CudaDecoder::Impl {
     x2_ = DeviceBuffer<float>(C);
     h_ = DeviceBuffer<float>(m.ffn_width());
     logits_ = DeviceBuffer<float>(m.vocab_size);
-    partials_ = DeviceBuffer<float>(cuda::attention_partials_floats(m.n_head, splits_, D));
+    partials_ = DeviceBuffer<float>(cuda::attention_partials_floats(m.n_head, cap, D));
+    counters_ = DeviceBuffer<std::uint32_t>(cuda::decode_step_counters(L));
+    MINITX_CUDA_CHECK(cudaMemsetAsync(counters_.get(), 0, counters_.size() * sizeof(std::uint32_t), stream_));
+    times_ = DeviceBuffer<std::uint64_t>(cuda::decode_step_phases(L) + 1);
+    for (std::size_t l = 0; l < L; ++l) {
+      layers_[l].k_cache = k_.get() + l * C * cap;
+      layers_[l].v_cache = v_.get() + l * C * cap;
+    }
+    device_layers_ = DeviceBuffer<cuda::DecodeLayer<T>>(L);
+    device_layers_.upload(layers_, stream_);
     if (m.position == ModelConfig::Position::rotary) {
       rope_ = DeviceBuffer<float2>(cap * (m.rotary_dims() / 2));
       cuda::rope_table(rope_.get(), cap, m.rotary_dims(), std::log2(m.rotary_base), stream_);
@@ -248,29 +253,45 @@ class DecoderImpl final : public CudaDecoder::Impl {
   }
 
   void use_graphs(bool on) override { graphs_ = on; }
-  void use_pdl(bool on) override {
-    if (on != pdl_) drop_graphs();
-    pdl_ = on;
-  }
 
   std::vector<CudaDecoder::KernelTime> profile(std::size_t count) override {
     MINITX_CHECK(sampler_ready_, "generate: profile before prefill_sample");
     check_room(count);
+    // The step kernel's phases, from block 0's clock readings as each starts (and the last
+    // block's at the end); the sampler's two kernels from events.
+    static constexpr const char* kPhase[] = {"norm+qkv", "attention", "combine+attproj", "norm+fc", "fcproj"};
+    const std::size_t L = m_.n_layer, phases = cuda::decode_step_phases(L);
+    std::vector<std::uint64_t> stamps(phases + 1);
+    std::vector<double> phase_ns(6, 0.0);
     cuda::OpTimer timer;
     timer_ = &timer;
-    profile_bytes_.clear();
     for (std::size_t i = 0; i < count; ++i) {
       timer.begin(stream_, true);
+      profiling_ = true;
       launch_body();
+      profiling_ = false;
       launch_sample(1);
       timer.end();
+      times_.download(stamps.data(), stamps.size(), stream_);
+      MINITX_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      for (std::size_t k = 0; k < phases; ++k) phase_ns[k == phases - 1 ? 5 : k % 5] += double(stamps[k + 1] - stamps[k]);
     }
     timer_ = nullptr;
     length_ += count;
     draw_ += count;
     std::vector<CudaDecoder::KernelTime> out;
+    const auto bytes = [&](auto member) {
+      std::size_t b = 0;
+      for (const auto& y : layers_) b += matrix_bytes(y.*member);
+      return b;
+    };
+    const std::size_t phase_bytes[] = {bytes(&cuda::DecodeLayer<T>::qkv), 0, bytes(&cuda::DecodeLayer<T>::attproj),
+                                       bytes(&cuda::DecodeLayer<T>::fc), bytes(&cuda::DecodeLayer<T>::fcproj),
+                                       matrix_bytes(head_)};
+    for (std::size_t k = 0; k < 6; ++k)
+      out.push_back({k == 5 ? "norm+head" : kPhase[k], phase_ns[k] / 1e3 / double(count), k == 5 ? 1 : L, phase_bytes[k]});
     for (const auto& [name, total] : timer.totals())
-      out.push_back({name, total.ms * 1e3 / double(count), total.calls / count, profile_bytes_[name] / count});
+      if (name != "step") out.push_back({name, total.ms * 1e3 / double(count), total.calls / count, 0});
     return out;
   }
   std::size_t length() const override { return length_; }
@@ -341,11 +362,6 @@ class DecoderImpl final : public CudaDecoder::Impl {
     format_ = formats.empty() ? to_string(precision_) : fmt::format("{}", fmt::join(formats, "+"));
   }
 
-  struct Layer {
-    DeviceMatrix qkv, attproj, fc, fcproj;
-    const float *ln1w = nullptr, *ln1b = nullptr, *qkvb = nullptr, *attprojb = nullptr, *ln2w = nullptr,
-                *ln2b = nullptr, *fcb = nullptr, *fcprojb = nullptr;
-  };
   DeviceMatrix& matrix_slot(Param kind, std::size_t l) {
     switch (kind) {
       case Param::wte: return wte_;
@@ -373,114 +389,50 @@ class DecoderImpl final : public CudaDecoder::Impl {
   }
 
   // ---- the step ----
-  cuda::AttentionPartials partials() const {
-    const std::size_t H = m_.n_head, S = splits_, D = m_.head_size();
-    float* base = partials_.get();
-    return {base, base + H * S, base + 2 * H * S, static_cast<std::uint32_t>(H), static_cast<std::uint32_t>(D), splits_,
-            kChunk};
-  }
-
   void launch_body() {
     const ModelConfig& m = m_;
-    const float eps = static_cast<float>(m.ln_eps);
     const bool rotary = m.position == ModelConfig::Position::rotary;
-    for (std::size_t l = 0; l < m.n_layer; ++l) {
-      const Layer& y = layers_[l];
-      cuda::MatvecParams qkv;
-      qkv.w = y.qkv;
-      qkv.out = qkv_.get();
-      qkv.bias = y.qkvb;
-      qkv.input = l == 0 ? cuda::MatvecInput::embed_norm : cuda::MatvecInput::norm;
-      qkv.in = x_.get();
-      qkv.norm_w = y.ln1w;
-      qkv.norm_b = y.ln1b;
-      qkv.eps = eps;
-      qkv.wte = wte_;
-      qkv.wpe = rotary ? DeviceMatrix{} : wpe_;
-      qkv.pos_offset = static_cast<std::uint32_t>(m.position_offset);
-      qkv.embed_out = x_.get();
-      qkv.cursor = cursor_.get();
-      qkv.pdl = pdl_;
-      matvec(qkv, "norm+qkv");
-
-      const std::size_t stride = m.n_embd * m.context;
-      cuda::DecodeAttention<T> att{qkv_.get(), k_.get() + l * stride, v_.get() + l * stride,
-                                   static_cast<std::uint32_t>(m.context),
-                                   static_cast<std::uint32_t>(rotary ? m.rotary_dims() : 0), rope_.get(),
-                                   partials(), cursor_.get(), pdl_};
-      cuda::decode_attention<T>(att, stream_);
-      mark("attention", 0);
-
-      cuda::MatvecParams proj;
-      proj.w = y.attproj;
-      proj.out = x2_.get();
-      proj.bias = y.attprojb;
-      proj.residual = x_.get();
-      proj.input = cuda::MatvecInput::attention;
-      proj.partials = partials();
-      proj.cursor = cursor_.get();
-      proj.pdl = pdl_;
-      matvec(proj, "combine+attproj");
-
-      // A parallel residual (GPT-NeoX) feeds the MLP the layer's input, not input + attention.
-      cuda::MatvecParams fc;
-      fc.w = y.fc;
-      fc.out = h_.get();
-      fc.bias = y.fcb;
-      fc.has_act = true;
-      fc.act = cuda::cuda_activation(m.activation);
-      fc.input = cuda::MatvecInput::norm;
-      fc.in = m.parallel_residual ? x_.get() : x2_.get();
-      fc.norm_w = y.ln2w;
-      fc.norm_b = y.ln2b;
-      fc.eps = eps;
-      fc.pdl = pdl_;
-      matvec(fc, "norm+fc");
-
-      cuda::MatvecParams down;
-      down.w = y.fcproj;
-      down.out = x_.get();
-      down.bias = y.fcprojb;
-      down.residual = x2_.get();
-      down.input = cuda::MatvecInput::vector;
-      down.in = h_.get();
-      down.pdl = pdl_;
-      matvec(down, "fcproj");
-    }
-    launch_head(cuda::MatvecInput::norm, x_.get());
+    cuda::DecodeStep<T> p{};
+    p.layers = device_layers_.get();
+    p.n_layer = static_cast<std::uint32_t>(m.n_layer);
+    p.C = static_cast<std::uint32_t>(m.n_embd);
+    p.heads = static_cast<std::uint32_t>(m.n_head);
+    p.head_dim = static_cast<std::uint32_t>(m.head_size());
+    p.ffn = static_cast<std::uint32_t>(m.ffn_width());
+    p.capacity = static_cast<std::uint32_t>(m.context);
+    p.rotary_dims = static_cast<std::uint32_t>(rotary ? m.rotary_dims() : 0);
+    p.pos_offset = static_cast<std::uint32_t>(m.position_offset);
+    p.act = cuda::cuda_activation(m.activation);
+    p.parallel_residual = m.parallel_residual;
+    p.eps = static_cast<float>(m.ln_eps);
+    p.wte = wte_;
+    p.wpe = rotary ? DeviceMatrix{} : wpe_;
+    p.head = head_;
+    p.lnfw = lnfw_;
+    p.lnfb = lnfb_;
+    p.rope = rope_.get();
+    p.x = x_.get();
+    p.x2 = x2_.get();
+    p.qkv = qkv_.get();
+    p.h = h_.get();
+    p.partials = partials_.get();
+    p.logits = logits_.get();
+    p.cursor = cursor_.get();
+    p.counters = counters_.get();
+    p.times = profiling_ ? times_.get() : nullptr;
+    cuda::decode_step<T>(p, stream_);
+    if (timer_ != nullptr) timer_->mark("step");
   }
 
-  void matvec(const cuda::MatvecParams& p, const char* name) {
-    cuda::decode_matvec(p, stream_);
-    mark(name, p.w.rows * matrix_row_bytes(p.w));
-  }
-  static std::size_t matrix_row_bytes(const DeviceMatrix& w) {
+  static std::size_t matrix_bytes(const DeviceMatrix& w) {
+    std::size_t row = 0;
     switch (w.format) {
-      case WeightFormat::float32: return w.cols * 4;
-      case WeightFormat::bfloat16: return w.cols * 2;
-      case WeightFormat::q8_0: return w.cols / 32 * 34;
-      case WeightFormat::q4_0: break;
+      case WeightFormat::float32: row = w.cols * 4; break;
+      case WeightFormat::bfloat16: row = w.cols * 2; break;
+      case WeightFormat::q8_0: row = w.cols / 32 * 34; break;
+      case WeightFormat::q4_0: row = w.cols / 32 * 18; break;
     }
-    return w.cols / 32 * 18;
-  }
-  // With a profile running, an event after each kernel (op_timer.h) and the weight bytes it read.
-  void mark(const char* name, std::size_t bytes) {
-    if (timer_ == nullptr) return;
-    timer_->mark(name);
-    profile_bytes_[name] += bytes;
-  }
-
-  void launch_head(cuda::MatvecInput input, const float* in) {
-    cuda::MatvecParams head;
-    head.w = head_;
-    head.out = logits_.get();
-    head.input = input;
-    head.in = in;
-    head.norm_w = lnfw_;
-    head.norm_b = lnfb_;
-    head.eps = static_cast<float>(m_.ln_eps);
-    head.pdl = pdl_;
-    matvec(head, input == cuda::MatvecInput::norm ? "norm+head" : "head");
+    return w.rows * row;
   }
 
   // The sampler on the logits, then the cursor moves on (pos_step: 1 after a step, 0 after a prefill).
@@ -489,10 +441,10 @@ class DecoderImpl final : public CudaDecoder::Impl {
                                                          offsetof(cuda::DecodeCursor, draw));
     cuda::sample_tokens(next_.get(), logits_.get(), 1, m_.tokens(), m_.vocab_size, sampling_, draw,
                         sample_scratch_.get(), stream_);
-    mark("sample", 0);
+    if (timer_ != nullptr) timer_->mark("sample");
     cuda::decode_advance(cursor_.get(), next_.get(), history_.get(), static_cast<std::uint32_t>(m_.context), pos_step,
                          stream_);
-    mark("advance", 0);
+    if (timer_ != nullptr) timer_->mark("advance");
   }
 
   void set_sampling(const SamplingConfig& s) {
@@ -529,7 +481,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
     ids_.upload(ids, n, stream_);
     block_forward(*ops_, acts_, ids_.get(), 1, n);
     cuda::row_to_float<T>(x_.get(), acts_.lnf + (n - 1) * m_.n_embd, m_.n_embd, stream_);
-    launch_head(cuda::MatvecInput::vector, x_.get());
+    cuda::decode_logits(head_, x_.get(), logits_.get(), stream_);
     const cuda::DecodeCursor c{0, static_cast<std::uint32_t>(n), draw};
     cursor_.upload(&c, 1, stream_);
     length_ = n;
@@ -588,14 +540,15 @@ class DecoderImpl final : public CudaDecoder::Impl {
   } owned_stream_;
   cudaStream_t stream_ = owned_stream_.stream;
   cuda::LtMatmul lt_;
-  std::uint32_t splits_ = 0;
   DeviceBuffer<T> params_, k_, v_;
   DeviceBuffer<float> vectors_, qkv_, x_, x2_, h_, logits_, partials_;
   DeviceBuffer<unsigned char> quant_, sample_scratch_, acts_storage_;
   DeviceBuffer<cuda::DecodeCursor> cursor_;
   DeviceBuffer<float2> rope_;
-  DeviceBuffer<std::uint32_t> next_, history_, ids_;
-  std::vector<Layer> layers_;
+  DeviceBuffer<std::uint32_t> next_, history_, ids_, counters_;
+  DeviceBuffer<std::uint64_t> times_;
+  std::vector<cuda::DecodeLayer<T>> layers_;
+  DeviceBuffer<cuda::DecodeLayer<T>> device_layers_;
   DeviceMatrix wte_, wpe_, head_;
   const float *lnfw_ = nullptr, *lnfb_ = nullptr;
   std::unique_ptr<PrefillOps<T>> ops_;
@@ -604,9 +557,8 @@ class DecoderImpl final : public CudaDecoder::Impl {
   std::size_t step_bytes_ = 0;
   std::string format_;
   SamplingConfig sampling_;
-  bool sampler_ready_ = false, graphs_ = true, pdl_ = true;
+  bool sampler_ready_ = false, graphs_ = true, profiling_ = false;
   cuda::OpTimer* timer_ = nullptr;
-  std::map<std::string, std::size_t> profile_bytes_;
   cudaGraphExec_t body_graph_ = nullptr, sample_graph_ = nullptr;
   std::size_t length_ = 0;
   std::uint64_t draw_ = 0;
@@ -663,7 +615,6 @@ std::uint32_t CudaDecoder::prefill_sample(const std::uint32_t* ids, std::size_t 
 }
 std::vector<std::uint32_t> CudaDecoder::step_sample(std::size_t count) { return impl_->step_sample(count); }
 void CudaDecoder::use_graphs(bool on) { impl_->use_graphs(on); }
-void CudaDecoder::use_pdl(bool on) { impl_->use_pdl(on); }
 std::vector<CudaDecoder::KernelTime> CudaDecoder::profile(std::size_t count) { return impl_->profile(count); }
 std::size_t CudaDecoder::length() const { return impl_->length(); }
 std::size_t CudaDecoder::kv_cache_bytes() const { return impl_->kv_cache_bytes(); }

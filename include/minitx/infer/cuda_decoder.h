@@ -3,9 +3,9 @@
 //
 //   prefill   the prompt through block.h's forward with the CUDA op table (cuBLASLt products on
 //             tensor cores), which also fills the cache
-//   a step    one token through the decode kernels (backend/cuda/decode.h): five fused launches a
-//             layer, the head, then the sampler; captured once as a CUDA graph and replayed per
-//             token, with the token and its position read from device memory
+//   a step    one token through the persistent decode kernel (backend/cuda/decode.h), then the
+//             sampler; captured once as a CUDA graph and replayed per token, with the token and
+//             its position read from device memory
 //
 // Precision: bf16 (the default) keeps fp32 matrices of the model as bf16 and the KV cache in
 // bf16; fp32 keeps both in fp32, for checking against the CPU. Quantized matrices (q8_0, q4_0
@@ -54,14 +54,12 @@ class CudaDecoder {
                                std::uint64_t draw);
   std::vector<std::uint32_t> step_sample(std::size_t count);
 
-  // Steps replay a captured CUDA graph (the default) or launch their kernels one by one; each
-  // kernel starts while the previous one ends (programmatic dependent launch, the default) or
-  // after it.
+  // Steps replay a captured CUDA graph (the default) or launch their kernels one by one.
   void use_graphs(bool on);
-  void use_pdl(bool on);
 
-  // Where a step's time goes: `count` sampling steps launched one by one with an event after each
-  // kernel; per kernel name, microseconds and launches per token and the weight bytes it read.
+  // Where a step's time goes: `count` sampling steps, each phase of the step kernel timed by the
+  // device's clock where it starts, the sampler's kernels by events; per phase or kernel,
+  // microseconds and calls per token and the weight bytes it read.
   struct KernelTime {
     std::string name;
     double us;

@@ -1,18 +1,17 @@
-// The decode step's kernels (see decode.h): the fused matrix-vector product, attention of one
-// token over the KV cache split along the sequence, and the small copies around them.
+// The decode step as one persistent kernel (see decode.h), and the small kernels around it.
 //
 // A matrix-vector product of batch 1 reads every weight once and does two flops with it, so it
-// is bound by memory, or, for the small matrices of small models, by latency. One warp owns a
-// row: its lanes stream the row with 16-byte loads (8 bf16, 4 floats, 16 int8 weights or one
-// whole q4_0 block), multiply by the input vector that the block built in shared memory, and add
-// up with a butterfly. The input is built by every block from what the previous kernel left (a
-// LayerNorm of the residual stream, the attention's partials): a few kilobytes from L2 per block,
-// instead of one more launch and a round trip through memory.
+// is bound by memory, or, for the small matrices of small models, by latency. A row belongs to
+// one warp, or for long rows to W warps of one block that each take a W-th of it and add their
+// sums in warp order. Each lane keeps kSlots 16-byte loads in flight (8 bf16, 4 floats, 16 q8_0
+// weights or one whole q4_0 block per load), over one row or several, and multiplies them by the
+// input vector that its block built in shared memory from what the previous phase left (a
+// LayerNorm of the residual stream, the attention's partials): a few kilobytes from L2 per block.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
-#include <utility>
 
 #include "activation.cuh"
 #include "common.cuh"
@@ -23,16 +22,20 @@ namespace {
 
 using detail::from_float;
 using detail::to_float;
+using detail::warp_max;
 using detail::warp_sum;
 
-constexpr int kWarps = 8;
+// One block of 16 warps per SM: a block's shared input vector serves 16 warps, and the grid,
+// one block per SM, is what the phase counters wait for. __launch_bounds__ caps the registers at
+// 128 so that the block fits.
+constexpr int kWarps = 16;
 constexpr int kThreads = kWarps * 32;
-// Blocks of the matrix-vector kernel resident per SM (its registers are capped to allow it). The
-// grid is one wave: at most this many blocks per SM, each warp taking rows in turn. A row's sum is
-// one warp's whatever the grid, so the grid may follow the device without changing a bit.
-// q4_0's unpacking needs more registers: three blocks.
-template <WeightFormat F>
-constexpr int kBlocksPerSm = F == WeightFormat::q4_0 ? 3 : 4;
+// 16-byte weight loads a lane issues before it uses the first: enough bytes in flight over the
+// grid to cover the memory latency at full bandwidth (132 SMs × 512 lanes × 8 × 16 B ≈ 8.6 MB).
+constexpr int kSlots = 8;
+// A row whose loads would take more than this many slots of each lane is split over W warps.
+constexpr std::uint32_t kMaxUnitsPerLane = 4;
+static_assert(kSlots % kMaxUnitsPerLane == 0);
 
 std::uint32_t multiprocessors() {
   static const std::uint32_t sms = [] {
@@ -46,26 +49,60 @@ std::uint32_t multiprocessors() {
 
 __device__ __forceinline__ float fp16_bits(std::uint16_t bits) { return __half2float(__ushort_as_half(bits)); }
 
-// Block-wide reductions in a fixed order: butterflies inside each warp, then every thread adds
-// the warps' results in warp order (so all threads hold the same value).
-template <class Op>
-__device__ float block_reduce(float v, float* red, Op op) {
-  constexpr unsigned kFull = 0xffffffffu;
-  for (int offset = 16; offset > 0; offset >>= 1) v = op(v, __shfl_xor_sync(kFull, v, offset));
-  const int warps = static_cast<int>(blockDim.x) / 32;
-  __syncthreads();  // `red` may still be read from the previous reduction
-  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
-  __syncthreads();
-  float r = red[0];
-  for (int w = 1; w < warps; ++w) r = op(r, red[w]);
-  return r;
-}
-struct Add {
-  __device__ float operator()(float a, float b) const { return a + b; }
+// Activations written by other blocks of the same kernel are read at L2 (ld.global.cg): an SM's
+// L1 may hold an older copy of the line, and other SMs' stores do not update it.
+__device__ __forceinline__ float ld_act(const float* p) { return __ldcg(p); }
+__device__ __forceinline__ float4 ld_act4(const float* p) { return __ldcg(reinterpret_cast<const float4*>(p)); }
+
+// ---- phases ------------------------------------------------------------------------------------
+// Phase k's counter counts the blocks that have finished phase k. A block waits for the counter
+// of the phase before its own to reach the grid size; as every block finishes its phases in
+// order, that also covers every earlier phase. A block with nothing to do in a phase arrives at
+// once, without waiting. The release/acquire pair makes the writes of a phase visible to the
+// readers of the next.
+struct Phases {
+  std::uint32_t* counters;  // null: a standalone kernel, whose only phase needs no waiting
+  std::uint64_t* times;
+  std::uint32_t last;  // the step's final phase
+  std::uint32_t k = 0;
+
+  __device__ void stamp(std::uint32_t at) const {
+    if (times != nullptr) {
+      std::uint64_t t;
+      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+      times[at] = t;
+    }
+  }
+  __device__ void wait() const {
+    if (threadIdx.x == 0 && counters != nullptr && k > 0) {
+      std::uint32_t seen;
+      do {
+        asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(counters + k - 1) : "memory");
+      } while (seen < gridDim.x);
+    }
+    if (threadIdx.x == 0 && blockIdx.x == 0) stamp(k);
+    __syncthreads();
+  }
+  // The end of this block's part of phase k. The block that arrives last at the step's final
+  // phase zeroes the counters for the next step: every block has then done all its waiting.
+  __device__ void done() {
+    __syncthreads();  // every thread's writes of the phase precede the release below
+    if (threadIdx.x == 0 && counters != nullptr) {
+      std::uint32_t before;
+      asm volatile("atom.release.gpu.global.add.u32 %0, [%1], 1;" : "=r"(before) : "l"(counters + k) : "memory");
+      if (k == last && before + 1 == gridDim.x) {
+        for (std::uint32_t i = 0; i <= k; ++i) counters[i] = 0;
+        stamp(k + 1);
+      }
+    }
+    ++k;
+  }
 };
 
+// ---- weights -----------------------------------------------------------------------------------
+
 // Element (r, c) of a matrix in any format: the embedding lookup, C values per token.
-__device__ float element(const DeviceMatrix& w, std::uint32_t r, std::uint32_t c) {
+__device__ __forceinline__ float element(const DeviceMatrix& w, std::uint32_t r, std::uint32_t c) {
   const std::size_t i = static_cast<std::size_t>(r) * w.cols + c;
   switch (w.format) {
     case WeightFormat::float32: return static_cast<const float*>(w.data)[i];
@@ -86,9 +123,9 @@ constexpr std::uint32_t kUnitCols = F == WeightFormat::float32 ? 4 : F == Weight
                                     : F == WeightFormat::q8_0 ? 16 : 32;
 
 template <WeightFormat F>
-__device__ __forceinline__ const uint4* row_units(const DeviceMatrix& w, std::uint32_t r) {
+__device__ __forceinline__ uint4 load_unit(const DeviceMatrix& w, std::uint32_t r, std::uint32_t i) {
   const std::size_t row_bytes = std::size_t{w.cols} * 16 / kUnitCols<F>;
-  return reinterpret_cast<const uint4*>(static_cast<const unsigned char*>(w.data) + r * row_bytes);
+  return __ldg(reinterpret_cast<const uint4*>(static_cast<const unsigned char*>(w.data) + r * row_bytes) + i);
 }
 
 template <WeightFormat F>
@@ -140,253 +177,381 @@ __device__ __forceinline__ float unit_dot(const uint4& v, float scale, const flo
   }
 }
 
-// Units of its first row that a warp loads before it waits for the previous kernel: 4 per lane
-// for dense formats (1,024 bf16 columns), 2 for quantized ones (1,024 q8_0, 2,048 q4_0), whose
-// unpacking needs the registers.
-template <WeightFormat F>
-constexpr int kPrefetch = F == WeightFormat::float32 || F == WeightFormat::bfloat16 ? 4 : 2;
+// ---- a phase's input vector --------------------------------------------------------------------
+
+// Block-wide sum in a fixed order: butterflies inside each warp, then every thread adds the warps'
+// results in warp order (so all threads hold the same value).
+__device__ float block_sum(float v, float* red) {
+  v = warp_sum(v);
+  __syncthreads();  // `red` may still be read from the previous reduction
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
+  __syncthreads();
+  float r = red[0];
+  for (int w = 1; w < kWarps; ++w) r += red[w];
+  return r;
+}
 
 // xs (n values, in place) = LayerNorm(xs)·w + b, with the mean and variance in a fixed order.
 __device__ void layernorm_in_place(float* xs, std::uint32_t n, const float* w, const float* b, float eps, float* red) {
   float s = 0.0f;
   for (std::uint32_t i = threadIdx.x; i < n; i += blockDim.x) s += xs[i];
-  const float mean = block_reduce(s, red, Add{}) / static_cast<float>(n);
+  const float mean = block_sum(s, red) / static_cast<float>(n);
   float v = 0.0f;
   for (std::uint32_t i = threadIdx.x; i < n; i += blockDim.x) {
     const float d = xs[i] - mean;
     v += d * d;
   }
-  const float rstd = rsqrtf(block_reduce(v, red, Add{}) / static_cast<float>(n) + eps);
+  const float rstd = rsqrtf(block_sum(v, red) / static_cast<float>(n) + eps);
   for (std::uint32_t i = threadIdx.x; i < n; i += blockDim.x)
     xs[i] = (xs[i] - mean) * rstd * w[i] + (b != nullptr ? b[i] : 0.0f);
+}
+
+struct Partials {
+  float *m, *l, *acc;  // (heads, splits), (heads, splits), (heads, splits, head_dim)
+  std::uint32_t heads, head_dim, splits;
+};
+
+__host__ __device__ inline Partials partials_in(float* base, std::uint32_t heads, std::uint32_t capacity,
+                                               std::uint32_t head_dim) {
+  const std::uint32_t splits = (capacity + kAttentionChunk - 1) / kAttentionChunk;
+  return {base, base + heads * splits, base + 2 * heads * splits, heads, head_dim, splits};
 }
 
 // The attention output of one token from the splits' partials: per head, each split's weight
 // exp(m_s - max)/Σ, computed once per block into `scale` (heads × used floats of shared memory),
 // then every output element adds its splits' sums in split order.
-__device__ void combine_attention(float* xs, float* scale, const AttentionPartials& a, std::uint32_t pos) {
-  const std::uint32_t used = pos / a.chunk + 1, C = a.heads * a.head_dim;
+__device__ __forceinline__ void combine_attention(float* xs, float* scale, const Partials& a, std::uint32_t pos) {
+  const std::uint32_t used = pos / kAttentionChunk + 1, C = a.heads * a.head_dim;
+  // The first kCombineSplits partial sums of the thread's first two elements are loaded before
+  // the weights are known, so that both round trips to L2 overlap.
+  constexpr std::uint32_t kCombineSplits = 4;
+  float pre[2][kCombineSplits];
+#pragma unroll
+  for (std::uint32_t e = 0; e < 2; ++e) {
+    const std::uint32_t i = threadIdx.x + e * kThreads;
+    const float* acc = a.acc + std::size_t{i / a.head_dim} * a.splits * a.head_dim + i % a.head_dim;
+#pragma unroll
+    for (std::uint32_t s = 0; s < kCombineSplits; ++s)
+      if (i < C && s < used) pre[e][s] = ld_act(acc + std::size_t{s} * a.head_dim);
+  }
   for (std::uint32_t h = threadIdx.x; h < a.heads; h += blockDim.x) {
     const float* m = a.m + std::size_t{h} * a.splits;
     const float* l = a.l + std::size_t{h} * a.splits;
-    float top = m[0];
-    for (std::uint32_t s = 1; s < used; ++s) top = fmaxf(top, m[s]);
+    float top = ld_act(m);
+    for (std::uint32_t s = 1; s < used; ++s) top = fmaxf(top, ld_act(m + s));
     float den = 0.0f;
-    for (std::uint32_t s = 0; s < used; ++s) den += expf(m[s] - top) * l[s];
-    for (std::uint32_t s = 0; s < used; ++s) scale[h * used + s] = expf(m[s] - top) / den;
+    for (std::uint32_t s = 0; s < used; ++s) den += expf(ld_act(m + s) - top) * ld_act(l + s);
+    for (std::uint32_t s = 0; s < used; ++s) scale[h * used + s] = expf(ld_act(m + s) - top) / den;
   }
   __syncthreads();
-  for (std::uint32_t i = threadIdx.x; i < C; i += blockDim.x) {
+  for (std::uint32_t i = threadIdx.x, e = 0; i < C; i += blockDim.x, ++e) {
     const std::uint32_t h = i / a.head_dim, d = i % a.head_dim;
     const float* acc = a.acc + std::size_t{h} * a.splits * a.head_dim + d;
     const float* w = scale + h * used;
     float num = 0.0f;
+    std::uint32_t s = 0;
+    if (e < 2) {
+#pragma unroll
+      for (std::uint32_t t = 0; t < kCombineSplits; ++t)
+        if (t < used) num += w[t] * (e == 0 ? pre[0][t] : pre[1][t]);
+      s = kCombineSplits;
+    }
 #pragma unroll 8
-    for (std::uint32_t s = 0; s < used; ++s) num += w[s] * acc[std::size_t{s} * a.head_dim];
+    for (; s < used; ++s) num += w[s] * ld_act(acc + std::size_t{s} * a.head_dim);
     xs[i] = num;
   }
 }
 
-// Programmatic dependent launch (sm_90): a kernel launched with the attribute may start while
-// the previous one runs; it reads only weights until wait_for_previous(), which returns once the
-// previous kernel has finished and its writes are visible. Launched without the attribute, both
-// instructions do nothing.
-__device__ __forceinline__ void let_next_start() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
-__device__ __forceinline__ void wait_for_previous() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+enum class In : std::uint8_t { vector, norm, embed_norm, attention };
 
-template <WeightFormat F, MatvecInput In>
-__global__ void __launch_bounds__(kThreads, kBlocksPerSm<F>) matvec_kernel(const MatvecParams p) {
-  extern __shared__ float xs[];  // the input vector, p.w.cols values
-  __shared__ float red[kWarps];
-  let_next_start();
-  const std::uint32_t n = p.w.cols, units = n / kUnitCols<F>;
-  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
-  const std::uint32_t first = blockIdx.x * kWarps + warp;
-  // The weights do not depend on the previous kernel: their first loads overlap its end.
-  uint4 pre[kPrefetch<F>];
-  float pre_scale[kPrefetch<F>];
-#pragma unroll
-  for (int k = 0; k < kPrefetch<F>; ++k) {
-    const std::uint32_t i = lane + 32 * k;
-    if (first < p.w.rows && i < units) {
-      pre[k] = __ldg(row_units<F>(p.w, first) + i);
-      pre_scale[k] = unit_scale<F>(p.w, first, i);
+struct Input {
+  In kind = In::vector;
+  const float* in = nullptr;  // vector and norm
+  const float *norm_w = nullptr, *norm_b = nullptr;
+  float eps = 0.0f;
+  DeviceMatrix wte, wpe;  // embed_norm: wte[token] (+ wpe[pos + pos_offset])
+  std::uint32_t token = 0, pos = 0, pos_offset = 0;
+  float* embed_out = nullptr;  // embed_norm: block 0 stores the embedding, the residual stream
+  Partials partials{};         // attention
+};
+
+// Builds the phase's input vector (n values) in xs; `extra` is shared memory past it.
+__device__ __forceinline__ void build_input(float* xs, float* extra, std::uint32_t n, const Input& in, float* red) {
+  switch (in.kind) {
+    case In::attention: combine_attention(xs, extra, in.partials, in.pos); break;
+    case In::embed_norm: {
+      const std::uint32_t row = in.pos + in.pos_offset;
+      for (std::uint32_t i = threadIdx.x; i < n; i += blockDim.x) {
+        float e = element(in.wte, in.token, i);
+        if (in.wpe.data != nullptr) e += element(in.wpe, row, i);
+        xs[i] = e;
+        if (blockIdx.x == 0) in.embed_out[i] = e;
+      }
+      break;
     }
+    default:
+      for (std::uint32_t i = 4 * threadIdx.x; i < n; i += 4 * blockDim.x)
+        *reinterpret_cast<float4*>(xs + i) = ld_act4(in.in + i);
   }
-  wait_for_previous();
-  if constexpr (In == MatvecInput::attention) {
-    combine_attention(xs, xs + n, p.partials, p.cursor->pos);
-  } else if constexpr (In == MatvecInput::embed_norm) {
-    const std::uint32_t token = p.cursor->token, row = p.cursor->pos + p.pos_offset;
-#pragma unroll 4
-    for (std::uint32_t i = threadIdx.x; i < n; i += blockDim.x) {
-      float e = element(p.wte, token, i);
-      if (p.wpe.data != nullptr) e += element(p.wpe, row, i);
-      xs[i] = e;
-      if (blockIdx.x == 0) p.embed_out[i] = e;
-    }
-  } else {
-    // Unrolled 16-byte loads: the input is one L2 round trip, not one per element a thread owns.
-#pragma unroll 4
-    for (std::uint32_t i = 4 * threadIdx.x; i < n; i += 4 * blockDim.x)
-      *reinterpret_cast<float4*>(xs + i) = *reinterpret_cast<const float4*>(p.in + i);
-  }
-  if constexpr (In == MatvecInput::norm || In == MatvecInput::embed_norm) {
+  if (in.kind == In::norm || in.kind == In::embed_norm) {
     __syncthreads();
-    layernorm_in_place(xs, n, p.norm_w, p.norm_b, p.eps, red);
+    layernorm_in_place(xs, n, in.norm_w, in.norm_b, in.eps, red);
   }
   __syncthreads();
-  for (std::uint32_t r = first; r < p.w.rows; r += gridDim.x * kWarps) {
-    float s = 0.0f;
-    std::uint32_t i = lane;
-    if (r == first) {
-#pragma unroll
-      for (int k = 0; k < kPrefetch<F>; ++k, i += 32)
-        if (i < units) s += unit_dot<F>(pre[k], pre_scale[k], xs + i * kUnitCols<F>);
-    }
-    const uint4* row = row_units<F>(p.w, r);
-#pragma unroll 1
-    for (; i < units; i += 32) s += unit_dot<F>(__ldg(row + i), unit_scale<F>(p.w, r, i), xs + i * kUnitCols<F>);
-    s = warp_sum(s);
-    if (lane == 0) {
-      if (p.bias != nullptr) s += p.bias[r];
-      if (p.has_act) s = detail::act_forward(s, p.act);
-      if (p.residual != nullptr) s = p.residual[r] + s;
-      p.out[r] = s;
-    }
-  }
 }
 
-// Launches with the programmatic-serialization attribute when `pdl`, else as a plain launch.
-template <class... Params, class... Args>
-void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream, bool pdl,
-            Args&&... args) {
-  cudaLaunchConfig_t config{};
-  config.gridDim = grid;
-  config.blockDim = block;
-  config.dynamicSmemBytes = smem;
-  config.stream = stream;
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = pdl ? 1 : 0;
-  MINITX_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+// ---- the matrix-vector phase -----------------------------------------------------------------
+
+// out[r] = residual[r] + act(W[r]·x + bias[r]) (residual, bias, act optional).
+struct Epilogue {
+  float* out;
+  const float* bias = nullptr;
+  const float* residual = nullptr;
+  bool has_act = false;
+  Activation act = Activation::gelu_tanh;
+};
+
+// How a matrix's rows are shared out. W warps own a row (a W-th of its units each); a group of W
+// warps takes rows group, group + groups, ...; a lane loads PER units of each of R = kSlots/PER
+// rows at once. W and PER follow from the shape alone, so the order of every sum does too.
+struct Share {
+  std::uint32_t units, W, slice, per, groups, group, part;
+  __device__ Share(const DeviceMatrix& w, std::uint32_t unit_cols) {
+    units = w.cols / unit_cols;
+    W = 1;
+    while (W < kWarps && (units + 32 * W - 1) / (32 * W) > kMaxUnitsPerLane) W *= 2;
+    slice = (units + W - 1) / W;
+    per = (slice + 31) / 32;
+    const std::uint32_t warp = threadIdx.x / 32, per_block = kWarps / W;
+    groups = gridDim.x * per_block;
+    group = blockIdx.x * per_block + warp / W;
+    part = warp % W;
+  }
+  __device__ bool block_has_rows(std::uint32_t rows) const { return blockIdx.x * (kWarps / W) < rows; }
+  // Row rr of batch `it`, when every batch takes R rows of the group.
+  __device__ std::uint32_t row(std::uint32_t it, std::uint32_t rr, std::uint32_t R) const {
+    return group + (it * R + rr) * groups;
+  }
+  __device__ std::uint32_t unit(std::uint32_t k) const { return part * slice + threadIdx.x % 32 + 32 * k; }
+  __device__ bool unit_ok(std::uint32_t k) const { return threadIdx.x % 32 + 32 * k < slice && unit(k) < units; }
+};
+
+// W·x for the block's rows, from the input the block builds after waiting for the previous phase.
+// The first batch of weights and the biases under it are loaded before the wait: they do not
+// depend on the previous phase; the residuals are loaded beside the input, after it. Lane rr
+// finishes row rr of each batch, so a row's epilogue operands are in place before its sum is.
+template <WeightFormat F, std::uint32_t PER>
+__device__ __forceinline__ void matvec(const DeviceMatrix& w, const Share& sh, const Input& in, const Epilogue& e,
+                                    Phases& ph, float* sm) {
+  constexpr std::uint32_t R = kSlots / PER;
+  if (!sh.block_has_rows(w.rows)) {
+    ph.done();
+    return;
+  }
+  __shared__ float red[kWarps * kSlots];
+  const std::uint32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const std::uint32_t iters = ((w.rows + sh.groups - 1) / sh.groups + R - 1) / R;
+  uint4 u[kSlots];
+  float scale[kSlots];
+  float bias = 0.0f, residual = 0.0f;
+  const auto load = [&](std::uint32_t it) {
+#pragma unroll
+    for (std::uint32_t rr = 0; rr < R; ++rr) {
+      const std::uint32_t r = sh.row(it, rr, R);
+#pragma unroll
+      for (std::uint32_t k = 0; k < PER; ++k)
+        if (r < w.rows && sh.unit_ok(k)) {
+          u[rr * PER + k] = load_unit<F>(w, r, sh.unit(k));
+          scale[rr * PER + k] = unit_scale<F>(w, r, sh.unit(k));
+        }
+    }
+    const std::uint32_t mine = sh.row(it, lane, R);
+    if (e.bias != nullptr && lane < R && mine < w.rows) bias = __ldg(e.bias + mine);
+  };
+  const auto load_residual = [&](std::uint32_t it) {
+    const std::uint32_t mine = sh.row(it, lane, R);
+    if (e.residual != nullptr && lane < R && mine < w.rows) residual = ld_act(e.residual + mine);
+  };
+  const auto finish = [&](std::uint32_t r, float s) {
+    s += bias;
+    if (e.has_act) s = detail::act_forward(s, e.act);
+    if (e.residual != nullptr) s = residual + s;
+    e.out[r] = s;
+  };
+  load(0);
+  ph.wait();
+  load_residual(0);
+  build_input(sm, sm + w.cols, w.cols, in, red);
+  for (std::uint32_t it = 0; it < iters; ++it) {
+    if (it > 0) {
+      load(it);
+      load_residual(it);
+    }
+    // Each row's units in unit order, then the warp's butterfly; lane rr keeps row rr's sum.
+    float mine = 0.0f;
+#pragma unroll
+    for (std::uint32_t rr = 0; rr < R; ++rr) {
+      float t = 0.0f;
+#pragma unroll
+      for (std::uint32_t k = 0; k < PER; ++k)
+        if (sh.row(it, rr, R) < w.rows && sh.unit_ok(k))
+          t += unit_dot<F>(u[rr * PER + k], scale[rr * PER + k], sm + sh.unit(k) * kUnitCols<F>);
+      t = warp_sum(t);
+      if (lane == rr) mine = t;
+    }
+    const std::uint32_t r = sh.row(it, lane, R);
+    if (sh.W == 1) {
+      if (lane < R && r < w.rows) finish(r, mine);
+    } else {
+      // The W warps' sums in warp order, by the group's first warp.
+      if (lane < R) red[warp * kSlots + lane] = mine;
+      __syncthreads();
+      if (sh.part == 0 && lane < R && r < w.rows) {
+        float s = red[warp * kSlots + lane];
+        for (std::uint32_t q = 1; q < sh.W; ++q) s += red[(warp + q) * kSlots + lane];
+        finish(r, s);
+      }
+      __syncthreads();
+    }
+  }
+  ph.done();
 }
 
 template <WeightFormat F>
-void launch_matvec(const MatvecParams& p, cudaStream_t stream) {
-  const std::uint32_t blocks = std::min<std::uint32_t>((p.w.rows + kWarps - 1) / kWarps, multiprocessors() * kBlocksPerSm<F>);
-  // The input vector, and for the attention input the splits' weights after it.
-  const std::size_t smem =
-      (std::size_t{p.w.cols} + (p.input == MatvecInput::attention ? std::size_t{p.partials.heads} * p.partials.splits : 0)) *
-      sizeof(float);
-  switch (p.input) {
-    case MatvecInput::vector: launch(matvec_kernel<F, MatvecInput::vector>, blocks, kThreads, smem, stream, p.pdl, p); break;
-    case MatvecInput::norm: launch(matvec_kernel<F, MatvecInput::norm>, blocks, kThreads, smem, stream, p.pdl, p); break;
-    case MatvecInput::embed_norm:
-      launch(matvec_kernel<F, MatvecInput::embed_norm>, blocks, kThreads, smem, stream, p.pdl, p);
-      break;
-    case MatvecInput::attention:
-      launch(matvec_kernel<F, MatvecInput::attention>, blocks, kThreads, smem, stream, p.pdl, p);
-      break;
+__device__ __forceinline__ void matvec_format(const DeviceMatrix& w, const Input& in, const Epilogue& e, Phases& ph, float* sm) {
+  const Share sh(w, kUnitCols<F>);
+  if (sh.per <= 1) matvec<F, 1>(w, sh, in, e, ph, sm);
+  else if (sh.per == 2) matvec<F, 2>(w, sh, in, e, ph, sm);
+  else matvec<F, 4>(w, sh, in, e, ph, sm);
+}
+
+__device__ __forceinline__ void matvec_phase(const DeviceMatrix& w, const Input& in, const Epilogue& e, Phases& ph, float* sm) {
+  switch (w.format) {
+    case WeightFormat::float32: matvec_format<WeightFormat::float32>(w, in, e, ph, sm); break;
+    case WeightFormat::bfloat16: matvec_format<WeightFormat::bfloat16>(w, in, e, ph, sm); break;
+    case WeightFormat::q8_0: matvec_format<WeightFormat::q8_0>(w, in, e, ph, sm); break;
+    case WeightFormat::q4_0: matvec_format<WeightFormat::q4_0>(w, in, e, ph, sm); break;
   }
 }
 
-std::uint32_t cols_per_load(WeightFormat f) {
-  switch (f) {
-    case WeightFormat::float32: return 4;
-    case WeightFormat::bfloat16: return 8;
-    case WeightFormat::q8_0: return 32;  // whole blocks
-    case WeightFormat::q4_0: break;
-  }
-  return 32;
-}
+// ---- attention over the cache ------------------------------------------------------------------
 
-// ---- attention over the cache -----------------------------------------------------------------
+// A block takes (head, split) items in turn. kKeyThreads threads per key score the split's
+// kAttentionChunk keys at once, each over D/kKeyThreads dimensions, so every load of the keys is
+// issued before any is waited on; then each thread sums the values of one dimension over a share
+// of the keys. The block whose split holds the token's position rotates its k (rotary models) and
+// writes k and v into the cache there; no other block reads that position.
+constexpr std::uint32_t kKeyThreads = kThreads / kAttentionChunk;  // 8
+// A thread's share of a key in 16-byte loads: at most 128 dimensions / 8 threads of fp32.
+constexpr std::uint32_t kKeyUnits = 128 / kKeyThreads * 4 / 16;
 
-// One block per (split, head): kKeyThreads threads per key score the split's kChunkKeys keys at
-// once, each over D/kKeyThreads dimensions, so every load of the keys is issued before any is
-// waited on; then each thread sums the values of one dimension over a share of the keys.
-constexpr int kAttnThreads = 128;
-constexpr int kKeyThreads = 4;
-constexpr std::uint32_t kChunkKeys = kAttnThreads / kKeyThreads;  // 32: the split size decode.h's callers use
+// The thread's share of its key in the block's first item, loaded before the wait: keys before
+// the token's position were written by earlier steps, not by the previous phase.
+// And its values: thread (dimension d, key share g) sums the values of kAttentionChunk / groups
+// keys (groups = kThreads / D), the first kValueKeys of them loaded before the wait.
+constexpr std::uint32_t kValueKeys = 8;
+template <class T>
+struct KeyShare {
+  uint4 u[kKeyUnits];
+  T v[kValueKeys];
+  bool loaded = false;
+};
 
 template <class T>
-__global__ void __launch_bounds__(kAttnThreads) attention_kernel(const DecodeAttention<T> p) {
-  let_next_start();
-  wait_for_previous();
-  const AttentionPartials& a = p.partials;
-  const std::uint32_t pos = p.cursor->pos, split = blockIdx.x, h = blockIdx.y, D = a.head_dim, C = a.heads * D;
-  const std::uint32_t begin = split * kChunkKeys;
-  if (begin > pos) return;  // past the token: this split has no keys yet
-  const std::uint32_t n = min(kChunkKeys, pos + 1 - begin);
-  extern __shared__ float sm[];
-  float* q = sm;            // D: the query, rotated
-  float* w = sm + D;        // kChunkKeys: scores, then their exponentials
-  float* part = w + kChunkKeys;  // D × (kAttnThreads / D): the value sums of each share of keys
-  T* kc = p.k_cache + std::size_t{h} * p.capacity * D;
-  T* vc = p.v_cache + std::size_t{h} * p.capacity * D;
+__device__ __forceinline__ const uint4* key_share(const T* kc, std::uint32_t key, std::uint32_t D) {
+  const std::uint32_t span = D / kKeyThreads, share = threadIdx.x % kKeyThreads;
+  return reinterpret_cast<const uint4*>(kc + std::size_t{key} * D + share * span);
+}
+
+template <class T>
+__device__ __forceinline__ void attention_item(const DecodeStep<T>& p, const DecodeLayer<T>& y, const Partials& a,
+                                               std::uint32_t pos, std::uint32_t h, std::uint32_t split, float* sm,
+                                               float* red, const KeyShare<T>& pre) {
+  const std::uint32_t D = a.head_dim, C = a.heads * D, begin = split * kAttentionChunk;
+  const std::uint32_t n = min(kAttentionChunk, pos + 1 - begin);
+  float* q = sm;                     // D: the query, rotated
+  float* w = sm + D;                 // kAttentionChunk: scores, then their exponentials
+  float* part = w + kAttentionChunk; // kThreads: the value sums of each share of keys
+  T* kc = y.k_cache + std::size_t{h} * p.capacity * D;
+  T* vc = y.v_cache + std::size_t{h} * p.capacity * D;
   const float* qh = p.qkv + h * D;
   const float* kh = p.qkv + C + h * D;
   const float* vh = p.qkv + 2 * C + h * D;
-  const bool own = begin + n == pos + 1;  // this split holds the token's position: it writes k and v there
+  const bool own = begin + n == pos + 1;
   const std::uint32_t half = p.rotary_dims / 2;
   const float2* rope = p.rope + std::size_t{pos} * half;
   for (std::uint32_t d = threadIdx.x; d < D; d += blockDim.x) {
     // Rotate-half: pair (i, i + half) turns by the position's angle for i; the other dims pass.
-    float qd = qh[d], kd = kh[d];
+    float qd = ld_act(qh + d), kd = ld_act(kh + d);
     if (d < 2 * half) {
       const std::uint32_t i = d < half ? d : d - half;
       const float2 cs = rope[i];
       const float sign = d < half ? -1.0f : 1.0f;
       const std::uint32_t mate = d < half ? d + half : d - half;
-      qd = qd * cs.x + sign * qh[mate] * cs.y;
-      kd = kd * cs.x + sign * kh[mate] * cs.y;
+      qd = qd * cs.x + sign * ld_act(qh + mate) * cs.y;
+      kd = kd * cs.x + sign * ld_act(kh + mate) * cs.y;
     }
     q[d] = qd;
     if (own) {
       kc[std::size_t{pos} * D + d] = from_float<T>(kd);
-      vc[std::size_t{pos} * D + d] = from_float<T>(vh[d]);
+      vc[std::size_t{pos} * D + d] = from_float<T>(ld_act(vh + d));
     }
   }
   __syncthreads();  // q complete; the block's own cache writes visible to the block
 
-  // Scores: key j = tid / kKeyThreads, dimensions [part·D/4, (part+1)·D/4) of it.
+  // Scores: key j = tid / kKeyThreads, dimensions [share·span, (share + 1)·span) of it.
   const std::uint32_t j = threadIdx.x / kKeyThreads, share = threadIdx.x % kKeyThreads, span = D / kKeyThreads;
   float dot = 0.0f;
   if (j < n) {
-    // The key's share in 16-byte loads, all issued before the sum (span is a multiple of 16 bytes).
     constexpr std::uint32_t kPer = 16 / sizeof(T);
-    const uint4* kr = reinterpret_cast<const uint4*>(kc + std::size_t{begin + j} * D + share * span);
+    const uint4* kr = key_share(kc, begin + j, D);
     const float* qs = q + share * span;
-#pragma unroll 4
-    for (std::uint32_t u = 0; u < span / kPer; ++u) {
-      const uint4 v = kr[u];
+    const bool use_pre = pre.loaded && begin + j != pos;  // the own position was written just now
+#pragma unroll
+    for (std::uint32_t u = 0; u < kKeyUnits; ++u) {
+      if (u >= span / kPer) break;
+      const uint4 v = use_pre ? pre.u[u] : kr[u];
       const T* e = reinterpret_cast<const T*>(&v);
 #pragma unroll
       for (std::uint32_t k = 0; k < kPer; ++k) dot += qs[u * kPer + k] * to_float(e[k]);
     }
   }
-  for (int offset = kKeyThreads / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+  for (std::uint32_t offset = kKeyThreads / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
   if (share == 0) w[j] = j < n ? dot * rsqrtf(static_cast<float>(D)) : -INFINITY;
   __syncthreads();
-  // Every thread reads the 32 scores in the same order: the same maximum and sum everywhere.
-  float mx = w[0];
-  for (std::uint32_t i = 1; i < n; ++i) mx = fmaxf(mx, w[i]);
-  float sum = 0.0f;
-  for (std::uint32_t i = 0; i < n; ++i) sum += expf(w[i] - mx);
+  // The maximum and the sum of exponentials of the 64 scores: two warps' butterflies, then the
+  // two halves in order, the same on every run.
+  const std::uint32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (warp < 2) {
+    const float m = warp_max(w[threadIdx.x]);
+    if (lane == 0) red[warp] = m;
+  }
   __syncthreads();
-  if (threadIdx.x < n) w[threadIdx.x] = expf(w[threadIdx.x] - mx);
+  const float mx = fmaxf(red[0], red[1]);
+  if (warp < 2) {
+    const float e = threadIdx.x < n ? expf(w[threadIdx.x] - mx) : 0.0f;
+    const float s = warp_sum(e);
+    if (lane == 0) red[2 + warp] = s;
+    w[threadIdx.x] = e;
+  }
   __syncthreads();
+  const float sum = red[2] + red[3];
   // Values: thread (dimension d, share g of the keys); shares added in order below.
-  const std::uint32_t groups = kAttnThreads / D, d = threadIdx.x % D, g = threadIdx.x / D;
+  const std::uint32_t groups = kThreads / D, d = threadIdx.x % D, g = threadIdx.x / D;
   if (g < groups) {
-    const std::uint32_t per = (kChunkKeys + groups - 1) / groups;
+    const std::uint32_t per = (kAttentionChunk + groups - 1) / groups;
+    const std::uint32_t first = g * per, end = min(n, (g + 1) * per);
     float acc = 0.0f;
-#pragma unroll 8
-    for (std::uint32_t i = g * per; i < min(n, (g + 1) * per); ++i)
-      acc += w[i] * to_float(vc[std::size_t{begin + i} * D + d]);
+#pragma unroll
+    for (std::uint32_t t = 0; t < kValueKeys; ++t) {
+      const std::uint32_t i = first + t;
+      if (i < end) {
+        const bool use_pre = pre.loaded && begin + i != pos;  // the own position was written just now
+        acc += w[i] * to_float(use_pre ? pre.v[t] : vc[std::size_t{begin + i} * D + d]);
+      }
+    }
+#pragma unroll 4
+    for (std::uint32_t i = first + kValueKeys; i < end; ++i) acc += w[i] * to_float(vc[std::size_t{begin + i} * D + d]);
     part[g * D + d] = acc;
   }
   __syncthreads();
@@ -400,6 +565,122 @@ __global__ void __launch_bounds__(kAttnThreads) attention_kernel(const DecodeAtt
     a.m[slot] = mx;
     a.l[slot] = sum;
   }
+  __syncthreads();  // shared memory is reused by the next item
+}
+
+template <class T>
+__device__ __forceinline__ void attention_phase(const DecodeStep<T>& p, const DecodeLayer<T>& y, std::uint32_t pos, Phases& ph,
+                                float* sm) {
+  __shared__ float red[4];
+  const Partials a = partials_in(p.partials, p.heads, p.capacity, p.head_dim);
+  const std::uint32_t items = p.heads * (pos / kAttentionChunk + 1);
+  if (blockIdx.x >= items) {
+    ph.done();
+    return;
+  }
+  KeyShare<T> pre;
+  {
+    const std::uint32_t D = p.head_dim, h = blockIdx.x % p.heads, begin = blockIdx.x / p.heads * kAttentionChunk;
+    const std::uint32_t key = begin + threadIdx.x / kKeyThreads;
+    if (key < pos) {
+      const uint4* kr = key_share(y.k_cache + std::size_t{h} * p.capacity * D, key, D);
+#pragma unroll
+      for (std::uint32_t u = 0; u < kKeyUnits; ++u)
+        if (u < D / kKeyThreads / (16 / sizeof(T))) pre.u[u] = __ldg(kr + u);
+    }
+    const std::uint32_t groups = kThreads / D, d = threadIdx.x % D, g = threadIdx.x / D;
+    const std::uint32_t per = (kAttentionChunk + groups - 1) / groups;
+    const T* vc = y.v_cache + std::size_t{h} * p.capacity * D;
+#pragma unroll
+    for (std::uint32_t t = 0; t < kValueKeys; ++t) {
+      const std::uint32_t value = begin + g * per + t;
+      if (g < groups && t < per && value < pos) pre.v[t] = vc[std::size_t{value} * D + d];
+    }
+    pre.loaded = true;
+  }
+  ph.wait();
+  for (std::uint32_t item = blockIdx.x; item < items; item += gridDim.x) {
+    attention_item(p, y, a, pos, item % p.heads, item / p.heads, sm, red, pre);
+    pre.loaded = false;
+  }
+  ph.done();
+}
+
+// ---- the step ----------------------------------------------------------------------------------
+
+// The phases run from one loop with one call of each phase function, so that each is inlined once:
+// a kernel with every phase written out would be too large for the registers.
+template <class T>
+__global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(const DecodeStep<T> p) {
+  extern __shared__ float sm[];
+  const std::uint32_t phases = 5 * p.n_layer + 1;
+  Phases ph{p.counters, p.times, phases - 1};
+  const DecodeCursor cursor = *p.cursor;
+  for (std::uint32_t k = 0; k < phases; ++k) {
+    const std::uint32_t l = min(k / 5, p.n_layer - 1), kind = k == phases - 1 ? 5 : k % 5;
+    const DecodeLayer<T>& y = p.layers[l];
+    if (kind == 1) {
+      attention_phase(p, y, cursor.pos, ph, sm);
+      continue;
+    }
+    DeviceMatrix w;
+    Input in;
+    Epilogue e{nullptr};
+    in.eps = p.eps;
+    switch (kind) {
+      case 0:  // norm + qkv; the first layer's input is the token's embedding
+        w = y.qkv;
+        in.kind = k == 0 ? In::embed_norm : In::norm;
+        in.in = p.x;
+        in.norm_w = y.ln1w;
+        in.norm_b = y.ln1b;
+        in.wte = p.wte;
+        in.wpe = p.wpe;
+        in.token = cursor.token;
+        in.pos = cursor.pos;
+        in.pos_offset = p.pos_offset;
+        in.embed_out = p.x;
+        e = Epilogue{p.qkv, y.qkvb};
+        break;
+      case 2:  // combine + attention projection + residual
+        w = y.attproj;
+        in.kind = In::attention;
+        in.partials = partials_in(p.partials, p.heads, p.capacity, p.head_dim);
+        in.pos = cursor.pos;
+        e = Epilogue{p.x2, y.attprojb, p.x};
+        break;
+      case 3:  // norm + fc + activation; a parallel residual (GPT-NeoX) feeds the MLP the layer's input
+        w = y.fc;
+        in.kind = In::norm;
+        in.in = p.parallel_residual ? p.x : p.x2;
+        in.norm_w = y.ln2w;
+        in.norm_b = y.ln2b;
+        e = Epilogue{p.h, y.fcb, nullptr, true, p.act};
+        break;
+      case 4:  // fc projection + residual
+        w = y.fcproj;
+        in.kind = In::vector;
+        in.in = p.h;
+        e = Epilogue{p.x, y.fcprojb, p.x2};
+        break;
+      default:  // final norm + head
+        w = p.head;
+        in.kind = In::norm;
+        in.in = p.x;
+        in.norm_w = p.lnfw;
+        in.norm_b = p.lnfb;
+        e = Epilogue{p.logits};
+    }
+    matvec_phase(w, in, e, ph, sm);
+  }
+}
+
+__global__ void __launch_bounds__(kThreads, 1) logits_kernel(const DeviceMatrix head, const float* x, float* logits) {
+  extern __shared__ float sm[];
+  Phases ph{nullptr, nullptr, 0};
+  Input in;
+  in.in = x;
+  matvec_phase(head, in, Epilogue{logits}, ph, sm);
 }
 
 __global__ void rope_table_kernel(float2* out, std::size_t positions, std::uint32_t rotary_dims, double log2_base) {
@@ -439,42 +720,95 @@ __global__ void row_to_float_kernel(float* out, const T* row, std::size_t C) {
   for (std::size_t i = threadIdx.x; i < C; i += blockDim.x) out[i] = to_float(row[i]);
 }
 
+// ---- host side -----------------------------------------------------------------------------------
+
+std::uint32_t cols_per_load(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::float32: return 4;
+    case WeightFormat::bfloat16: return 8;
+    case WeightFormat::q8_0: return 32;  // whole blocks
+    case WeightFormat::q4_0: break;
+  }
+  return 32;
+}
+
+void check_matrix(const char* what, const DeviceMatrix& w, std::uint32_t rows, std::uint32_t cols) {
+  if (w.data == nullptr || w.rows != rows || w.cols != cols)
+    fail_op("decode step: matrix ", what, " is ", w.rows, " × ", w.cols, " (", w.data == nullptr ? "absent" : "present",
+            "), expected ", rows, " × ", cols);
+  if (cols % cols_per_load(w.format) != 0)
+    fail_op("decode step: matrix ", what, " has ", cols, " columns, not a multiple of ", cols_per_load(w.format),
+            ", the vector load of its weight format");
+}
+
+// Shared memory a block needs: the widest input vector and the split weights after it, or an
+// attention item's scratch.
+template <class T>
+std::size_t step_smem_bytes(const DecodeStep<T>& p) {
+  const Partials a = partials_in(nullptr, p.heads, p.capacity, p.head_dim);
+  const std::size_t vector = std::max<std::size_t>(p.C, p.ffn) + std::size_t{p.heads} * a.splits;
+  const std::size_t attention = p.head_dim + kAttentionChunk + kThreads;
+  return std::max(vector, attention) * sizeof(float);
+}
+
+// Launches `kernel` over one block per SM, all resident at once (a cooperative launch: the phase
+// counters wait for every block), with `smem` bytes of dynamic shared memory.
+template <class... Params, class... Args>
+void launch_resident(void (*kernel)(Params...), std::size_t smem, cudaStream_t stream, bool cooperative,
+                     Args&&... args) {
+  MINITX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  int per_sm = 0;
+  MINITX_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
+  if (per_sm < 1)
+    fail_op("decode step: a block of ", kThreads, " threads with ", smem,
+            " bytes of shared memory does not fit on a multiprocessor");
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(multiprocessors());
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeCooperative;
+  attribute.val.cooperative = 1;
+  config.attrs = &attribute;
+  config.numAttrs = cooperative ? 1 : 0;
+  MINITX_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+}
+
 }  // namespace
 
-void decode_matvec(const MatvecParams& p, cudaStream_t stream) {
-  if (p.w.rows == 0 || p.w.cols == 0 || p.w.data == nullptr || p.out == nullptr)
-    fail_op("decode matvec: an empty matrix or output (", p.w.rows, " × ", p.w.cols, ")");
-  if (p.w.cols % cols_per_load(p.w.format) != 0)
-    fail_op("decode matvec: ", p.w.cols, " columns are not a multiple of ", cols_per_load(p.w.format),
-            ", the vector load of this weight format");
-  if ((std::size_t{p.w.cols} + std::size_t{p.partials.heads} * p.partials.splits) * sizeof(float) > 48 * 1024)
-    fail_op("decode matvec: an input of ", p.w.cols, " values (and ", p.partials.heads, " × ", p.partials.splits,
-            " split weights) does not fit the kernel's 48 KiB of shared memory");
-  if (p.input == MatvecInput::attention && p.partials.heads * p.partials.head_dim != p.w.cols)
-    fail_op("decode matvec: attention partials of ", p.partials.heads, " heads × ", p.partials.head_dim,
-            " for a matrix of ", p.w.cols, " columns");
-  switch (p.w.format) {
-    case WeightFormat::float32: launch_matvec<WeightFormat::float32>(p, stream); break;
-    case WeightFormat::bfloat16: launch_matvec<WeightFormat::bfloat16>(p, stream); break;
-    case WeightFormat::q8_0: launch_matvec<WeightFormat::q8_0>(p, stream); break;
-    case WeightFormat::q4_0: launch_matvec<WeightFormat::q4_0>(p, stream); break;
-  }
+std::size_t decode_step_counters(std::size_t n_layer) { return decode_step_phases(n_layer); }
+
+std::size_t attention_partials_floats(std::size_t heads, std::size_t capacity, std::size_t head_dim) {
+  const std::size_t splits = (capacity + kAttentionChunk - 1) / kAttentionChunk;
+  return heads * splits * (head_dim + 2);
 }
 
 template <class T>
-void decode_attention(const DecodeAttention<T>& p, cudaStream_t stream) {
-  const AttentionPartials& a = p.partials;
-  if (a.chunk != kChunkKeys || std::size_t{a.splits} * a.chunk < p.capacity)
-    fail_op("decode attention: ", a.splits, " splits of ", a.chunk, " positions for a cache of ", p.capacity,
-            " (splits of ", kChunkKeys, " positions are needed)");
-  if (a.head_dim % (kKeyThreads * 16 / sizeof(T)) != 0 || a.head_dim > kAttnThreads)
-    fail_op("decode attention: head size ", a.head_dim, " must be a multiple of ", kKeyThreads * 16 / sizeof(T),
-            " and at most ", kAttnThreads);
-  if (p.rotary_dims % 2 != 0 || p.rotary_dims > a.head_dim || (p.rotary_dims > 0 && p.rope == nullptr))
-    fail_op("decode attention: rotary_dims = ", p.rotary_dims, " must be even, at most the head size ", a.head_dim,
+void decode_step(const DecodeStep<T>& p, cudaStream_t stream) {
+  const std::uint32_t C = p.C, D = p.head_dim;
+  if (p.n_layer == 0 || p.heads == 0 || p.heads * D != C)
+    fail_op("decode step: ", p.heads, " heads of ", D, " for a width of ", C);
+  if (D % (kKeyThreads * 16 / sizeof(T)) != 0 || D > kThreads)
+    fail_op("decode step: head size ", D, " must be a multiple of ", kKeyThreads * 16 / sizeof(T), " (", kKeyThreads,
+            " threads of 16-byte loads per key) and at most ", kThreads);
+  if (p.rotary_dims % 2 != 0 || p.rotary_dims > D || (p.rotary_dims > 0 && p.rope == nullptr))
+    fail_op("decode step: rotary_dims = ", p.rotary_dims, " must be even, at most the head size ", D,
             ", and come with its table");
-  const std::size_t smem = (2 * std::size_t{a.head_dim} + kChunkKeys + kAttnThreads) * sizeof(float);
-  launch(attention_kernel<T>, dim3(a.splits, a.heads), kAttnThreads, smem, stream, p.pdl, p);
+  if (C % 4 != 0 || p.ffn % 4 != 0) fail_op("decode step: widths ", C, " and ", p.ffn, " must be multiples of 4");
+  // A row is at most kWarps warps × kMaxUnitsPerLane loads per lane (fp32: 4 values a load, the fewest).
+  constexpr std::uint32_t kMaxCols = 32 * kWarps * kMaxUnitsPerLane * 4;
+  if (std::max(C, p.ffn) > kMaxCols)
+    fail_op("decode step: rows of ", std::max(C, p.ffn), " values are longer than the kernel's ", kMaxCols);
+  check_matrix("head", p.head, p.head.rows, C);
+  if (p.head.rows == 0) fail_op("decode step: the head has no rows");
+  launch_resident(decode_step_kernel<T>, step_smem_bytes(p), stream, true, p);
+}
+
+void decode_logits(const DeviceMatrix& head, const float* x, float* logits, cudaStream_t stream) {
+  if (head.rows == 0 || head.data == nullptr) fail_op("decode logits: an empty head");
+  check_matrix("head", head, head.rows, head.cols);
+  launch_resident(logits_kernel, std::size_t{head.cols} * sizeof(float), stream, false, head, x, logits);
 }
 
 void rope_table(float2* out, std::size_t positions, std::size_t rotary_dims, double log2_base, cudaStream_t stream) {
@@ -508,7 +842,7 @@ void row_to_float(float* out, const T* row, std::size_t C, cudaStream_t stream) 
 }
 
 #define MINITX_INSTANTIATE(T)                                                                                  \
-  template void decode_attention<T>(const DecodeAttention<T>&, cudaStream_t);                                  \
+  template void decode_step<T>(const DecodeStep<T>&, cudaStream_t);                                            \
   template void store_kv<T>(T*, T*, const T*, std::size_t, std::size_t, std::size_t, std::size_t, cudaStream_t); \
   template void row_to_float<T>(float*, const T*, std::size_t, cudaStream_t);
 MINITX_INSTANTIATE(float)

@@ -1,21 +1,22 @@
-// The kernels of one decode step on the GPU (decode.cu): a token's trip through the model is a
-// chain of matrix-vector products, each fused with what it reads before and writes after, so a
-// layer is five launches — norm + qkv, attention over the cache, combine + attention projection
-// + residual, norm + fc + activation, fc projection + residual — and the head one more.
+// One decode step on the GPU (decode.cu): a token's trip through the model as one persistent
+// kernel. Every block of a grid that fills the device once takes part in every phase of the step —
+// per layer: norm + qkv, attention over the cache, combine + attention projection + residual,
+// norm + fc + activation, fc projection + residual; then norm + head — and the phases are
+// separated by counters in device memory instead of kernel boundaries. A block starts loading its
+// next phase's weights before it waits for the previous phase to finish, so the weight stream
+// hides the wait; a block with no work in a phase passes straight on.
 //
-// Everything a step needs to know that changes from token to token (the input token, its
-// position, the sampler's draw index) lives in a DecodeCursor in device memory and is read by the
-// kernels when they run, so one step can be captured once as a CUDA graph and replayed for every
-// token. Grids are sized from the shapes and the context, never from the position: a block past
-// the current position exits at once.
+// Why one kernel: batch 1 reads each weight once and does two flops with it. At these sizes a
+// phase's own work is a microsecond or two of memory time, while a kernel boundary in a CUDA graph
+// costs several (measured: 5-6 µs per launch with PDL; docs/KERNELS.md "Decode step kernels").
 //
-// Programmatic dependent launch (`pdl`, Hopper): the matrix-vector and attention kernels may be
-// launched to start while the previous kernel finishes; they load their first weights, then wait
-// for it before reading anything it writes. A step is a chain of small kernels, each a few
-// microseconds of latency, so overlapping one's start with the other's end is most of the gain.
+// Everything a step needs that changes from token to token (the input token, its position, the
+// sampler's draw index) lives in a DecodeCursor in device memory, read when the kernel runs, so a
+// step can be captured once as a CUDA graph and replayed for every token.
 //
-// Determinism: every output element is computed by one warp or one thread, in an order fixed by
-// the shapes; no atomics. Arithmetic is fp32 whatever the storage.
+// Determinism: every output element is computed by one warp (or a fixed set of warps whose sums
+// are added in warp order) in an order that depends on the shapes only, never on the grid; the
+// counters' atomics order arrivals, not arithmetic. Arithmetic is fp32 whatever the storage.
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -49,75 +50,61 @@ struct DecodeCursor {
   std::uint64_t draw;
 };
 
-// ---- the fused matrix-vector product ---------------------------------------------------------
-// out[r] = residual[r] + act(W[r]·x + bias[r]) for r < W.rows (residual, bias and act optional),
-// where the input vector x (W.cols values) is made by the block itself from one of:
-enum class MatvecInput : std::uint8_t {
-  vector,     // x = in[0 .. cols)
-  norm,       // x = LayerNorm(in) with norm_w, norm_b, eps
-  embed_norm, // e = wte[cursor.token] (+ wpe[cursor.pos + pos_offset]); block 0 stores e in
-              // `embed_out` (the residual stream); x = LayerNorm(e)
-  attention,  // x = the attention output, combined from decode_attention's per-split partials
-};
-
-// The per-split partial results of attention over the cache: for each head and split, the
-// running maximum m, the sum l of exp(score - m), and acc = Σ exp(score - m)·v (head_dim values).
-struct AttentionPartials {
-  float *m, *l, *acc;  // (heads, splits), (heads, splits), (heads, splits, head_dim)
-  std::uint32_t heads, head_dim, splits, chunk;  // splits · chunk ≥ the cache's capacity
-};
-
-struct MatvecParams {
-  DeviceMatrix w;
-  float* out = nullptr;
-  const float* bias = nullptr;
-  const float* residual = nullptr;  // may be `out` itself: each element is read, then written, by one lane
-  bool has_act = false;
-  Activation act = Activation::gelu_tanh;
-  // input
-  MatvecInput input = MatvecInput::vector;
-  const float* in = nullptr;  // vector and norm inputs
-  const float *norm_w = nullptr, *norm_b = nullptr;
-  float eps = 1e-5f;
-  DeviceMatrix wte, wpe;  // embed_norm: wpe.data null without learned positions
-  std::uint32_t pos_offset = 0;
-  float* embed_out = nullptr;
-  AttentionPartials partials{};
-  const DecodeCursor* cursor = nullptr;  // embed_norm and attention read it
-  bool pdl = false;  // launch as a programmatic dependent of the previous kernel (below)
-};
-void decode_matvec(const MatvecParams& p, cudaStream_t stream);
-
-// ---- attention of the cursor's token over the cache ------------------------------------------
-// qkv: the token's q|k|v (3C floats, as the qkv product wrote them, before rotary positions).
-// Each block takes one head and one split of kAttentionChunk positions; the block whose split holds the
-// token's own position rotates its k (rotary models) and writes k and v into the cache there, so
-// no other block ever reads a position being written. Cache layout: (heads, capacity, head_dim).
+// A layer's weights and its slice of the KV cache (heads, capacity, head_dim).
 template <class T>
-struct DecodeAttention {
-  const float* qkv;
+struct DecodeLayer {
+  DeviceMatrix qkv, attproj, fc, fcproj;
+  const float *ln1w, *ln1b, *qkvb, *attprojb, *ln2w, *ln2b, *fcb, *fcprojb;  // biases may be null
   T *k_cache, *v_cache;
-  std::uint32_t capacity;
-  std::uint32_t rotary_dims;  // 0: learned positions
-  const float2* rope;         // rope_table of the cache's positions (rotary models)
-  AttentionPartials partials;
-  const DecodeCursor* cursor;
-  bool pdl;
 };
-template <class T>
-void decode_attention(const DecodeAttention<T>& p, cudaStream_t stream);
 
-// Splits are of this many positions (AttentionPartials::chunk).
-inline constexpr std::uint32_t kAttentionChunk = 32;
+// Attention over the cache is split along the sequence into chunks of this many positions; each
+// (head, chunk) leaves a partial (running maximum, sum of exponentials, weighted values) that the
+// next phase combines.
+inline constexpr std::uint32_t kAttentionChunk = 64;
+
+template <class T>
+struct DecodeStep {
+  const DecodeLayer<T>* layers;  // device memory, n_layer of them
+  std::uint32_t n_layer, C, heads, head_dim, ffn, capacity;
+  std::uint32_t rotary_dims;  // 0: learned positions (wpe, at pos + pos_offset)
+  std::uint32_t pos_offset;
+  Activation act;
+  bool parallel_residual;  // GPT-NeoX: the MLP reads the layer's input, not input + attention
+  float eps;
+  DeviceMatrix wte, wpe, head;  // wpe.data null for rotary models
+  const float *lnfw, *lnfb;
+  const float2* rope;  // rope_table of the cache's positions (rotary models)
+  // Activations (fp32): the residual stream x and x2, the token's q|k|v, the MLP's hidden
+  // values h, the attention partials (attention_partials_floats), and the logits.
+  float *x, *x2, *qkv, *h, *partials, *logits;
+  const DecodeCursor* cursor;
+  // decode_step_counters(n_layer) zeroed words: the phases' arrival counters. The kernel leaves
+  // them zeroed for the next step.
+  std::uint32_t* counters;
+  // Optional (null: none): decode_step_phases(n_layer) + 1 globaltimer readings, taken by block 0
+  // as each phase starts and when the step ends, for a profile.
+  std::uint64_t* times;
+};
+
+std::size_t decode_step_counters(std::size_t n_layer);
+inline std::size_t decode_step_phases(std::size_t n_layer) { return 5 * n_layer + 1; }
+
+// Checks the shapes (naming what does not fit) and launches the step: the token of the cursor in,
+// the logits out, k and v of the cursor's position written into the cache.
+template <class T>
+void decode_step(const DecodeStep<T>& p, cudaStream_t stream);
+
+// logits = head · x for one fp32 vector x (the prefill's last row after its final LayerNorm), with
+// the step's matrix-vector code.
+void decode_logits(const DeviceMatrix& head, const float* x, float* logits, cudaStream_t stream);
+
+// Floats of the attention partials for `heads` over a cache of `capacity` positions.
+std::size_t attention_partials_floats(std::size_t heads, std::size_t capacity, std::size_t head_dim);
 
 // cos and sin of every position's rotary angles: (positions, rotary_dims / 2), computed once per
 // decoder in double and rounded to fp32, as rotary.cu computes them for the prefill.
 void rope_table(float2* out, std::size_t positions, std::size_t rotary_dims, double log2_base, cudaStream_t stream);
-
-// Bytes of a partials buffer for `heads` × `splits` of head_dim.
-inline std::size_t attention_partials_floats(std::size_t heads, std::size_t splits, std::size_t head_dim) {
-  return heads * splits * (head_dim + 2);
-}
 
 // ---- prefill and bookkeeping ---------------------------------------------------------------
 // Copies k and v of `rows` positions from qkv rows (rows, 3C) — already rotated — into the cache
@@ -132,7 +119,7 @@ void store_kv(T* k_cache, T* v_cache, const T* qkv, std::size_t rows, std::size_
 void decode_advance(DecodeCursor* cursor, const std::uint32_t* next, std::uint32_t* history,
                     std::uint32_t history_len, std::uint32_t pos_step, cudaStream_t stream);
 
-// The last row (C values of T) of a prefill's final LayerNorm, as fp32, for the head's matvec.
+// The last row (C values of T) of a prefill's final LayerNorm, as fp32, for the head.
 template <class T>
 void row_to_float(float* out, const T* row, std::size_t C, cudaStream_t stream);
 

@@ -17,13 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "bench_attention.h"
 #include "commands.h"
 #include "common.h"
 #include "minitx/backend/cpu/sparse_attention.h"
 #include "minitx/core/error.h"
 #include "minitx/core/io.h"
 #include "minitx/core/rng.h"
-#include "minitx/sparse/layout.h"
 
 #if MINITX_CUDA
 #include <cuda_runtime.h>
@@ -36,37 +36,6 @@ namespace minitx::cli {
 namespace {
 
 namespace sp = sparse;
-
-// The patterns' sizes in blocks. The first four patterns are the peer script's masks
-// (torch_peers.py, block 128: W = 2 blocks, stride 8, its hash-drawn BigBird); the rest are ours.
-constexpr std::int32_t kWindow = 2, kStride = 8, kSinkBlocks = 1, kSinkWindow = 4;
-
-sp::BlockLayout make_pattern(const std::string& name, std::int32_t T, std::int32_t block) {
-  if (name == "causal") return sp::dense_causal(T, block);
-  if (name == "local") return sp::local(T, block, kWindow);
-  if (name == "strided") return sp::strided(T, block, kWindow, kStride);
-  if (name == "bigbird_peer")
-    return sp::layout_from_predicate(T, block, 1, [](std::int32_t, std::int32_t qb, std::int32_t kb) {
-      return qb - kb < kWindow || kb < 1 || (qb * 7 + kb * 13) % 11 == 0;
-    });
-  if (name == "bigbird") return sp::bigbird(T, block, kWindow, 1, 2, 1);
-  if (name == "longformer") {
-    std::vector<std::int32_t> globals;  // the first 16 tokens (a prompt's instruction, say)
-    for (std::int32_t i = 0; i < std::min(16, T); ++i) globals.push_back(i);
-    return sp::longformer(T, block, kWindow, globals);
-  }
-  if (name == "sinks") return sp::sinks(T, block, kSinkBlocks, kSinkWindow);
-  fail("bench attention: unknown pattern '{}' (causal, local, strided, bigbird_peer, bigbird, longformer, sinks)",
-       name);
-}
-
-// The positions whose k and v a decoder at length T must still hold: a later query of local or
-// sinks reads only its window (and the sinks), so their cache can be a ring of that span
-// (sparse::AttentionPattern::bounded); every other pattern may read any earlier position.
-std::int64_t kv_positions(const std::string& name, std::int32_t T, std::int32_t block) {
-  const std::int64_t span = name == "local" ? kWindow : name == "sinks" ? kSinkBlocks + kSinkWindow : 0;
-  return span == 0 ? T : std::min<std::int64_t>(T, span * block);
-}
 
 std::vector<std::string> split(const std::string& text) {
   std::vector<std::string> out;
@@ -108,11 +77,11 @@ std::string layout_text(const sp::BlockLayout& l, std::int64_t kv_cache_position
 // Each pattern's block grid as a gnuplot matrix (one data set per pattern, separated by two
 // blank lines so `index i` picks one): -2 above the diagonal, -1 a skipped block, else the kept
 // block's kind (0 full, 1 causal, 2 global).
-std::string layout_grid(const std::vector<std::string>& names, std::int32_t T, std::int32_t block) {
+std::string layout_grid(const std::vector<const AttentionPreset*>& presets, std::int32_t T, std::int32_t block) {
   std::string text;
-  for (const std::string& name : names) {
-    const sp::BlockLayout l = make_pattern(name, T, block);
-    text += fmt::format("# {}: T {}, block {}, density {:.4f}\n", name, T, block, l.density());
+  for (const AttentionPreset* preset : presets) {
+    const sp::BlockLayout l = preset_layout(*preset, T, block);
+    text += fmt::format("# {}: T {}, block {}, density {:.4f}\n", preset->name, T, block, l.density());
     for (std::int32_t qb = 0; qb < l.nb; ++qb) {
       for (std::int32_t kb = 0; kb < l.nb; ++kb) {
         sp::BlockKind kind{};
@@ -148,19 +117,20 @@ struct Timing {
 //   saved     what the forward keeps for the backward: out (bf16) and the row statistics lse
 //             (fp32) for a fused kernel (ours on the GPU, SDPA's, FlexAttention's); the (T, T)
 //             probabilities (fp32) for the CPU kernel, which keeps them whatever the pattern;
-//   kv_cache  k and v of the positions a decoder at length T still needs (kv_positions), in the
-//             kernel's precision (bf16 on the GPU, fp32 on the CPU);
+//   kv_cache  k and v of the positions a decoder at length T still needs (preset_kv_positions), in
+//             the kernel's precision (bf16 on the GPU, fp32 on the CPU);
 //   scores    the kept score blocks in fp32, what a kernel that materialised them would need.
 struct Memory {
   std::int64_t saved, kv_cache, scores;
 };
 
-Memory attention_memory(const sp::BlockLayout& l, const std::string& name, bool cpu, const Shape& s) {
+Memory attention_memory(const sp::BlockLayout& l, const AttentionPreset& preset, bool cpu, const Shape& s) {
   const std::int64_t B = s.B, T = s.T, H = s.H, D = s.D, block = l.block;
   const std::int64_t value_bytes = cpu ? 4 : 2;
   const std::int64_t kept_per_head = l.kept_blocks() / l.heads;
   return Memory{cpu ? B * H * T * T * 4 : B * T * H * (D * 2 + 4),
-                2 * B * kv_positions(name, l.T, l.block) * H * D * value_bytes, kept_per_head * block * block * 4 * B * H};
+                2 * B * preset_kv_positions(preset, l.T, l.block) * H * D * value_bytes,
+                kept_per_head * block * block * 4 * B * H};
 }
 
 #if MINITX_CUDA
@@ -298,6 +268,49 @@ constexpr const char* kHeader =
 
 }  // namespace
 
+const std::vector<AttentionPreset>& attention_presets() {
+  using Kind = sp::AttentionPattern::Kind;
+  // The first four are the peer script's masks (torch_peers.py, block 128: W = 2 blocks, stride 8,
+  // its hash-drawn BigBird); the rest are ours. Every number a layout reads is written out, not left
+  // to the pattern's defaults, so the bench's layouts stay put when a model's defaults change.
+  static const std::vector<AttentionPreset> presets = {
+      {"causal", {.kind = Kind::dense}},
+      {"local", {.kind = Kind::local, .window = 2}},
+      {"strided", {.kind = Kind::strided, .window = 2, .stride = 8}},
+      {"bigbird_peer", {.kind = Kind::bigbird, .window = 2, .global_blocks = 1}, true},
+      {"bigbird",
+       {.kind = Kind::bigbird, .window = 2, .global_blocks = 1, .random_blocks = 2, .per_head = false, .seed = 1}},
+      {"longformer", {.kind = Kind::longformer, .window = 2, .global_tokens = 16}},  // a prompt's instruction
+      {"sinks", {.kind = Kind::sinks, .window = 4, .sinks = 1}},
+  };
+  return presets;
+}
+
+const AttentionPreset& attention_preset(const std::string& name) {
+  std::string known;
+  for (const AttentionPreset& preset : attention_presets()) {
+    if (preset.name == name) return preset;
+    known += fmt::format("{}{}", known.empty() ? "" : ", ", preset.name);
+  }
+  fail("bench attention: unknown pattern '{}' ({})", name, known);
+}
+
+sp::BlockLayout preset_layout(const AttentionPreset& preset, std::int32_t T, std::int32_t block) {
+  sp::AttentionPattern p = preset.pattern;
+  p.block = block;
+  if (!preset.peer_hash) return sp::build_layout(p, T, 1, block);
+  return sp::layout_from_predicate(T, block, 1, [p](std::int32_t, std::int32_t qb, std::int32_t kb) {
+    return qb - kb < p.window || kb < p.global_blocks || (qb * 7 + kb * 13) % 11 == 0;
+  });
+}
+
+std::int64_t preset_kv_positions(const AttentionPreset& preset, std::int32_t T, std::int32_t block) {
+  const sp::AttentionPattern& p = preset.pattern;
+  if (!p.bounded()) return T;
+  const std::int64_t blocks = p.window + (p.kind == sp::AttentionPattern::Kind::sinks ? p.sinks : 0);
+  return std::min<std::int64_t>(T, blocks * block);
+}
+
 int run_bench_attention(Args& args) {
   const auto layout_grid_file = args.option("--layout-grid");
   const auto masks = args.option("--export-masks");
@@ -316,7 +329,8 @@ int run_bench_attention(Args& args) {
   const auto D = static_cast<std::int32_t>(args.integer("--dim", gpu ? 64 : 1, 128, 64));
   const int reps = static_cast<int>(args.integer("--reps", 1, 10000, gpu ? 30 : 5));
   args.done();
-  for (const std::string& name : names) make_pattern(name, 16, 16);  // an unknown name fails before any work
+  std::vector<const AttentionPreset*> presets;  // an unknown name fails before any work
+  for (const std::string& name : names) presets.push_back(&attention_preset(name));
   MINITX_CHECK(!gpu || D == 64 || D == 128, "bench attention: --dim must be 64 or 128 on the GPU, not {}", D);
 
   if (layout_grid_file) {
@@ -324,7 +338,7 @@ int run_bench_attention(Args& args) {
     MINITX_CHECK(lengths.size() == 1 && blocks.size() == 1,
                  "bench attention: --layout-grid draws one T and one block; got --T with {} values and --block with {}",
                  lengths.size(), blocks.size());
-    write_file_atomic(*layout_grid_file, layout_grid(names, lengths[0], blocks[0]));
+    write_file_atomic(*layout_grid_file, layout_grid(presets, lengths[0], blocks[0]));
     return 0;
   }
   const auto B_of = [&](std::int32_t T) { return std::max(1, tokens / T); };
@@ -332,9 +346,9 @@ int run_bench_attention(Args& args) {
     fs::create_directories(*masks);
     for (std::int32_t block : blocks)
       for (std::int32_t T : lengths)
-        for (const std::string& name : names)
-          write_file_atomic(fs::path(*masks) / fmt::format("{}_b{}_T{}.txt", name, block, T),
-                            layout_text(make_pattern(name, T, block), kv_positions(name, T, block)));
+        for (const AttentionPreset* preset : presets)
+          write_file_atomic(fs::path(*masks) / fmt::format("{}_b{}_T{}.txt", preset->name, block, T),
+                            layout_text(preset_layout(*preset, T, block), preset_kv_positions(*preset, T, block)));
     // The shapes, so the peer times the same B, H and D without being told twice.
     write_file_atomic(fs::path(*masks) / "shape.txt",
                       fmt::format("minitx-bench-shape 1\ntokens {}\nheads {}\ndim {}\nreps {}\n", tokens, H, D, reps));
@@ -360,8 +374,9 @@ int run_bench_attention(Args& args) {
   for (std::int32_t block : blocks)
     for (std::int32_t T : lengths) {
       const Shape shape{B_of(T), T, H, D};
-      for (const std::string& name : names) {
-        const auto layout = make_pattern(name, T, block);
+      for (const AttentionPreset* preset : presets) {
+        const std::string_view name = preset->name;
+        const auto layout = preset_layout(*preset, T, block);
         Timing t{};
 #if MINITX_CUDA
         if (gpu) t = time_cuda(layout, *cuda_ops, shape, reps);
@@ -371,7 +386,7 @@ int run_bench_attention(Args& args) {
         // density; the backward does 2.5 times the forward's matrix products.
         const double flops = 2.0 * shape.B * H * static_cast<double>(T) * T * D * layout.density();
         const double fwd_tf = flops / (t.fwd_ms * 1e9), fb_tf = 3.5 * flops / (t.fwdbwd_ms * 1e9);
-        const Memory m = attention_memory(layout, name, !gpu, shape);
+        const Memory m = attention_memory(layout, *preset, !gpu, shape);
         fmt::print("{:<13} {:>5} {:>6} {:>3} {:>7.3f} {:>10.3f} {:>10.3f} {:>8.3f} {:>8.3f} {:>10.1f} {:>10.1f} {:>10.1f}\n",
                    name, block, T, shape.B, layout.density(), t.fwd_ms, t.fwdbwd_ms, fwd_tf, fb_tf, mib(m.saved),
                    mib(m.kv_cache), mib(m.scores));

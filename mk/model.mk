@@ -3,7 +3,8 @@
 #   train: OUT/train.bin, OUT/val.bin -> OUT/model.ckpt, OUT/train_log.csv, train_device.json
 #          (+ OUT/train_times.csv),
 #          on DEVICE (mk/pipeline.mk)
-#   eval:  OUT/model.ckpt, OUT/val.bin -> OUT/eval.json
+#   eval:  OUT/model.ckpt, OUT/val.bin -> OUT/eval.json, on DEVICE (on a GPU in fp32: the CPU's
+#          loss to rounding; eval.json then names the device)
 #   bench: OUT/model.ckpt -> OUT/bench.csv, OUT/bench_positions.csv -> OUT/plot_latencia.png,
 #          on the CPU, and the GPU too where DEVICE=auto finds one (DEVICE=cpu or cuda: that one)
 
@@ -21,8 +22,8 @@ PLOT_LATENCIA := $(OUT)/plot_latencia.png
 $(MODEL_CKPT) $(TRAIN_LOG) $(TRAIN_TIMES) $(TRAIN_DEVICE_JSON) &: $(TOKEN_FILES) $(call section_stamp,model) $(call section_stamp,train) $(DEVICE_STAMP) | $(MINITX)
 	$(RUN) train --config $(CONFIG) --out $(OUT) --device $(DEVICE)
 
-$(EVAL_JSON): $(MODEL_CKPT) $(OUT)/val.bin $(call section_stamp,train) | $(MINITX)
-	$(RUN) eval --config $(CONFIG) --out $(OUT)
+$(EVAL_JSON): $(MODEL_CKPT) $(OUT)/val.bin $(call section_stamp,train) $(DEVICE_STAMP) | $(MINITX)
+	$(RUN) eval --config $(CONFIG) --out $(OUT) --device $(DEVICE)
 
 $(BENCH_CSV) $(BENCH_POSITIONS) &: $(MODEL_CKPT) $(call section_stamp,bench) | $(MINITX)
 	$(RUN) bench generate --config $(CONFIG) --out $(OUT) --output $(BENCH_CSV) --device $(DEVICE)
@@ -36,8 +37,9 @@ NONDETERMINISTIC += $(TRAIN_TIMES) $(BENCH_CSV) $(BENCH_POSITIONS) $(PLOT_LATENC
 # Provenance hashes stage outputs, so the stages list only the deterministic ones; the timing
 # files reach the release through NONDETERMINISTIC (mk/release.mk).
 $(eval $(call stage,train,$(TOKEN_FILES) $(call section_stamp,model) $(call section_stamp,train) $(DEVICE_STAMP),$(MODEL_CKPT) $(TRAIN_LOG) $(TRAIN_DEVICE_JSON)))
-$(eval $(call stage,eval,$(MODEL_CKPT) $(OUT)/val.bin,$(EVAL_JSON)))
+$(eval $(call stage,eval,$(MODEL_CKPT) $(OUT)/val.bin $(DEVICE_STAMP),$(EVAL_JSON)))
 
 .PHONY: train eval bench
 train: $(MODEL_CKPT) $(TRAIN_LOG) $(EVAL_JSON) ## train the GPT on the token files: OUT/model.ckpt, train_log.csv, eval.json
+eval: $(EVAL_JSON) ## the validation loss of OUT/model.ckpt on DEVICE: OUT/eval.json
 bench: $(BENCH_CSV) $(PLOT_LATENCIA) ## per-token latency with and without the KV cache: OUT/bench.csv, plot_latencia.png

@@ -137,7 +137,7 @@ GPU_TEST_CASE("cuda decode: greedy and sampled tokens equal the CPU's at fp32") 
     const std::vector<std::uint32_t> prompt = random_ids(7, config.tokens(), 7);
     for (const SamplingConfig& s : {SamplingConfig{0.0, 0, 1.0, 0}, SamplingConfig{0.9, 0, 1.0, 3},
                                     SamplingConfig{1.0, 20, 0.9, 4}}) {
-      INFO(name << " temperature " << s.temperature << " top-k " << s.top_k << " top-p " << s.top_p);
+      INFO(std::string(name) << " temperature " << s.temperature << " top-k " << s.top_k << " top-p " << s.top_p);
       GenerateOptions options;
       options.max_new = 60;
       options.sampling = s;

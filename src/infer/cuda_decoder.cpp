@@ -531,14 +531,8 @@ class DecoderImpl final : public CudaDecoder::Impl {
   const ParamLayout layout_;
   // Declared before everything that enqueues work on it, so it is destroyed after them, also
   // when the constructor throws.
-  struct OwnedStream {
-    cudaStream_t stream = nullptr;
-    OwnedStream() { MINITX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)); }
-    ~OwnedStream() { cudaStreamDestroy(stream); }
-    OwnedStream(const OwnedStream&) = delete;
-    OwnedStream& operator=(const OwnedStream&) = delete;
-  } owned_stream_;
-  cudaStream_t stream_ = owned_stream_.stream;
+  cuda::Stream owned_stream_{cudaStreamNonBlocking};
+  cudaStream_t stream_ = owned_stream_;
   cuda::LtMatmul lt_;
   DeviceBuffer<T> params_, k_, v_;
   DeviceBuffer<float> vectors_, qkv_, x_, x2_, h_, logits_, partials_;

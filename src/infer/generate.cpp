@@ -48,7 +48,14 @@ class CpuNextToken final : public NextToken {
 // The GPU's decoder samples on the device: only the token comes back.
 class CudaNextToken final : public NextToken {
  public:
-  CudaNextToken(const GptWeights& w, const GenerateOptions& o) : decoder_(w, o.precision), options_(o) {
+  CudaNextToken(const GptWeights& w, const GenerateOptions& o)
+      : owned_(o.decoder != nullptr ? nullptr : std::make_unique<CudaDecoder>(w, o.precision)),
+        decoder_(o.decoder != nullptr ? *o.decoder : *owned_),
+        options_(o) {
+    const ModelConfig &a = decoder_.config(), &b = w.config;
+    MINITX_CHECK(a.n_layer == b.n_layer && a.n_embd == b.n_embd && a.vocab_size == b.vocab_size && a.context == b.context,
+                 "generate: the decoder given was built for another model ({} layers, width {}, vocab {}, context {})",
+                 a.n_layer, a.n_embd, a.vocab_size, a.context);
     decoder_.use_graphs(o.graphs);
   }
   std::uint32_t after(const std::uint32_t* ids, std::size_t n, std::uint64_t draw) override {
@@ -57,7 +64,8 @@ class CudaNextToken final : public NextToken {
   std::uint32_t after_step(std::uint32_t, std::uint64_t) override { return decoder_.step_sample(1)[0]; }
 
  private:
-  CudaDecoder decoder_;
+  std::unique_ptr<CudaDecoder> owned_;
+  CudaDecoder& decoder_;
   const GenerateOptions& options_;
 };
 

@@ -36,6 +36,9 @@ struct GenerateOptions {
   bool cuda = false;
   GpuPrecision precision = GpuPrecision::bf16;
   bool graphs = true;  // replay each step as a captured CUDA graph
+  // A decoder of the same weights to reuse (its cache, captured graphs and device memory), as a
+  // benchmark does across runs; null: generate makes its own.
+  CudaDecoder* decoder = nullptr;
 };
 
 struct GenerateResult {

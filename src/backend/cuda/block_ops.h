@@ -33,11 +33,11 @@ inline Activation cuda_activation(ModelConfig::Activation a) {
   return Activation::relu;
 }
 
-// A stream of its own, blocking: any copy a library makes on the legacy default stream is ordered
-// with it.
+// A stream of its own. Blocking by default: any copy a library makes on the legacy default stream
+// is ordered with it; cudaStreamNonBlocking for work that must not wait on that stream.
 class Stream {
  public:
-  Stream() { MINITX_CUDA_CHECK(cudaStreamCreate(&s_)); }
+  explicit Stream(unsigned flags = cudaStreamDefault) { MINITX_CUDA_CHECK(cudaStreamCreateWithFlags(&s_, flags)); }
   ~Stream() { cudaStreamDestroy(s_); }
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;

@@ -13,6 +13,7 @@
 #include "common.h"
 #include "minitx/backend/cpu/gemm.h"
 #include "minitx/core/error.h"
+#include "minitx/core/memory.h"
 #include "minitx/core/threads.h"
 
 namespace minitx::cli {
@@ -129,6 +130,7 @@ int main(int argc, char** argv) {
   // message and the temporary file left behind; ignored, the write fails with EFBIG instead,
   // which AtomicFile reports and cleans up after.
   std::signal(SIGXFSZ, SIG_IGN);
+  minitx::set_allocation_policy();
   try {
     const int status = minitx::cli::run(argc, argv);
     minitx::cli::flush_stdout();

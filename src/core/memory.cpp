@@ -1,6 +1,9 @@
 #include "minitx/core/memory.h"
 
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <charconv>
@@ -103,6 +106,14 @@ std::string format_bytes(double bytes) {
   bytes /= 1024;
   while (bytes >= 1024 && unit + 1 < std::size(kUnits)) bytes /= 1024, ++unit;
   return fmt::format("{:.1f} {}", bytes, kUnits[unit]);
+}
+
+void set_allocation_policy() {
+#if defined(__GLIBC__)
+  // Setting either threshold also turns off glibc's adjustment of both.
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+#endif
 }
 
 void fail_allocation(std::string_view what, double bytes) {

@@ -59,6 +59,23 @@ decltype(auto) allocating(std::string_view what, double bytes, F&& allocate) {
   }
 }
 
+// The allocator's policy for big buffers, set once at the start of minitx's main. glibc serves
+// a request of 128 KiB or more with a mapping of its own, unmapped again when freed, and raises
+// that threshold (to at most 32 MiB) only when such a mapping is freed. So where parameters,
+// activations and caches lived depended on what a command happened to free first: 934e95f read
+// a checkpoint into a buffer grown by doubling, whose freed steps raised the threshold before
+// the parameters were allocated, so they came from the heap; reading into one buffer of the
+// file's size left them in a mapping of their own beside the file buffer's. On a guest with
+// shadow page tables (PVM, as on the development VM), unmapping memory also drops the host's
+// entries for the mappings near it: freeing the file buffer made the next touch of each page
+// of the parameters cost about 5 µs (2.4 ms for the tied 2 MB head in the first prefill), and
+// with the threshold left at 128 KiB every per-token buffer is mapped and unmapped again (2.5×
+// the no-cache decode time in a trial). Fixed here: buffers up to 32 MiB (the most glibc
+// allows) come from the heap and are reused, and the heap is trimmed only past 64 MiB free at
+// its top (glibc's own 2× rule). A no-op without glibc.
+// docs/results/2026-12-03-cpu-refactor-check.md, last section.
+void set_allocation_policy();
+
 // n value-initialised (zero) elements, through allocating().
 template <class T>
 std::vector<T> zeros(std::size_t n, std::string_view what) {

@@ -164,6 +164,8 @@ class DecoderImpl final : public CudaDecoder::Impl {
     partials_ = DeviceBuffer<float>(cuda::attention_partials_floats(m.n_head, cap, D));
     counters_ = DeviceBuffer<std::uint32_t>(cuda::decode_step_counters(L));
     MINITX_CUDA_CHECK(cudaMemsetAsync(counters_.get(), 0, counters_.size() * sizeof(std::uint32_t), stream_));
+    best_ = DeviceBuffer<std::uint64_t>(1);
+    MINITX_CUDA_CHECK(cudaMemsetAsync(best_.get(), 0, sizeof(std::uint64_t), stream_));
     times_ = DeviceBuffer<std::uint64_t>(cuda::decode_step_phases(L) + 1);
     for (std::size_t l = 0; l < L; ++l) {
       layers_[l].k_cache = k_.get() + l * C * cap;
@@ -228,13 +230,11 @@ class DecoderImpl final : public CudaDecoder::Impl {
     for (std::size_t i = 0; i < count; ++i) {
       if (graphs_) {
         if (sample_graph_ == nullptr) sample_graph_ = capture([this] {
-            launch_body();
-            launch_sample(1);
+            launch_sampling_step();
           });
         MINITX_CUDA_CHECK(cudaGraphLaunch(sample_graph_, stream_));
       } else {
-        launch_body();
-        launch_sample(1);
+        launch_sampling_step();
       }
     }
     length_ += count;
@@ -268,9 +268,8 @@ class DecoderImpl final : public CudaDecoder::Impl {
     for (std::size_t i = 0; i < count; ++i) {
       timer.begin(stream_, true);
       profiling_ = true;
-      launch_body();
+      launch_sampling_step();
       profiling_ = false;
-      launch_sample(1);
       timer.end();
       times_.download(stamps.data(), stamps.size(), stream_);
       MINITX_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -389,7 +388,15 @@ class DecoderImpl final : public CudaDecoder::Impl {
   }
 
   // ---- the step ----
-  void launch_body() {
+  // A step that samples its token: greedy picks it inside the step kernel, which also moves the
+  // cursor on; other samplers run after it.
+  void launch_sampling_step() {
+    const bool greedy = sampling_is_greedy(sampling_);
+    launch_body(greedy);
+    if (!greedy) launch_sample(1);
+  }
+
+  void launch_body(bool greedy = false) {
     const ModelConfig& m = m_;
     const bool rotary = m.position == ModelConfig::Position::rotary;
     cuda::DecodeStep<T> p{};
@@ -420,6 +427,9 @@ class DecoderImpl final : public CudaDecoder::Impl {
     p.cursor = cursor_.get();
     p.counters = counters_.get();
     p.times = profiling_ ? times_.get() : nullptr;
+    if (greedy)
+      p.greedy = {best_.get(), next_.get(), history_.get(), static_cast<std::uint32_t>(m.context),
+                  static_cast<std::uint32_t>(m.tokens())};
     cuda::decode_step<T>(p, stream_);
     if (timer_ != nullptr) timer_->mark("step");
   }
@@ -540,7 +550,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
   DeviceBuffer<cuda::DecodeCursor> cursor_;
   DeviceBuffer<float2> rope_;
   DeviceBuffer<std::uint32_t> next_, history_, ids_, counters_;
-  DeviceBuffer<std::uint64_t> times_;
+  DeviceBuffer<std::uint64_t> times_, best_;
   std::vector<cuda::DecodeLayer<T>> layers_;
   DeviceBuffer<cuda::DecodeLayer<T>> device_layers_;
   DeviceMatrix wte_, wpe_, head_;

@@ -16,6 +16,7 @@
 #include "activation.cuh"
 #include "common.cuh"
 #include "minitx/backend/cuda/decode.h"
+#include "minitx/infer/sampling_math.h"
 
 namespace minitx::cuda {
 namespace {
@@ -65,6 +66,7 @@ struct Phases {
   std::uint64_t* times;
   std::uint32_t last;  // the step's final phase
   std::uint32_t k = 0;
+  bool last_block = false;  // thread 0 of the block that arrived last at the final phase
 
   __device__ void stamp(std::uint32_t at) const {
     if (times != nullptr) {
@@ -89,8 +91,13 @@ struct Phases {
     __syncthreads();  // every thread's writes of the phase precede the release below
     if (threadIdx.x == 0 && counters != nullptr) {
       std::uint32_t before;
-      asm volatile("atom.release.gpu.global.add.u32 %0, [%1], 1;" : "=r"(before) : "l"(counters + k) : "memory");
+      // The final arrival also acquires: the last block then reads what every block left.
+      if (k == last)
+        asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;" : "=r"(before) : "l"(counters + k) : "memory");
+      else
+        asm volatile("atom.release.gpu.global.add.u32 %0, [%1], 1;" : "=r"(before) : "l"(counters + k) : "memory");
       if (k == last && before + 1 == gridDim.x) {
+        last_block = true;
         for (std::uint32_t i = 0; i <= k; ++i) counters[i] = 0;
         stamp(k + 1);
       }
@@ -234,14 +241,23 @@ __device__ __forceinline__ void combine_attention(float* xs, float* scale, const
     for (std::uint32_t s = 0; s < kCombineSplits; ++s)
       if (i < C && s < used) pre[e][s] = ld_act(acc + std::size_t{s} * a.head_dim);
   }
-  for (std::uint32_t h = threadIdx.x; h < a.heads; h += blockDim.x) {
+  // A warp per head, a lane per split (and every 32nd after it): each split's m and l are read
+  // once, the maximum and the denominator are butterflies, so one round trip to L2 serves all.
+  const std::uint32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (std::uint32_t h = warp; h < a.heads; h += kWarps) {
     const float* m = a.m + std::size_t{h} * a.splits;
     const float* l = a.l + std::size_t{h} * a.splits;
-    float top = ld_act(m);
-    for (std::uint32_t s = 1; s < used; ++s) top = fmaxf(top, ld_act(m + s));
-    float den = 0.0f;
-    for (std::uint32_t s = 0; s < used; ++s) den += expf(ld_act(m + s) - top) * ld_act(l + s);
-    for (std::uint32_t s = 0; s < used; ++s) scale[h * used + s] = expf(ld_act(m + s) - top) / den;
+    const bool first = lane < used;
+    const float m0 = first ? ld_act(m + lane) : -INFINITY, l0 = first ? ld_act(l + lane) : 0.0f;
+    float top = m0;
+    for (std::uint32_t s = lane + 32; s < used; s += 32) top = fmaxf(top, ld_act(m + s));
+    top = warp_max(top);
+    const float e0 = first ? expf(m0 - top) : 0.0f;
+    float den = e0 * l0;
+    for (std::uint32_t s = lane + 32; s < used; s += 32) den += expf(ld_act(m + s) - top) * ld_act(l + s);
+    den = warp_sum(den);
+    if (first) scale[h * used + lane] = e0 / den;
+    for (std::uint32_t s = lane + 32; s < used; s += 32) scale[h * used + s] = expf(ld_act(m + s) - top) / den;
   }
   __syncthreads();
   for (std::uint32_t i = threadIdx.x, e = 0; i < C; i += blockDim.x, ++e) {
@@ -303,13 +319,36 @@ __device__ __forceinline__ void build_input(float* xs, float* extra, std::uint32
 // ---- the matrix-vector phase -----------------------------------------------------------------
 
 // out[r] = residual[r] + act(W[r]·x + bias[r]) (residual, bias, act optional).
+// With `best`, the block also takes the largest (order key, lowest row) of its outputs, as the
+// sampler's greedy pick packs them (sampling.cu), and folds it into *best with atomicMax: a
+// maximum is the same whatever order the blocks arrive in.
 struct Epilogue {
   float* out;
   const float* bias = nullptr;
   const float* residual = nullptr;
   bool has_act = false;
   Activation act = Activation::gelu_tanh;
+  std::uint64_t* best = nullptr;
+  std::uint32_t candidates = 0;  // rows below this compete for *best
 };
+
+__device__ __forceinline__ std::uint64_t pack_best(float logit, std::uint32_t row) {
+  return (static_cast<std::uint64_t>(::minitx::sampling::order_key(logit)) << 32) | (0xffffffffu - row);
+}
+
+__device__ void fold_best(std::uint64_t mine, std::uint64_t* best) {
+  __shared__ std::uint64_t warp_best[kWarps];
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    const std::uint64_t other = __shfl_xor_sync(0xffffffffu, mine, offset);
+    mine = other > mine ? other : mine;
+  }
+  if (threadIdx.x % 32 == 0) warp_best[threadIdx.x / 32] = mine;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < kWarps; ++w) mine = warp_best[w] > mine ? warp_best[w] : mine;
+    atomicMax(reinterpret_cast<unsigned long long*>(best), static_cast<unsigned long long>(mine));
+  }
+}
 
 // How a matrix's rows are shared out. W warps own a row (a W-th of its units each); a group of W
 // warps takes rows group, group + groups, ...; a lane loads PER units of each of R = kSlots/PER
@@ -372,11 +411,16 @@ __device__ __forceinline__ void matvec(const DeviceMatrix& w, const Share& sh, c
     const std::uint32_t mine = sh.row(it, lane, R);
     if (e.residual != nullptr && lane < R && mine < w.rows) residual = ld_act(e.residual + mine);
   };
+  std::uint64_t best = 0;
   const auto finish = [&](std::uint32_t r, float s) {
     s += bias;
     if (e.has_act) s = detail::act_forward(s, e.act);
     if (e.residual != nullptr) s = residual + s;
     e.out[r] = s;
+    if (e.best != nullptr && r < e.candidates) {
+      const std::uint64_t candidate = pack_best(s, r);
+      best = candidate > best ? candidate : best;
+    }
   };
   load(0);
   ph.wait();
@@ -414,6 +458,7 @@ __device__ __forceinline__ void matvec(const DeviceMatrix& w, const Share& sh, c
       __syncthreads();
     }
   }
+  if (e.best != nullptr) fold_best(best, e.best);
   ph.done();
 }
 
@@ -670,8 +715,20 @@ __global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(const DecodeSt
         in.norm_w = p.lnfw;
         in.norm_b = p.lnfb;
         e = Epilogue{p.logits};
+        e.best = p.greedy.best;
+        e.candidates = p.greedy.tokens;
     }
     matvec_phase(w, in, e, ph, sm);
+  }
+  if (ph.last_block && p.greedy.best != nullptr) {
+    // The step's token, then decode_advance's bookkeeping; `best` is zeroed for the next step.
+    const std::uint32_t token = 0xffffffffu - static_cast<std::uint32_t>(atomicExch(
+                                                  reinterpret_cast<unsigned long long*>(p.greedy.best), 0ull));
+    p.greedy.history[cursor.draw % p.greedy.history_len] = token;
+    *p.greedy.next = token;
+    p.cursor->token = token;
+    p.cursor->pos = cursor.pos + 1;
+    p.cursor->draw = cursor.draw + 1;
   }
 }
 

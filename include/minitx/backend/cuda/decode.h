@@ -78,7 +78,16 @@ struct DecodeStep {
   // Activations (fp32): the residual stream x and x2, the token's q|k|v, the MLP's hidden
   // values h, the attention partials (attention_partials_floats), and the logits.
   float *x, *x2, *qkv, *h, *partials, *logits;
-  const DecodeCursor* cursor;
+  DecodeCursor* cursor;
+  // Greedy decoding inside the step (best null: off, the logits are left for a sampler): the
+  // first largest logit, as sample_token picks it, becomes the next token, and the cursor moves
+  // on as decode_advance does (`next`, `history`). `best` is one zeroed word, left zeroed. Only
+  // the first `tokens` logits are candidates (the head may be padded past the tokenizer).
+  struct Greedy {
+    std::uint64_t* best;
+    std::uint32_t *next, *history;
+    std::uint32_t history_len, tokens;
+  } greedy;
   // decode_step_counters(n_layer) zeroed words: the phases' arrival counters. The kernel leaves
   // them zeroed for the next step.
   std::uint32_t* counters;

@@ -6,6 +6,11 @@ ifeq ($(wildcard $(CONFIG)),)
   $(error CONFIG=$(CONFIG): no such file; configs/ has $(notdir $(wildcard configs/*.toml)))
 endif
 CONFIG_NAME := $(basename $(notdir $(CONFIG)))
+# OUT from the command line only: a shell's OUT (a common name; the GPU machine's job runner sets
+# one to its own folder) must not move every result of the pipeline there.
+ifeq ($(origin OUT),environment)
+  undefine OUT
+endif
 OUT ?= $(if $(filter default,$(CONFIG_NAME)),out,out/$(CONFIG_NAME))
 CORPUS_DIR ?= corpus
 THREADS ?=

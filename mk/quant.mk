@@ -1,6 +1,7 @@
 # Quantized models: the trained model converted by each recipe, then measured.
 #   quantize:    OUT/model.ckpt (+ OUT/train.bin for q4_mix's choice) -> OUT/model-<recipe>.mtq
-#   bench-quant: the files + OUT/val.bin -> OUT/bench_quant.csv (sizes, perplexity: deterministic)
+#   bench-quant: the files + OUT/val.bin -> OUT/bench_quant.csv (sizes, perplexity: deterministic;
+#                on the GPU in fp32 where DEVICE finds one, as eval)
 #                the files -> OUT/bench_quant_times.csv (prompt and decode tokens/s: timings; on
 #                the CPU, and the GPU too where DEVICE=auto finds one, beside its memory floor)
 #                both -> OUT/plot_quant.png
@@ -21,7 +22,7 @@ $(OUT)/model-q4_mix.mtq $(QUANT_SENSITIVITY) &: $(MODEL_CKPT) $(OUT)/train.bin |
 	$(RUN) quantize --config $(CONFIG) --out $(OUT) --to q4_mix --sensitivity $(QUANT_SENSITIVITY)
 
 $(BENCH_QUANT): $(QUANT_FILES) $(OUT)/val.bin $(call section_stamp,train) | $(MINITX)
-	$(RUN) bench quant --config $(CONFIG) --out $(OUT) --quality $@
+	$(RUN) bench quant --config $(CONFIG) --out $(OUT) --quality $@ --device $(DEVICE)
 
 $(BENCH_QUANT_TIMES): $(QUANT_FILES) | $(MINITX)
 	$(RUN) bench quant --config $(CONFIG) --out $(OUT) --speed $@ --device $(DEVICE)

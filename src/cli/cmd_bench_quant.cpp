@@ -1,6 +1,7 @@
 // minitx bench quant: what quantization trades, one row per format (f32, q8_0, q4_0, q4_mix):
 //   --quality FILE  file bytes, ratio to fp32, bits per parameter, validation perplexity and
-//                   its change from fp32 (deterministic: the same bits on every run)
+//                   its change from fp32 (deterministic: the same bits on every run), evaluated
+//                   on the CPU or, where --device resolves to cuda, on the GPU in fp32
 //   --speed FILE    prompt and decode tokens/s at batch 1 (timings), on the CPU and/or the GPU
 //                   (--device), the GPU's beside its memory floor
 // The models are OUT/model-<format>.mtq (written by `minitx quantize`); with --random the
@@ -21,6 +22,7 @@
 #include "minitx/core/rng.h"
 #include "minitx/core/threads.h"
 #include "minitx/data/token_file.h"
+#include "minitx/infer/cuda_eval.h"
 #include "minitx/infer/decoder.h"
 #include "minitx/infer/perplexity.h"
 #include "minitx/infer/quant_model.h"
@@ -100,7 +102,11 @@ int run_bench_quant(Args& args) {
   const bool random = args.flag("--random");
   const double share = args.number("--q8-share", 0.0, 1.0, 0.25);
   const bool quiet = args.flag("--quiet");
-  const std::vector<std::string> devices = resolve_bench_devices(args.option("--device").value_or("cpu"));
+  const std::string device_arg = args.option("--device").value_or("cpu");
+  const std::vector<std::string> devices = resolve_bench_devices(device_arg);
+  // Perplexity is one computation, so it runs on one device: auto's GPU where there is one (as
+  // eval's does). fp32 there: bf16's rounding of the weights would blur q8_0's 0.02%.
+  const bool quality_on_gpu = resolve_device(device_arg) == "cuda";
   const std::optional<std::string> precision_option = args.option("--precision");
   args.done();
   MINITX_CHECK(quality || speed, "bench quant: nothing to do: give --quality FILE and/or --speed FILE");
@@ -164,7 +170,8 @@ int run_bench_quant(Args& args) {
                            tokens.tokenizer_sha256, val.string());
       const std::size_t T = ex.train.seq_len == 0 ? x.model.config.context : std::min(ex.train.seq_len, x.model.config.context);
       const auto start = std::chrono::steady_clock::now();
-      results[x.format] = evaluate_loss(x.model.weights, tokens.ids, T, batch);
+      results[x.format] = quality_on_gpu ? cuda_evaluate_loss(x.model.weights, tokens.ids, T, GpuPrecision::fp32)
+                                         : evaluate_loss(x.model.weights, tokens.ids, T, batch);
       if (!quiet)
         fmt::print("bench quant: {:<7} perplexity {:.4f} ({} tokens, {:.1f} s)\n", row_name(x.format),
                    results[x.format].perplexity(), results[x.format].tokens,
@@ -172,12 +179,15 @@ int run_bench_quant(Args& args) {
     }
     const double base = results["f32"].perplexity();
     // No time, host or thread count: a deterministic artifact.
-    std::string csv = "format,bytes,ratio_to_fp32,bits_per_param,val_loss,perplexity,dppl,dppl_pct\n";
+    // The last column says where the losses were computed: the two devices agree to rounding,
+    // not to the bit.
+    const char* evaluated_on = quality_on_gpu ? "cuda-fp32" : "cpu";
+    std::string csv = "format,bytes,ratio_to_fp32,bits_per_param,val_loss,perplexity,dppl,dppl_pct,evaluated_on\n";
     for (const Loaded& x : models) {
       const EvalResult& r = results[x.format];
-      csv += fmt::format("{},{},{:.4f},{:.3f},{:.6f},{:.4f},{:.4f},{:.3f}\n", row_name(x.format), x.bytes,
+      csv += fmt::format("{},{},{:.4f},{:.3f},{:.6f},{:.4f},{:.4f},{:.3f},{}\n", row_name(x.format), x.bytes,
                          ratio(x.bytes), 8.0 * static_cast<double>(x.bytes) / static_cast<double>(params), r.mean_loss(),
-                         r.perplexity(), r.perplexity() - base, 100.0 * (r.perplexity() - base) / base);
+                         r.perplexity(), r.perplexity() - base, 100.0 * (r.perplexity() - base) / base, evaluated_on);
     }
     write_file_atomic(*quality, csv);
     if (!quiet) fmt::print("{}-> {}\n", csv, *quality);

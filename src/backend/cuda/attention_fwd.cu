@@ -1,9 +1,22 @@
-// Forward: one CTA per (query tile of BM rows, batch·head), one warp per 16 query rows. Q stays
-// in registers; K/V tiles of BN keys stream through two shared-memory buffers (cp.async: the
-// next kept tile loads while this one is used). Scores, the online softmax and P live in
-// registers; P·V reuses the score accumulators as A fragments.
+// Forward, two kernels with the same outputs (O in bf16, lse per row):
+//
+// Version 1 (attention_fwd_kernel): one CTA per (query tile of BM rows, batch·head), one warp per
+// 16 query rows. Q stays in registers; K/V tiles of BN keys stream through two shared-memory
+// buffers (cp.async: the next kept tile loads while this one is used). Scores, the online softmax
+// and P live in registers; P·V reuses the score accumulators as A fragments. Used for blocks
+// smaller than 128 (a query tile must not span two query blocks: they keep different keys).
+//
+// Version 2 (attention_fwd_v2_kernel, docs/KERNELS.md "Version 2"): query tiles of 128 rows for
+// blocks that are multiples of 128, so each K/V tile brought to shared memory serves 128 rows
+// instead of 64; MT m16 row tiles per warp (MT = 2 at D = 64: each K/V fragment read from shared
+// memory feeds two MMAs, halving ldmatrix traffic per FLOP, which bounds version 1); K and V in
+// separate cp.async groups (S = Q·Kᵀ starts while V lands); the row's key-block list copied to
+// shared memory once (no dependent global load before each tile's copies); masks only where a
+// warp's rows meet keys after them; warps skip sub-tiles that lie wholly after their rows; the
+// heaviest causal tiles are launched first.
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 
 #include "attention_common.cuh"
 
@@ -175,9 +188,249 @@ cudaError_t launch_fwd_d(const Params& p, cudaStream_t stream) {
   }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Version 2.
+
+// c += a · b as mma.sync without `volatile`: the product has no side effects, so the compiler may
+// interleave it with the fragment loads of the next step.
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Key blocks a query row may keep that fit the shared-memory copy of its list (T / block; 256
+// covers T = 32k at block 128). Longer lists go to version 1.
+constexpr int kV2MaxEntries = 256;
+
+template <int D, int MT, int WARPS, int BN>
+struct FwdV2Config {
+  static constexpr int kThreads = 32 * WARPS, BM = 16 * MT * WARPS, LD = D + 8;
+  static constexpr int kTile = tile_bytes(BN, D);
+  // Q, K0, K1, V0, V1, then the row's entries (key block << 2 | kind).
+  static constexpr int kSmem = tile_bytes(BM, D) + 4 * kTile + kV2MaxEntries * 4;
+  // Two CTAs per SM: <= 255 registers a thread at 128 threads; at 256 threads (8 warps of 16
+  // rows) <= 128, which D = 64 fits (Q 16 + O 32 + S 32 accumulators) and D = 128 does not.
+  static constexpr int kMinBlocks = kThreads <= 128 || D == 64 ? 2 : 1;
+};
+
+template <int D, int MT, int WARPS, int BN>
+__global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2Config<D, MT, WARPS, BN>::kMinBlocks)
+    attention_fwd_v2_kernel(const Params p) {
+  using Cfg = FwdV2Config<D, MT, WARPS, BN>;
+  constexpr int LD = Cfg::LD, NT = Cfg::kThreads, BM = Cfg::BM, WR = 16 * MT;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* const sq = reinterpret_cast<bf16*>(smem_raw);
+  bf16* const skv = sq + BM * LD;
+  auto sk = [&](int i) { return skv + i * BN * LD; };
+  auto sv = [&](int i) { return skv + (2 + i) * BN * LD; };
+  std::int32_t* const sent = reinterpret_cast<std::int32_t*>(skv + 4 * BN * LD);
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+  const int T = p.T, block = p.L.block;
+  // Batch·head varies fastest and the query tiles run from the last: the causal rows with the
+  // most keys start first, and the last wave holds the short ones.
+  const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
+  const int q0 = (gridDim.y - 1 - blockIdx.y) * BM;
+  const int qb = q0 / block;
+  const int row = (p.L.heads == 1 ? 0 : h) * p.L.nb + qb;
+  const int e0 = p.L.row_ptr[row], n_entries = p.L.row_ptr[row + 1] - e0;
+  const int subs = block / BN, n_tiles = n_entries * subs;
+  const int q_last = (q0 + BM < T ? q0 + BM : T) - 1;
+  const int wr0 = q0 + warp * WR;                                 // this warp's first row
+  const int w_last = (wr0 + WR - 1 < q_last ? wr0 + WR - 1 : q_last);  // its last valid row (< wr0: none)
+
+  const std::int64_t batch = static_cast<std::int64_t>(b) * T * p.ld_qkv;
+  const bf16* qg = bf(p.q) + batch + h * D;
+  const bf16* kg = bf(p.k) + batch + h * D;
+  const bf16* vg = bf(p.v) + batch + h * D;
+
+  // Groups: [Q, K(0)] [V(0)], then [K(j+1)] [V(j+1)] in iteration j.
+  load_tile<BM, D, NT>(sq, qg, p.ld_qkv, q0, T, tid);
+  int k0 = p.L.cols[e0] * block;  // the diagonal is always kept, so tile 0 exists and starts <= q0
+  load_tile<BN, D, NT>(sk(0), kg, p.ld_qkv, k0, T, tid);
+  cp_async_commit();
+  load_tile<BN, D, NT>(sv(0), vg, p.ld_qkv, k0, T, tid);
+  cp_async_commit();
+  for (int e = tid; e < n_entries; e += NT) sent[e] = p.L.cols[e0 + e] << 2 | p.L.kinds[e0 + e];
+  // Tile j: sub-tile j % subs of entry j / subs; the walk ends at the first tile after q_last.
+  auto tile_start = [&](int j) { return (sent[j / subs] >> 2) * block + (j % subs) * BN; };
+
+  std::uint32_t qf[MT][D / 16][4];
+  float o[MT][D / 8][4] = {};
+  float m[MT][2], l[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.f;
+  const float sl2 = p.scale_log2;
+
+  for (int j = 0;; ++j) {
+    cp_async_wait<1>();  // all but V(j): Q and K(j) have landed (this thread's copies)
+    __syncthreads();     // everyone's copies, the entries; and every warp is done with tile j - 1
+    if (j == 0) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int ks = 0; ks < D / 16; ++ks) load_a<LD>(qf[mt][ks], sq, warp * WR + mt * 16, ks * 16, lane);
+    }
+    int next = INT_MAX;
+    if (j + 1 < n_tiles) {
+      const int k = tile_start(j + 1);
+      if (k <= q_last) next = k;
+    }
+    const int nb = (j + 1) & 1;
+    if (next != INT_MAX) load_tile<BN, D, NT>(sk(nb), kg, p.ld_qkv, next, T, tid);
+    cp_async_commit();
+    if (next != INT_MAX) load_tile<BN, D, NT>(sv(nb), vg, p.ld_qkv, next, T, tid);
+    cp_async_commit();
+
+    const int cb = j & 1;
+    const int kind = sent[j / subs] & 3;
+    // Keys after every row of this warp: nothing to add (and the mask would zero it all).
+    const bool active = k0 <= w_last;
+    float s[MT][BN / 8][4];
+    if (active) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < BN / 8; ++nt) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
+#pragma unroll
+      for (int ks = 0; ks < D / 16; ++ks)
+#pragma unroll
+        for (int np = 0; np < BN / 16; ++np) {
+          std::uint32_t kf[4];
+          load_b_nk<LD>(kf, sk(cb), np * 16, ks * 16, lane);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            mma_bf16(s[mt][2 * np], qf[mt][ks], kf[0], kf[1]);
+            mma_bf16(s[mt][2 * np + 1], qf[mt][ks], kf[2], kf[3]);
+          }
+        }
+      // The mask only where some key of the tile lies after some row of the warp (causal), or
+      // for global blocks (whose mask also depends on the tokens).
+      if (kind != kFull && (kind == kGlobal || k0 + BN - 1 > wr0)) {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+              const int q = wr0 + mt * 16 + g + 8 * (i >> 1), k = k0 + nt * 8 + 2 * t + (i & 1);
+              if (!allowed(static_cast<std::uint8_t>(kind), q, k, T, p.L.global)) s[mt][nt][i] = -INFINITY;
+            }
+      }
+      // Online softmax on raw scores; the scale is folded into one FMA per exponential:
+      // exp2(s·c − m·c). A row with nothing allowed so far keeps m = −inf and uses 0 instead, so
+      // every exponent stays −inf (→ 0) rather than NaN.
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          float mx = m[mt][r];
+#pragma unroll
+          for (int nt = 0; nt < BN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
+          const float m_new = quad_max(mx);
+          const float ms = m_new == -INFINITY ? 0.f : m_new * sl2;
+          const float alpha = exp2_approx(fmaf(m[mt][r], sl2, -ms));
+          m[mt][r] = m_new;
+          float sum = 0.f;
+#pragma unroll
+          for (int nt = 0; nt < BN / 8; ++nt) {
+            s[mt][nt][2 * r] = exp2_approx(fmaf(s[mt][nt][2 * r], sl2, -ms));
+            s[mt][nt][2 * r + 1] = exp2_approx(fmaf(s[mt][nt][2 * r + 1], sl2, -ms));
+            sum += s[mt][nt][2 * r] + s[mt][nt][2 * r + 1];
+          }
+          l[mt][r] = fmaf(l[mt][r], alpha, sum);  // this thread's columns; the quad is summed at the end
+#pragma unroll
+          for (int dt = 0; dt < D / 8; ++dt) {
+            o[mt][dt][2 * r] *= alpha;
+            o[mt][dt][2 * r + 1] *= alpha;
+          }
+        }
+    }
+
+    cp_async_wait<2>();  // all but K(j + 1), V(j + 1): V(j) has landed
+    __syncthreads();
+    if (active) {
+      // O += P·V, P packed to bf16 straight from the score accumulators.
+#pragma unroll
+      for (int kk = 0; kk < BN / 16; ++kk) {
+        std::uint32_t pa[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          pa[mt][0] = pack_bf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+          pa[mt][1] = pack_bf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+          pa[mt][2] = pack_bf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+          pa[mt][3] = pack_bf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+        }
+#pragma unroll
+        for (int dp = 0; dp < D / 16; ++dp) {
+          std::uint32_t vf[4];
+          load_b_kn<LD>(vf, sv(cb), kk * 16, dp * 16, lane);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            mma_bf16(o[mt][2 * dp], pa[mt], vf[0], vf[1]);
+            mma_bf16(o[mt][2 * dp + 1], pa[mt], vf[2], vf[3]);
+          }
+        }
+      }
+    }
+    if (next == INT_MAX) break;
+    k0 = next;
+  }
+  cp_async_wait<0>();
+
+  const std::int64_t out_batch = static_cast<std::int64_t>(b) * T * p.ld_out;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const float total = quad_sum(l[mt][r]);
+      const int q = wr0 + mt * 16 + g + 8 * r;
+      if (q >= T) continue;
+      const float inv = 1.f / total;  // total > 0: the diagonal key q itself is always allowed
+      bf16* dst = bf(p.out_w) + out_batch + static_cast<std::int64_t>(q) * p.ld_out + h * D + 2 * t;
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt)
+        *reinterpret_cast<std::uint32_t*>(dst + dt * 8) = pack_bf16(o[mt][dt][2 * r] * inv, o[mt][dt][2 * r + 1] * inv);
+      if (t == 0) p.lse[static_cast<std::int64_t>(bh) * T + q] = (m[mt][r] * sl2 + __log2f(total)) * kLn2;
+    }
+}
+
+template <int D, int MT, int WARPS, int BN>
+cudaError_t launch_fwd_v2(const Params& p, cudaStream_t stream) {
+  using Cfg = FwdV2Config<D, MT, WARPS, BN>;
+  auto kernel = attention_fwd_v2_kernel<D, MT, WARPS, BN>;
+  static const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmem);
+  if (err != cudaSuccess) return err;
+  const dim3 grid(p.B * p.H, (p.T + Cfg::BM - 1) / Cfg::BM);
+  kernel<<<grid, Cfg::kThreads, Cfg::kSmem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+// MINITX_ATTN_FWD picks the forward for a same-binary comparison on the GPU: 1 = version 1
+// everywhere, 2 (default) = version 2 where it applies, 3 = version 2 with 8 warps of 16 rows at
+// D = 64 (instead of 4 warps of 32 rows). Read once.
+int fwd_variant() {
+  static const int v = [] {
+    const char* e = std::getenv("MINITX_ATTN_FWD");
+    return e && (e[0] == '1' || e[0] == '3') && e[1] == 0 ? e[0] - '0' : 2;
+  }();
+  return v;
+}
+
+bool v2_applies(const Params& p) {
+  return p.L.block % 128 == 0 && p.L.nb <= kV2MaxEntries && fwd_variant() != 1;
+}
 }  // namespace
 
 cudaError_t forward(const Params& p, int D, cudaStream_t stream) {
+  if (v2_applies(p)) {
+    if (D == 64)
+      return fwd_variant() == 3 ? launch_fwd_v2<64, 1, 8, 64>(p, stream) : launch_fwd_v2<64, 2, 4, 64>(p, stream);
+    return launch_fwd_v2<128, 1, 8, 64>(p, stream);
+  }
   return D == 64 ? launch_fwd_d<64>(p, stream) : launch_fwd_d<128>(p, stream);
 }
 

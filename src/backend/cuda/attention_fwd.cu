@@ -230,10 +230,11 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int T = p.T, block = p.L.block;
-  // Batch·head varies fastest and the query tiles run from the last: the causal rows with the
-  // most keys start first, and the last wave holds the short ones.
-  const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
-  const int q0 = (gridDim.y - 1 - blockIdx.y) * BM;
+  // The query tiles of one head run together (they read the same K/V: one head's K/V stays in
+  // L2) and from the last: the causal rows with the most keys start first, so the last wave of
+  // the grid holds short ones.
+  const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
+  const int q0 = (gridDim.x - 1 - blockIdx.x) * BM;
   const int qb = q0 / block;
   const int row = (p.L.heads == 1 ? 0 : h) * p.L.nb + qb;
   const int e0 = p.L.row_ptr[row], n_entries = p.L.row_ptr[row + 1] - e0;
@@ -247,7 +248,9 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2
   const bf16* kg = bf(p.k) + batch + h * D;
   const bf16* vg = bf(p.v) + batch + h * D;
 
-  // Groups: [Q, K(0)] [V(0)], then [K(j+1)] [V(j+1)] in iteration j.
+  // Groups: [Q, K(0)] [V(0)], then [K(j+1)] [V(j+1)] in iteration j. The first tile's S = Q·Kᵀ
+  // starts while V(0) lands (most sparse rows have only 2–5 tiles, so this start matters); later
+  // tiles were copied during the whole previous tile, and one barrier per tile suffices.
   load_tile<BM, D, NT>(sq, qg, p.ld_qkv, q0, T, tid);
   int k0 = p.L.cols[e0] * block;  // the diagonal is always kept, so tile 0 exists and starts <= q0
   load_tile<BN, D, NT>(sk(0), kg, p.ld_qkv, k0, T, tid);
@@ -266,8 +269,14 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2
   const float sl2 = p.scale_log2;
 
   for (int j = 0;; ++j) {
-    cp_async_wait<1>();  // all but V(j): Q and K(j) have landed (this thread's copies)
-    __syncthreads();     // everyone's copies, the entries; and every warp is done with tile j - 1
+    // Tile 0: all but V(0) (Q and K(0)) have landed; later: K(j) and V(j). The barrier makes
+    // everyone's copies (and the entries) visible, and every warp is done with tile j − 1, whose
+    // buffers the copies below refill.
+    if (j == 0)
+      cp_async_wait<1>();
+    else
+      cp_async_wait<0>();
+    __syncthreads();
     if (j == 0) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
@@ -287,8 +296,8 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2
 
     const int cb = j & 1;
     const int kind = sent[j / subs] & 3;
-    // Keys after every row of this warp: nothing to add (and the mask would zero it all).
-    const bool active = k0 <= w_last;
+    // Keys after every row of this warp, or no row below T: nothing to add.
+    const bool active = k0 <= w_last && wr0 <= q_last;
     float s[MT][BN / 8][4];
     if (active) {
 #pragma unroll
@@ -350,8 +359,10 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2
         }
     }
 
-    cp_async_wait<2>();  // all but K(j + 1), V(j + 1): V(j) has landed
-    __syncthreads();
+    if (j == 0) {
+      cp_async_wait<2>();  // all but K(1), V(1): V(0) has landed
+      __syncthreads();
+    }
     if (active) {
       // O += P·V, P packed to bf16 straight from the score accumulators.
 #pragma unroll
@@ -404,7 +415,7 @@ cudaError_t launch_fwd_v2(const Params& p, cudaStream_t stream) {
   auto kernel = attention_fwd_v2_kernel<D, MT, WARPS, BN>;
   static const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmem);
   if (err != cudaSuccess) return err;
-  const dim3 grid(p.B * p.H, (p.T + Cfg::BM - 1) / Cfg::BM);
+  const dim3 grid((p.T + Cfg::BM - 1) / Cfg::BM, p.B * p.H);
   kernel<<<grid, Cfg::kThreads, Cfg::kSmem, stream>>>(p);
   return cudaGetLastError();
 }

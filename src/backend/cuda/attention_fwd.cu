@@ -205,7 +205,10 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const std::uint32_t (&a)
 // covers T = 32k at block 128). Longer lists go to version 1.
 constexpr int kV2MaxEntries = 256;
 
-template <int D, int MT, int WARPS, int BN>
+// QREG: Q's A fragments stay in registers for the whole walk (MT·D/4 registers); otherwise they
+// are read from shared memory for each key tile, which leaves room for 128-key tiles (S then
+// takes MT·BN/2 registers).
+template <int D, int MT, int WARPS, int BN, bool QREG>
 struct FwdV2Config {
   static constexpr int kThreads = 32 * WARPS, BM = 16 * MT * WARPS, LD = D + 8;
   static constexpr int kTile = tile_bytes(BN, D);
@@ -216,10 +219,11 @@ struct FwdV2Config {
   static constexpr int kMinBlocks = kThreads <= 128 || D == 64 ? 2 : 1;
 };
 
-template <int D, int MT, int WARPS, int BN>
-__global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2Config<D, MT, WARPS, BN>::kMinBlocks)
+template <int D, int MT, int WARPS, int BN, bool QREG>
+__global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN, QREG>::kThreads,
+                                  FwdV2Config<D, MT, WARPS, BN, QREG>::kMinBlocks)
     attention_fwd_v2_kernel(const Params p) {
-  using Cfg = FwdV2Config<D, MT, WARPS, BN>;
+  using Cfg = FwdV2Config<D, MT, WARPS, BN, QREG>;
   constexpr int LD = Cfg::LD, NT = Cfg::kThreads, BM = Cfg::BM, WR = 16 * MT;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* const sq = reinterpret_cast<bf16*>(smem_raw);
@@ -261,7 +265,7 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2
   // Tile j: sub-tile j % subs of entry j / subs; the walk ends at the first tile after q_last.
   auto tile_start = [&](int j) { return (sent[j / subs] >> 2) * block + (j % subs) * BN; };
 
-  std::uint32_t qf[MT][D / 16][4];
+  std::uint32_t qf[MT][QREG ? D / 16 : 1][4];
   float o[MT][D / 8][4] = {};
   float m[MT][2], l[MT][2];
 #pragma unroll
@@ -277,11 +281,11 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2
     else
       cp_async_wait<0>();
     __syncthreads();
-    if (j == 0) {
+    if (QREG && j == 0) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-        for (int ks = 0; ks < D / 16; ++ks) load_a<LD>(qf[mt][ks], sq, warp * WR + mt * 16, ks * 16, lane);
+        for (int ks = 0; ks < (QREG ? D / 16 : 1); ++ks) load_a<LD>(qf[mt][ks], sq, warp * WR + mt * 16, ks * 16, lane);
     }
     int next = INT_MAX;
     if (j + 1 < n_tiles) {
@@ -305,17 +309,28 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2
 #pragma unroll
         for (int nt = 0; nt < BN / 8; ++nt) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
 #pragma unroll
-      for (int ks = 0; ks < D / 16; ++ks)
+      for (int ks = 0; ks < D / 16; ++ks) {
+        std::uint32_t qa[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          if constexpr (QREG) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) qa[mt][i] = qf[mt][ks][i];
+          } else {
+            load_a<LD>(qa[mt], sq, warp * WR + mt * 16, ks * 16, lane);
+          }
+        }
 #pragma unroll
         for (int np = 0; np < BN / 16; ++np) {
           std::uint32_t kf[4];
           load_b_nk<LD>(kf, sk(cb), np * 16, ks * 16, lane);
 #pragma unroll
           for (int mt = 0; mt < MT; ++mt) {
-            mma_bf16(s[mt][2 * np], qf[mt][ks], kf[0], kf[1]);
-            mma_bf16(s[mt][2 * np + 1], qf[mt][ks], kf[2], kf[3]);
+            mma_bf16(s[mt][2 * np], qa[mt], kf[0], kf[1]);
+            mma_bf16(s[mt][2 * np + 1], qa[mt], kf[2], kf[3]);
           }
         }
+      }
       // The mask only where some key of the tile lies after some row of the warp (causal), or
       // for global blocks (whose mask also depends on the tokens).
       if (kind != kFull && (kind == kGlobal || k0 + BN - 1 > wr0)) {
@@ -332,6 +347,8 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2
       // Online softmax on raw scores; the scale is folded into one FMA per exponential:
       // exp2(s·c − m·c). A row with nothing allowed so far keeps m = −inf and uses 0 instead, so
       // every exponent stays −inf (→ 0) rather than NaN.
+      float alpha[MT][2];
+      bool rescale = false;
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -341,7 +358,8 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2
           for (int nt = 0; nt < BN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
           const float m_new = quad_max(mx);
           const float ms = m_new == -INFINITY ? 0.f : m_new * sl2;
-          const float alpha = exp2_approx(fmaf(m[mt][r], sl2, -ms));
+          alpha[mt][r] = exp2_approx(fmaf(m[mt][r], sl2, -ms));
+          rescale |= alpha[mt][r] != 1.f;
           m[mt][r] = m_new;
           float sum = 0.f;
 #pragma unroll
@@ -350,13 +368,21 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2
             s[mt][nt][2 * r + 1] = exp2_approx(fmaf(s[mt][nt][2 * r + 1], sl2, -ms));
             sum += s[mt][nt][2 * r] + s[mt][nt][2 * r + 1];
           }
-          l[mt][r] = fmaf(l[mt][r], alpha, sum);  // this thread's columns; the quad is summed at the end
+          l[mt][r] = fmaf(l[mt][r], alpha[mt][r], sum);  // this thread's columns; the quad is summed at the end
+        }
+      // Rescale O only when some row's maximum moved (a warp-uniform branch; after the first
+      // tiles of a long row it rarely does). Skipping a multiply by exactly 1 changes no bit.
+      if (__any_sync(0xffffffffu, rescale)) {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
           for (int dt = 0; dt < D / 8; ++dt) {
-            o[mt][dt][2 * r] *= alpha;
-            o[mt][dt][2 * r + 1] *= alpha;
+            o[mt][dt][0] *= alpha[mt][0];
+            o[mt][dt][1] *= alpha[mt][0];
+            o[mt][dt][2] *= alpha[mt][1];
+            o[mt][dt][3] *= alpha[mt][1];
           }
-        }
+      }
     }
 
     if (j == 0) {
@@ -409,10 +435,10 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2
     }
 }
 
-template <int D, int MT, int WARPS, int BN>
+template <int D, int MT, int WARPS, int BN, bool QREG>
 cudaError_t launch_fwd_v2(const Params& p, cudaStream_t stream) {
-  using Cfg = FwdV2Config<D, MT, WARPS, BN>;
-  auto kernel = attention_fwd_v2_kernel<D, MT, WARPS, BN>;
+  using Cfg = FwdV2Config<D, MT, WARPS, BN, QREG>;
+  auto kernel = attention_fwd_v2_kernel<D, MT, WARPS, BN, QREG>;
   static const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmem);
   if (err != cudaSuccess) return err;
   const dim3 grid((p.T + Cfg::BM - 1) / Cfg::BM, p.B * p.H);
@@ -422,11 +448,13 @@ cudaError_t launch_fwd_v2(const Params& p, cudaStream_t stream) {
 
 // MINITX_ATTN_FWD picks the forward for a same-binary comparison on the GPU: 1 = version 1
 // everywhere, 2 (default) = version 2 where it applies, 3 = version 2 with 8 warps of 16 rows at
-// D = 64 (instead of 4 warps of 32 rows). Read once.
+// D = 64 (instead of 4 warps of 32 rows), 4 = key tiles of 128 with Q read from shared memory
+// at D = 64, 5 = 4 warps of 32 rows, key tiles of 32 and Q from shared memory at D = 128. Read
+// once.
 int fwd_variant() {
   static const int v = [] {
     const char* e = std::getenv("MINITX_ATTN_FWD");
-    return e && (e[0] == '1' || e[0] == '3') && e[1] == 0 ? e[0] - '0' : 2;
+    return e && e[0] >= '1' && e[0] <= '5' && e[1] == 0 ? e[0] - '0' : 2;
   }();
   return v;
 }
@@ -438,9 +466,12 @@ bool v2_applies(const Params& p) {
 
 cudaError_t forward(const Params& p, int D, cudaStream_t stream) {
   if (v2_applies(p)) {
-    if (D == 64)
-      return fwd_variant() == 3 ? launch_fwd_v2<64, 1, 8, 64>(p, stream) : launch_fwd_v2<64, 2, 4, 64>(p, stream);
-    return launch_fwd_v2<128, 1, 8, 64>(p, stream);
+    if (D == 64) switch (fwd_variant()) {
+        case 3: return launch_fwd_v2<64, 1, 8, 64, true>(p, stream);
+        case 4: return launch_fwd_v2<64, 2, 4, 128, false>(p, stream);
+        default: return launch_fwd_v2<64, 2, 4, 64, true>(p, stream);
+      }
+    return fwd_variant() == 5 ? launch_fwd_v2<128, 2, 4, 32, false>(p, stream) : launch_fwd_v2<128, 1, 8, 64, true>(p, stream);
   }
   return D == 64 ? launch_fwd_d<64>(p, stream) : launch_fwd_d<128>(p, stream);
 }

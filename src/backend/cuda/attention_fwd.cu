@@ -418,21 +418,44 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN, QREG>::kThreads,
   }
   cp_async_wait<0>();
 
+  // O through this warp's own rows of the Q tile (no other warp reads them, so __syncwarp is
+  // enough), then out in 16-byte row pieces (whole 128-byte lines) instead of 4-byte stores that
+  // cover half a sector each; 4-byte stores from registers when out is not 16-byte aligned.
   const std::int64_t out_batch = static_cast<std::int64_t>(b) * T * p.ld_out;
+  bf16* const out_head = bf(p.out_w) + out_batch + h * D;
+  const bool wide = (reinterpret_cast<std::uintptr_t>(out_head) & 15) == 0 && (p.ld_out & 7) == 0;
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const float total = quad_sum(l[mt][r]);
-      const int q = wr0 + mt * 16 + g + 8 * r;
-      if (q >= T) continue;
-      const float inv = 1.f / total;  // total > 0: the diagonal key q itself is always allowed
-      bf16* dst = bf(p.out_w) + out_batch + static_cast<std::int64_t>(q) * p.ld_out + h * D + 2 * t;
+      const int lr = warp * WR + mt * 16 + g + 8 * r, q = q0 + lr;
+      // total > 0 for q < T: the diagonal key q itself is always allowed (rows past T: unused).
+      const float inv = q < T ? 1.f / total : 0.f;
+      if (wide) {
 #pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt)
-        *reinterpret_cast<std::uint32_t*>(dst + dt * 8) = pack_bf16(o[mt][dt][2 * r] * inv, o[mt][dt][2 * r + 1] * inv);
-      if (t == 0) p.lse[static_cast<std::int64_t>(bh) * T + q] = (m[mt][r] * sl2 + __log2f(total)) * kLn2;
+        for (int dt = 0; dt < D / 8; ++dt)
+          *reinterpret_cast<std::uint32_t*>(sq + lr * LD + dt * 8 + 2 * t) =
+              pack_bf16(o[mt][dt][2 * r] * inv, o[mt][dt][2 * r + 1] * inv);
+      } else if (q < T) {
+        bf16* dst = out_head + static_cast<std::int64_t>(q) * p.ld_out + 2 * t;
+#pragma unroll
+        for (int dt = 0; dt < D / 8; ++dt)
+          *reinterpret_cast<std::uint32_t*>(dst + dt * 8) = pack_bf16(o[mt][dt][2 * r] * inv, o[mt][dt][2 * r + 1] * inv);
+      }
+      if (t == 0 && q < T) p.lse[static_cast<std::int64_t>(bh) * T + q] = (m[mt][r] * sl2 + __log2f(total)) * kLn2;
     }
+  if (wide) {
+    __syncwarp();
+    constexpr int kChunks = D / 8;
+#pragma unroll
+    for (int c = lane; c < WR * kChunks; c += 32) {
+      const int lr = warp * WR + c / kChunks, col = (c % kChunks) * 8, q = q0 + lr;
+      if (q < T)
+        *reinterpret_cast<uint4*>(out_head + static_cast<std::int64_t>(q) * p.ld_out + col) =
+            *reinterpret_cast<const uint4*>(sq + lr * LD + col);
+    }
+  }
 }
 
 template <int D, int MT, int WARPS, int BN, bool QREG>

@@ -358,8 +358,9 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN, QREG>::kThreads,
           for (int nt = 0; nt < BN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
           const float m_new = quad_max(mx);
           const float ms = m_new == -INFINITY ? 0.f : m_new * sl2;
-          alpha[mt][r] = exp2_approx(fmaf(m[mt][r], sl2, -ms));
-          rescale |= alpha[mt][r] != 1.f;
+          // Exactly 1 when the maximum did not move (the FMA would leave m·c's rounding error).
+          alpha[mt][r] = m_new == m[mt][r] ? 1.f : exp2_approx(fmaf(m[mt][r], sl2, -ms));
+          rescale |= m_new != m[mt][r];
           m[mt][r] = m_new;
           float sum = 0.f;
 #pragma unroll

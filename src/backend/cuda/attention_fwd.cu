@@ -51,15 +51,16 @@ __global__ void __launch_bounds__(FwdConfig<D, BM, BN>::kThreads)
   const int row = (p.L.heads == 1 ? 0 : h) * p.L.nb + qb;
   const KeyWalk walk(p.L.row_ptr, p.L.cols, row, block, BN, q0, BM, T);
 
-  const std::int64_t batch = static_cast<std::int64_t>(b) * T * p.ld_qkv;
-  const bf16* qg = bf(p.q) + batch + h * D;
-  const bf16* kg = bf(p.k) + batch + h * D;
-  const bf16* vg = bf(p.v) + batch + h * D;
+  // One offset for q, k and v (their bases stay in the parameter bank): fewer live registers.
+  const std::int64_t qkv_off = static_cast<std::int64_t>(b) * T * p.ld_qkv + h * D;
+  const bf16* qg = bf(p.q) + qkv_off;
+  auto kg = [&] { return bf(p.k) + qkv_off; };
+  auto vg = [&] { return bf(p.v) + qkv_off; };
 
   load_tile<BM, D, NT>(sq, qg, p.ld_qkv, q0, T, tid);
   int k0 = walk.start(0);  // the diagonal is always kept, so tile 0 exists and starts <= q0
-  load_tile<BN, D, NT>(sk(0), kg, p.ld_qkv, k0, T, tid);
-  load_tile<BN, D, NT>(sv(0), vg, p.ld_qkv, k0, T, tid);
+  load_tile<BN, D, NT>(sk(0), kg(), p.ld_qkv, k0, T, tid);
+  load_tile<BN, D, NT>(sv(0), vg(), p.ld_qkv, k0, T, tid);
   cp_async_commit();
   cp_async_wait<0>();
   __syncthreads();
@@ -76,8 +77,8 @@ __global__ void __launch_bounds__(FwdConfig<D, BM, BN>::kThreads)
   for (int j = 0;; ++j) {
     const int next = walk.next(j);
     if (next != INT_MAX) {
-      load_tile<BN, D, NT>(sk(buf ^ 1), kg, p.ld_qkv, next, T, tid);
-      load_tile<BN, D, NT>(sv(buf ^ 1), vg, p.ld_qkv, next, T, tid);
+      load_tile<BN, D, NT>(sk(buf ^ 1), kg(), p.ld_qkv, next, T, tid);
+      load_tile<BN, D, NT>(sv(buf ^ 1), vg(), p.ld_qkv, next, T, tid);
     }
     cp_async_commit();
     cp_async_wait<1>();
@@ -222,7 +223,7 @@ struct FwdV2Config {
 template <int D, int MT, int WARPS, int BN, bool QREG>
 __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN, QREG>::kThreads,
                                   FwdV2Config<D, MT, WARPS, BN, QREG>::kMinBlocks)
-    attention_fwd_v2_kernel(const Params p) {
+    attention_fwd_v2_kernel(const Params p, int log2_group) {
   using Cfg = FwdV2Config<D, MT, WARPS, BN, QREG>;
   constexpr int LD = Cfg::LD, NT = Cfg::kThreads, BM = Cfg::BM, WR = 16 * MT;
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -234,11 +235,15 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN, QREG>::kThreads,
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int T = p.T, block = p.L.block;
-  // The query tiles of one head run together (they read the same K/V: one head's K/V stays in
-  // L2) and from the last: the causal rows with the most keys start first, so the last wave of
-  // the grid holds short ones.
-  const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
-  const int q0 = (gridDim.x - 1 - blockIdx.x) * BM;
+  // Launch order: heads in groups of 2^log2_group whose K and V fit in L2 together (y); within a
+  // group (x), longest rows first: query tiles from the last, the group's heads side by side, so
+  // the grid ends on the shortest causal rows instead of a ragged wave of long ones. A power of
+  // two keeps the index arithmetic to shifts; the last group's heads past B·H exit at once.
+  const int n_qt = (T + BM - 1) / BM;
+  const int bh = (blockIdx.y << log2_group) + (blockIdx.x & ((1 << log2_group) - 1));
+  if (bh >= p.B * p.H) return;
+  const int b = bh / p.H, h = bh % p.H;  // (recomputed in the epilogue rather than kept)
+  const int q0 = (n_qt - 1 - static_cast<int>(blockIdx.x >> log2_group)) * BM;
   const int qb = q0 / block;
   const int row = (p.L.heads == 1 ? 0 : h) * p.L.nb + qb;
   const int e0 = p.L.row_ptr[row], n_entries = p.L.row_ptr[row + 1] - e0;
@@ -247,19 +252,20 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN, QREG>::kThreads,
   const int wr0 = q0 + warp * WR;                                 // this warp's first row
   const int w_last = (wr0 + WR - 1 < q_last ? wr0 + WR - 1 : q_last);  // its last valid row (< wr0: none)
 
-  const std::int64_t batch = static_cast<std::int64_t>(b) * T * p.ld_qkv;
-  const bf16* qg = bf(p.q) + batch + h * D;
-  const bf16* kg = bf(p.k) + batch + h * D;
-  const bf16* vg = bf(p.v) + batch + h * D;
+  // One offset for q, k and v (their bases stay in the parameter bank): fewer live registers.
+  const std::int64_t qkv_off = static_cast<std::int64_t>(b) * T * p.ld_qkv + h * D;
+  const bf16* qg = bf(p.q) + qkv_off;
+  auto kg = [&] { return bf(p.k) + qkv_off; };
+  auto vg = [&] { return bf(p.v) + qkv_off; };
 
   // Groups: [Q, K(0)] [V(0)], then [K(j+1)] [V(j+1)] in iteration j. The first tile's S = Q·Kᵀ
   // starts while V(0) lands (most sparse rows have only 2–5 tiles, so this start matters); later
   // tiles were copied during the whole previous tile, and one barrier per tile suffices.
   load_tile<BM, D, NT>(sq, qg, p.ld_qkv, q0, T, tid);
   int k0 = p.L.cols[e0] * block;  // the diagonal is always kept, so tile 0 exists and starts <= q0
-  load_tile<BN, D, NT>(sk(0), kg, p.ld_qkv, k0, T, tid);
+  load_tile<BN, D, NT>(sk(0), kg(), p.ld_qkv, k0, T, tid);
   cp_async_commit();
-  load_tile<BN, D, NT>(sv(0), vg, p.ld_qkv, k0, T, tid);
+  load_tile<BN, D, NT>(sv(0), vg(), p.ld_qkv, k0, T, tid);
   cp_async_commit();
   for (int e = tid; e < n_entries; e += NT) sent[e] = p.L.cols[e0 + e] << 2 | p.L.kinds[e0 + e];
   // Tile j: sub-tile j % subs of entry j / subs; the walk ends at the first tile after q_last.
@@ -293,9 +299,9 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN, QREG>::kThreads,
       if (k <= q_last) next = k;
     }
     const int nb = (j + 1) & 1;
-    if (next != INT_MAX) load_tile<BN, D, NT>(sk(nb), kg, p.ld_qkv, next, T, tid);
+    if (next != INT_MAX) load_tile<BN, D, NT>(sk(nb), kg(), p.ld_qkv, next, T, tid);
     cp_async_commit();
-    if (next != INT_MAX) load_tile<BN, D, NT>(sv(nb), vg, p.ld_qkv, next, T, tid);
+    if (next != INT_MAX) load_tile<BN, D, NT>(sv(nb), vg(), p.ld_qkv, next, T, tid);
     cp_async_commit();
 
     const int cb = j & 1;
@@ -422,8 +428,7 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN, QREG>::kThreads,
   // O through this warp's own rows of the Q tile (no other warp reads them, so __syncwarp is
   // enough), then out in 16-byte row pieces (whole 128-byte lines) instead of 4-byte stores that
   // cover half a sector each; 4-byte stores from registers when out is not 16-byte aligned.
-  const std::int64_t out_batch = static_cast<std::int64_t>(b) * T * p.ld_out;
-  bf16* const out_head = bf(p.out_w) + out_batch + h * D;
+  bf16* const out_head = bf(p.out_w) + static_cast<std::int64_t>(bh / p.H) * T * p.ld_out + (bh % p.H) * D;
   const bool wide = (reinterpret_cast<std::uintptr_t>(out_head) & 15) == 0 && (p.ld_out & 7) == 0;
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -465,8 +470,14 @@ cudaError_t launch_fwd_v2(const Params& p, cudaStream_t stream) {
   auto kernel = attention_fwd_v2_kernel<D, MT, WARPS, BN, QREG>;
   static const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmem);
   if (err != cudaSuccess) return err;
-  const dim3 grid((p.T + Cfg::BM - 1) / Cfg::BM, p.B * p.H);
-  kernel<<<grid, Cfg::kThreads, Cfg::kSmem, stream>>>(p);
+  const int n_qt = (p.T + Cfg::BM - 1) / Cfg::BM, bh = p.B * p.H;
+  // Groups of heads whose K and V (T·D·4 bytes a head) fill at most 16 MB, a third of the
+  // H200's L2; a power of two, at most the next one above B·H.
+  const std::int64_t kv_bytes = static_cast<std::int64_t>(p.T) * D * 4;
+  int log2_group = 0;
+  while ((kv_bytes << (log2_group + 1)) <= (16 << 20) && (1 << log2_group) < bh) ++log2_group;
+  const dim3 grid(static_cast<unsigned>(n_qt) << log2_group, (bh + (1 << log2_group) - 1) >> log2_group);
+  kernel<<<grid, Cfg::kThreads, Cfg::kSmem, stream>>>(p, log2_group);
   return cudaGetLastError();
 }
 

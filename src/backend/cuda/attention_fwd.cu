@@ -339,16 +339,36 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN, QREG>::kThreads,
       }
       // The mask only where some key of the tile lies after some row of the warp (causal), or
       // for global blocks (whose mask also depends on the tokens).
+      // The element test is allowed(): k <= q < T, and for a global block also a global query
+      // or key; the token flags are loaded once per row and once per key column (MT·2 + BN/4
+      // byte loads a thread) rather than twice per element.
       if (kind != kFull && (kind == kGlobal || k0 + BN - 1 > wr0)) {
+        const bool glob = kind == kGlobal;
+        bool gq[MT][2];
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-          for (int nt = 0; nt < BN / 8; ++nt)
+          for (int r = 0; r < 2; ++r) {
+            const int q = wr0 + mt * 16 + g + 8 * r;
+            gq[mt][r] = glob && q < T && __ldg(p.L.global + q) != 0;
+          }
+#pragma unroll
+        for (int nt = 0; nt < BN / 8; ++nt) {
+          bool gk[2];
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int k = k0 + nt * 8 + 2 * t + e;
+            gk[e] = glob && k < T && __ldg(p.L.global + k) != 0;
+          }
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
               const int q = wr0 + mt * 16 + g + 8 * (i >> 1), k = k0 + nt * 8 + 2 * t + (i & 1);
-              if (!allowed(static_cast<std::uint8_t>(kind), q, k, T, p.L.global)) s[mt][nt][i] = -INFINITY;
+              const bool ok = k <= q && q < T && (!glob || gq[mt][i >> 1] || gk[i & 1]);
+              if (!ok) s[mt][nt][i] = -INFINITY;
             }
+        }
       }
       // Online softmax on raw scores; the scale is folded into one FMA per exponential:
       // exp2(s·c − m·c). A row with nothing allowed so far keeps m = −inf and uses 0 instead, so

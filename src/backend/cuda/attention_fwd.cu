@@ -16,7 +16,6 @@
 // heaviest causal tiles are launched first.
 #include <climits>
 #include <cmath>
-#include <cstdlib>
 
 #include "attention_common.cuh"
 
@@ -501,33 +500,25 @@ cudaError_t launch_fwd_v2(const Params& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-// MINITX_ATTN_FWD picks the forward for a same-binary comparison on the GPU: 1 = version 1
-// everywhere, 2 (default) = version 2 where it applies, 3 = version 2 with 8 warps of 16 rows at
-// D = 64 (instead of 4 warps of 32 rows), 4 = key tiles of 128 with Q read from shared memory
-// at D = 64, 5 = 4 warps of 32 rows, key tiles of 32 and Q from shared memory at D = 128. Read
-// once.
-int fwd_variant() {
-  static const int v = [] {
-    const char* e = std::getenv("MINITX_ATTN_FWD");
-    return e && e[0] >= '1' && e[0] <= '5' && e[1] == 0 ? e[0] - '0' : 2;
-  }();
-  return v;
-}
+using FwdV2D64 = FwdV2Config<64, 2, 4, 64, true>;    // 4 warps of 32 rows: each K/V fragment feeds two products
+using FwdV2D128 = FwdV2Config<128, 1, 8, 64, true>;  // 8 warps of 16 rows
 
-bool v2_applies(const Params& p) {
-  return p.L.block % 128 == 0 && p.L.nb <= kV2MaxEntries && fwd_variant() != 1;
+// Version 2 takes blocks of 128 whose key lists fit its shared-memory copy, on a device whose
+// per-block shared memory holds its tiles (D = 128 needs 103 KB: sm_90 has 227 KB, several
+// other architectures 99 KB); version 1 takes the rest.
+bool v2_applies(const Params& p, int D) {
+  if (p.L.block % 128 != 0 || p.L.nb > kV2MaxEntries) return false;
+  int device = 0, optin = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
+    return false;
+  return optin >= (D == 64 ? FwdV2D64::kSmem : FwdV2D128::kSmem);
 }
 }  // namespace
 
 cudaError_t forward(const Params& p, int D, cudaStream_t stream) {
-  if (v2_applies(p)) {
-    if (D == 64) switch (fwd_variant()) {
-        case 3: return launch_fwd_v2<64, 1, 8, 64, true>(p, stream);
-        case 4: return launch_fwd_v2<64, 2, 4, 128, false>(p, stream);
-        default: return launch_fwd_v2<64, 2, 4, 64, true>(p, stream);
-      }
-    return fwd_variant() == 5 ? launch_fwd_v2<128, 2, 4, 32, false>(p, stream) : launch_fwd_v2<128, 1, 8, 64, true>(p, stream);
-  }
+  if (v2_applies(p, D))
+    return D == 64 ? launch_fwd_v2<64, 2, 4, 64, true>(p, stream) : launch_fwd_v2<128, 1, 8, 64, true>(p, stream);
   return D == 64 ? launch_fwd_d<64>(p, stream) : launch_fwd_d<128>(p, stream);
 }
 

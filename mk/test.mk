@@ -51,10 +51,11 @@ $(BUILD)/bench-cuda-ops: tests/bench_cuda_ops.cu $(LIB_OBJS) $(FLAGS_STAMP) | $(
 	@echo "  NVCC  $<"
 	@$(NVCC) $(NVCCFLAGS) $(filter -D%,$(CPPFLAGS)) -o $@ $< $(LIB_OBJS) $(filter-out -Wl% -L%,$(LDLIBS)) -L$(CUDA_LIBDIR) -Xlinker -rpath,$(CUDA_LIBDIR)
 
-# test-idem uses configs/tiny.toml unless CONFIG is given on the command line.
+# test-idem uses configs/tiny.toml unless CONFIG is given on the command line; DEVICE goes to
+# every run (DEVICE=cuda on a GPU machine leaves out the CPU's timing benchmarks, minutes there).
 IDEM_CONFIG := $(if $(filter file,$(origin CONFIG)),configs/tiny.toml,$(CONFIG))
 test-idem: $(MINITX) ## run the pipeline twice (and once with other THREADS) and compare every artifact
-	+@MINITX=$(abspath $(MINITX)) scripts/test-idem.sh $(IDEM_CONFIG)
+	+@MINITX=$(abspath $(MINITX)) IDEM_DEVICE=$(DEVICE) scripts/test-idem.sh $(IDEM_CONFIG)
 
 COVERAGE_MIN ?= 90
 coverage: ## line coverage of src/ by `make test` (gcovr); fails under COVERAGE_MIN percent

@@ -9,6 +9,7 @@ config=${1:?usage: test-idem.sh CONFIG}
 root=$(pwd)
 work=build/idem
 threads_ab=${IDEM_THREADS:-2}
+device=${IDEM_DEVICE:-auto}
 threads_c=$([ "$threads_ab" -eq 1 ] && echo 2 || echo 1)
 
 # One corpus fetch for all runs; each copy then finds it verified and fetches nothing.
@@ -34,16 +35,16 @@ for run in a b c; do
   cp "$corpus_file" "$dir/corpus/"
   threads=$([ "$run" = c ] && echo "$threads_c" || echo "$threads_ab")
   isa=$([ "$run" = c ] && echo avx2 || echo "${MINITX_GEMM_ISA:-}")
-  echo "test-idem: run $run (THREADS=$threads${isa:+, MINITX_GEMM_ISA=$isa}) in $dir"
+  echo "test-idem: run $run (THREADS=$threads${isa:+, MINITX_GEMM_ISA=$isa}, DEVICE=$device) in $dir"
   start=$(date +%s)
-  if ! (cd "$dir" && MINITX_GEMM_ISA="$isa" make --no-print-directory CONFIG="$config" MINITX="$MINITX" THREADS="$threads" PACK_DETERMINISTIC=1 all \
+  if ! (cd "$dir" && MINITX_GEMM_ISA="$isa" make --no-print-directory CONFIG="$config" MINITX="$MINITX" THREADS="$threads" DEVICE="$device" PACK_DETERMINISTIC=1 all \
         >"$root/$work/$run.log" 2>&1); then
     echo "test-idem: run $run failed; the end of $work/$run.log:" >&2
     tail -n 30 "$work/$run.log" >&2
     exit 1
   fi
   echo "test-idem: run $run took $(( $(date +%s) - start )) s"
-  if [ "$run" = a ] && ! (cd "$dir" && make --no-print-directory --question CONFIG="$config" MINITX="$MINITX" THREADS="$threads" PACK_DETERMINISTIC=1 all); then
+  if [ "$run" = a ] && ! (cd "$dir" && make --no-print-directory --question CONFIG="$config" MINITX="$MINITX" THREADS="$threads" DEVICE="$device" PACK_DETERMINISTIC=1 all); then
     echo "test-idem: a second make in run a would run recipes: some target is not a real up-to-date file" >&2
     exit 1
   fi

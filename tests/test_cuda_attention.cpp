@@ -227,6 +227,26 @@ GPU_TEST_CASE("cuda attention: long sequences stream many key tiles") {
   p128.check_against_reference(sp::sinks(777, 128, 1, 2));
 }
 
+// Blocks of 128 take the forward's 128-row query tiles (version 2): a T that fills its last tile
+// exactly, B·H that leaves part of the last head group empty, and a layout keeping every causal
+// block that must give dense causal's bits through that path too.
+GPU_TEST_CASE("cuda attention: 128-row query tiles with whole last tiles and partial head groups") {
+  for (std::int32_t D : {64, 128})
+    for (std::int32_t T : {256, 384}) {
+      const Problem problem(1, T, 5, D, static_cast<std::uint64_t>(D + T));
+      for (const auto& [name, layout] : patterns(T, 128, 5)) {
+        CAPTURE(D);
+        CAPTURE(T);
+        CAPTURE(name);
+        problem.check_against_reference(layout);
+      }
+    }
+  const Problem problem(2, 300, 3, 64, 41);
+  const Outputs full = problem.run(sp::local(300, 128, 3)), dense = problem.run(sp::dense_causal(300, 128));
+  CHECK(full.out == dense.out);
+  CHECK(full.dqkv == dense.dqkv);
+}
+
 GPU_TEST_CASE("cuda attention: two runs give the same bits") {
   for (std::int32_t D : {64, 128}) {
     CAPTURE(D);

@@ -3,13 +3,16 @@
 # the PyTorch peers in the same run, results under $OUT. The binaries are built here (nvcc 13,
 # sm_90) and carried in .devbin/ with the libraries the GPU machine's image lacks (fmt, PCRE2).
 #   scripts/device-run.sh [tests] [attention] [peers] [ops] [train] [train-ours] [pipeline] [gpu-config]
-#                         [bench-sparse]
+#                         [bench-sparse] [idem]
 #   (default: all but train-ours, gpu-config and bench-sparse)
 # bench-sparse: `make bench-sparse`'s CSV (minitx, SDPA and FlexAttention in one file, the same
 # masks) as $OUT/bench_sparse.csv, to be copied into out/ and plotted where gnuplot is.
 # train: torch_peers.py's training step (eager, torch.compile) and `minitx bench train --device
 # cuda` in one call; pipeline: configs/gpu.toml trained on the GPU twice, and once stopped and
 # continued, checkpoints compared byte for byte (out/gpu/train.bin and val.bin carried in).
+# idem: `make test-idem CONFIG=configs/gpu.toml DEVICE=cuda` (three whole pipelines through Make,
+# every artifact compared), then `make verify` of run a's tarball; carry .devbin (made by
+# scripts/device-kit.sh: gnuplot travels in it), corpus/sotu.txt and corpus/.pins.
 set -uo pipefail
 : "${OUT:?set by the device tool}"
 bin=.devbin
@@ -63,5 +66,21 @@ for part in $parts; do
       $bin/minitx train --config configs/gpu.toml --out /tmp/c --quiet 2>&1 | tail -n 1  # continues from /tmp/c/resume
       sha256sum /tmp/{a,b,c}/model.ckpt /tmp/{a,b,c}/train_log.csv | tee $OUT/pipeline_sha256.txt
       cp /tmp/a/train_log.csv $OUT/gpu_train_log.csv; cp /tmp/a/train_times.csv $OUT/gpu_train_times.csv ;;
+    idem)
+      echo "== make test-idem CONFIG=configs/gpu.toml DEVICE=cuda, then make verify"
+      tar -xJf $bin/gnuplot-kit.tar.xz -C /tmp && export PATH=/tmp/gpkit:$PATH
+      # test-idem packs what git lists; the call's copy of the tree may come without .git.
+      if [ ! -d .git ]; then
+        git init -q && echo /$bin/ >> .git/info/exclude && git add -A &&
+          git -c user.name=minitx -c user.email=minitx@localhost commit -q -m "device copy"
+      fi
+      # No network there: the packages are checked here, not installed; every copy of the tree
+      # shares this stamp.
+      mkdir -p build && touch build/deps.stamp
+      MAKEFLAGS="DEPS_STAMP=$PWD/build/deps.stamp" IDEM_THREADS=8 IDEM_DEVICE=cuda MINITX=$PWD/$bin/minitx \
+        timeout 540 scripts/test-idem.sh configs/gpu.toml 2>&1 | tee $OUT/test_idem_gpu.log | tail -n 30
+      (cd build/idem/a && MAKEFLAGS="DEPS_STAMP=$OLDPWD/build/deps.stamp" make --no-print-directory CONFIG=configs/gpu.toml \
+        MINITX=$OLDPWD/$bin/minitx verify 2>&1 | tail -n 2)
+      tar -cf $OUT/out_gpu.tar --exclude='*.ckpt' --exclude='*.mtq' --exclude='*.bin' -C build/idem/a out/gpu ;;
   esac
 done

@@ -205,25 +205,22 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const std::uint32_t (&a)
 // covers T = 32k at block 128). Longer lists go to version 1.
 constexpr int kV2MaxEntries = 256;
 
-// QREG: Q's A fragments stay in registers for the whole walk (MT·D/4 registers); otherwise they
-// are read from shared memory for each key tile, which leaves room for 128-key tiles (S then
-// takes MT·BN/2 registers).
-template <int D, int MT, int WARPS, int BN, bool QREG>
+// Q's A fragments stay in registers for the whole walk (MT·D/4 registers).
+template <int D, int MT, int WARPS, int BN>
 struct FwdV2Config {
   static constexpr int kThreads = 32 * WARPS, BM = 16 * MT * WARPS, LD = D + 8;
   static constexpr int kTile = tile_bytes(BN, D);
   // Q, K0, K1, V0, V1, then the row's entries (key block << 2 | kind).
   static constexpr int kSmem = tile_bytes(BM, D) + 4 * kTile + kV2MaxEntries * 4;
-  // Two CTAs per SM: <= 255 registers a thread at 128 threads; at 256 threads (8 warps of 16
-  // rows) <= 128, which D = 64 fits (Q 16 + O 32 + S 32 accumulators) and D = 128 does not.
-  static constexpr int kMinBlocks = kThreads <= 128 || D == 64 ? 2 : 1;
+  // Two CTAs per SM where a thread may then keep <= 255 registers (128 threads); 256 threads
+  // (D = 128's 8 warps) need more than 128 registers, so one.
+  static constexpr int kMinBlocks = kThreads <= 128 ? 2 : 1;
 };
 
-template <int D, int MT, int WARPS, int BN, bool QREG>
-__global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN, QREG>::kThreads,
-                                  FwdV2Config<D, MT, WARPS, BN, QREG>::kMinBlocks)
+template <int D, int MT, int WARPS, int BN>
+__global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN>::kThreads, FwdV2Config<D, MT, WARPS, BN>::kMinBlocks)
     attention_fwd_v2_kernel(const Params p, int log2_group) {
-  using Cfg = FwdV2Config<D, MT, WARPS, BN, QREG>;
+  using Cfg = FwdV2Config<D, MT, WARPS, BN>;
   constexpr int LD = Cfg::LD, NT = Cfg::kThreads, BM = Cfg::BM, WR = 16 * MT;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* const sq = reinterpret_cast<bf16*>(smem_raw);
@@ -270,7 +267,7 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN, QREG>::kThreads,
   // Tile j: sub-tile j % subs of entry j / subs; the walk ends at the first tile after q_last.
   auto tile_start = [&](int j) { return (sent[j / subs] >> 2) * block + (j % subs) * BN; };
 
-  std::uint32_t qf[MT][QREG ? D / 16 : 1][4];
+  std::uint32_t qf[MT][D / 16][4];
   float o[MT][D / 8][4] = {};
   float m[MT][2], l[MT][2];
 #pragma unroll
@@ -286,11 +283,11 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN, QREG>::kThreads,
     else
       cp_async_wait<0>();
     __syncthreads();
-    if (QREG && j == 0) {
+    if (j == 0) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-        for (int ks = 0; ks < (QREG ? D / 16 : 1); ++ks) load_a<LD>(qf[mt][ks], sq, warp * WR + mt * 16, ks * 16, lane);
+        for (int ks = 0; ks < D / 16; ++ks) load_a<LD>(qf[mt][ks], sq, warp * WR + mt * 16, ks * 16, lane);
     }
     int next = INT_MAX;
     if (j + 1 < n_tiles) {
@@ -315,24 +312,14 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN, QREG>::kThreads,
         for (int nt = 0; nt < BN / 8; ++nt) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
 #pragma unroll
       for (int ks = 0; ks < D / 16; ++ks) {
-        std::uint32_t qa[MT][4];
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          if constexpr (QREG) {
-#pragma unroll
-            for (int i = 0; i < 4; ++i) qa[mt][i] = qf[mt][ks][i];
-          } else {
-            load_a<LD>(qa[mt], sq, warp * WR + mt * 16, ks * 16, lane);
-          }
-        }
 #pragma unroll
         for (int np = 0; np < BN / 16; ++np) {
           std::uint32_t kf[4];
           load_b_nk<LD>(kf, sk(cb), np * 16, ks * 16, lane);
 #pragma unroll
           for (int mt = 0; mt < MT; ++mt) {
-            mma_bf16(s[mt][2 * np], qa[mt], kf[0], kf[1]);
-            mma_bf16(s[mt][2 * np + 1], qa[mt], kf[2], kf[3]);
+            mma_bf16(s[mt][2 * np], qf[mt][ks], kf[0], kf[1]);
+            mma_bf16(s[mt][2 * np + 1], qf[mt][ks], kf[2], kf[3]);
           }
         }
       }
@@ -483,10 +470,13 @@ __global__ void __launch_bounds__(FwdV2Config<D, MT, WARPS, BN, QREG>::kThreads,
   }
 }
 
-template <int D, int MT, int WARPS, int BN, bool QREG>
-cudaError_t launch_fwd_v2(const Params& p, cudaStream_t stream) {
-  using Cfg = FwdV2Config<D, MT, WARPS, BN, QREG>;
-  auto kernel = attention_fwd_v2_kernel<D, MT, WARPS, BN, QREG>;
+using FwdV2D64 = FwdV2Config<64, 2, 4, 64>;    // 4 warps of 32 rows: each K/V fragment feeds two products
+using FwdV2D128 = FwdV2Config<128, 1, 8, 64>;  // 8 warps of 16 rows
+
+template <int D, int MT, int WARPS, int BN>
+cudaError_t launch_fwd_v2(FwdV2Config<D, MT, WARPS, BN> cfg, const Params& p, cudaStream_t stream) {
+  using Cfg = decltype(cfg);
+  auto kernel = attention_fwd_v2_kernel<D, MT, WARPS, BN>;
   static const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmem);
   if (err != cudaSuccess) return err;
   const int n_qt = (p.T + Cfg::BM - 1) / Cfg::BM, bh = p.B * p.H;
@@ -499,9 +489,6 @@ cudaError_t launch_fwd_v2(const Params& p, cudaStream_t stream) {
   kernel<<<grid, Cfg::kThreads, Cfg::kSmem, stream>>>(p, log2_group);
   return cudaGetLastError();
 }
-
-using FwdV2D64 = FwdV2Config<64, 2, 4, 64, true>;    // 4 warps of 32 rows: each K/V fragment feeds two products
-using FwdV2D128 = FwdV2Config<128, 1, 8, 64, true>;  // 8 warps of 16 rows
 
 // Version 2 takes blocks of 128 whose key lists fit its shared-memory copy, on a device whose
 // per-block shared memory holds its tiles (D = 128 needs 103 KB: sm_90 has 227 KB, several
@@ -518,7 +505,7 @@ bool v2_applies(const Params& p, int D) {
 
 cudaError_t forward(const Params& p, int D, cudaStream_t stream) {
   if (v2_applies(p, D))
-    return D == 64 ? launch_fwd_v2<64, 2, 4, 64, true>(p, stream) : launch_fwd_v2<128, 1, 8, 64, true>(p, stream);
+    return D == 64 ? launch_fwd_v2(FwdV2D64{}, p, stream) : launch_fwd_v2(FwdV2D128{}, p, stream);
   return D == 64 ? launch_fwd_d<64>(p, stream) : launch_fwd_d<128>(p, stream);
 }
 

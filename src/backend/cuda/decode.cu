@@ -316,6 +316,16 @@ __device__ __forceinline__ void build_input(float* xs, float* extra, std::uint32
   __syncthreads();
 }
 
+// The cursor after a token is drawn: the token goes into the ring of the newest draws and is fed
+// next, at pos + pos_step. `now` is the cursor as it stood (the step kernel's copy of it).
+__device__ __forceinline__ void advance_cursor(DecodeCursor* cursor, const DecodeCursor& now, std::uint32_t token,
+                                               std::uint32_t* history, std::uint32_t history_len, std::uint32_t pos_step) {
+  history[now.draw % history_len] = token;
+  cursor->token = token;
+  cursor->pos = now.pos + pos_step;
+  cursor->draw = now.draw + 1;
+}
+
 // ---- the matrix-vector phase -----------------------------------------------------------------
 
 // out[r] = residual[r] + act(W[r]·x + bias[r]) (residual, bias, act optional).
@@ -724,11 +734,8 @@ __global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(const DecodeSt
     // The step's token, then decode_advance's bookkeeping; `best` is zeroed for the next step.
     const std::uint32_t token = 0xffffffffu - static_cast<std::uint32_t>(atomicExch(
                                                   reinterpret_cast<unsigned long long*>(p.greedy.best), 0ull));
-    p.greedy.history[cursor.draw % p.greedy.history_len] = token;
     *p.greedy.next = token;
-    p.cursor->token = token;
-    p.cursor->pos = cursor.pos + 1;
-    p.cursor->draw = cursor.draw + 1;
+    advance_cursor(p.cursor, cursor, token, p.greedy.history, p.greedy.history_len, 1);
   }
 }
 
@@ -765,11 +772,8 @@ __global__ void store_kv_kernel(T* kc, T* vc, const T* qkv, std::size_t rows, st
 
 __global__ void advance_kernel(DecodeCursor* cursor, const std::uint32_t* next, std::uint32_t* history,
                                std::uint32_t history_len, std::uint32_t pos_step) {
-  const std::uint32_t token = *next;
-  history[cursor->draw % history_len] = token;  // a ring of the newest draws
-  cursor->token = token;
-  cursor->pos += pos_step;
-  cursor->draw += 1;
+  const DecodeCursor now = *cursor;
+  advance_cursor(cursor, now, *next, history, history_len, pos_step);
 }
 
 template <class T>

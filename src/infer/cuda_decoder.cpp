@@ -19,7 +19,9 @@
 #include "minitx/backend/cuda/decode.h"
 #include "minitx/backend/cuda/sampling.h"
 #include "minitx/core/build_info.h"
+#include "minitx/backend/cuda/attention.h"
 #include "minitx/model/gpt.h"
+#include "minitx/model/kv_cache.h"
 #include "minitx/model/params.h"
 #include "minitx/quant/block.h"
 #include "minitx/quant/format.h"
@@ -62,22 +64,32 @@ using cuda::WeightFormat;
 template <class T>
 class PrefillOps : public cuda::CudaBlockOps<T> {
  public:
-  PrefillOps(const ModelConfig& m, cuda::LtMatmul& lt, cudaStream_t stream, T* k, T* v, std::size_t capacity)
+  PrefillOps(const ModelConfig& m, cuda::LtMatmul& lt, cudaStream_t stream, T* k, T* v, std::size_t capacity,
+             BasicKvSlots<std::uint32_t> slots)
       : cuda::CudaBlockOps<T>(m, lt, stream, 1, m.context, cuda::CudaBlockOps<T>::Passes::forward),
         k_(k),
         v_(v),
-        capacity_(capacity) {}
+        capacity_(capacity),
+        slots_(slots) {}
   void store_kv(std::size_t layer, const T* qkv, std::size_t rows) {
     const ModelConfig& m = this->config();
     const std::size_t stride = m.n_embd * capacity_;
-    cuda::store_kv<T>(k_ + layer * stride, v_ + layer * stride, qkv, rows, m.n_embd, m.n_head, capacity_,
+    cuda::store_kv<T>(k_ + layer * stride, v_ + layer * stride, qkv, rows, m.n_embd, m.n_head, capacity_, slots_,
                       this->stream());
   }
 
  private:
   T *k_, *v_;
   std::size_t capacity_;
+  BasicKvSlots<std::uint32_t> slots_;
 };
+
+// The CPU cache's slots (model/kv_cache.h) in the kernels' 32-bit positions.
+BasicKvSlots<std::uint32_t> device_slots(const ModelConfig& m) {
+  const cpu::KvSlots s = kv_slots(m.attention, m.context);
+  if (!s.is_ring()) return {};
+  return {static_cast<std::uint32_t>(s.fixed), static_cast<std::uint32_t>(s.ring)};
+}
 
 // Bytes laid out in one device allocation, 256-byte aligned pieces.
 struct Arena {
@@ -119,13 +131,14 @@ template <class T>
 class DecoderImpl final : public CudaDecoder::Impl {
  public:
   DecoderImpl(const GptWeights& w, GpuPrecision precision)
-      : m_(w.config), precision_(precision), layout_(param_layout(w.config)) {
+      : m_(w.config), precision_(precision), layout_(param_layout(w.config)), slots_(device_slots(w.config)),
+        rows_(slots_.rows(static_cast<std::uint32_t>(w.config.context))) {
     const ModelConfig& m = m_;
-    MINITX_CHECK(m.attention.kind == sparse::AttentionPattern::Kind::dense,
-                 "generate --device cuda: the model's attention pattern is {}; the GPU decodes dense causal "
-                 "attention only for now (use --device cpu for block-sparse patterns)",
-                 sparse::summarize_pattern(m.attention));
-    const std::size_t C = m.n_embd, L = m.n_layer, cap = m.context, D = m.head_size();
+    MINITX_CHECK(m.context <= 0xffffffffu, "generate --device cuda: a context of {} positions is past the step's 32-bit positions",
+                 m.context);
+    // cap: positions (the rotary table, the token ring); rows: cache rows per head (a ring's for
+    // local and sinks, whatever the context).
+    const std::size_t C = m.n_embd, L = m.n_layer, cap = m.context, rows = rows_, D = m.head_size();
 
     // What the device must hold, checked against what it has before anything is allocated.
     const std::size_t P = layout_.total;
@@ -138,11 +151,11 @@ class DecoderImpl final : public CudaDecoder::Impl {
         else if (quantized(f.matrix->format))
           quant_bytes += (packed_bytes(*f.matrix) + 255) / 256 * 256 + (f.matrix->rows * f.matrix->cols / 16 + 255) / 256 * 256;
       }
-    const std::size_t kv = 2 * L * C * cap * sizeof(T);
+    const std::size_t kv = 2 * L * C * rows * sizeof(T);
     BlockActivations<T> probe;
     const std::size_t acts = bind_activations(probe, nullptr, m, 1, cap, false, 1 * m.n_head * cap);
     const std::size_t scratch = (3 * C + 2 * C + m.ffn_width() + m.vocab_size + C +
-                                 cuda::attention_partials_floats(m.n_head, cap, D)) * sizeof(float);
+                                 cuda::attention_partials_floats(m.n_head, rows, D)) * sizeof(float);
     const double need = double(P) * sizeof(T) + double(vector_floats) * 4 + double(quant_bytes) + double(kv) +
                         double(acts) + double(scratch) + double(cuda::kLtWorkspaceBytes);
     std::size_t free_bytes = 0, total_bytes = 0;
@@ -154,22 +167,22 @@ class DecoderImpl final : public CudaDecoder::Impl {
            gib(double(free_bytes)), gib(double(total_bytes)));
 
     upload_weights(w, vector_floats, quant_bytes);
-    k_ = DeviceBuffer<T>(L * C * cap);
-    v_ = DeviceBuffer<T>(L * C * cap);
+    k_ = DeviceBuffer<T>(L * C * rows);
+    v_ = DeviceBuffer<T>(L * C * rows);
     qkv_ = DeviceBuffer<float>(3 * C);
     x_ = DeviceBuffer<float>(C);
     x2_ = DeviceBuffer<float>(C);
     h_ = DeviceBuffer<float>(m.ffn_width());
     logits_ = DeviceBuffer<float>(m.vocab_size);
-    partials_ = DeviceBuffer<float>(cuda::attention_partials_floats(m.n_head, cap, D));
+    partials_ = DeviceBuffer<float>(cuda::attention_partials_floats(m.n_head, rows, D));
     counters_ = DeviceBuffer<std::uint32_t>(cuda::decode_step_counters(L));
     MINITX_CUDA_CHECK(cudaMemsetAsync(counters_.get(), 0, counters_.size() * sizeof(std::uint32_t), stream_));
     best_ = DeviceBuffer<std::uint64_t>(1);
     MINITX_CUDA_CHECK(cudaMemsetAsync(best_.get(), 0, sizeof(std::uint64_t), stream_));
     times_ = DeviceBuffer<std::uint64_t>(cuda::decode_step_phases(L) + 1);
     for (std::size_t l = 0; l < L; ++l) {
-      layers_[l].k_cache = k_.get() + l * C * cap;
-      layers_[l].v_cache = v_.get() + l * C * cap;
+      layers_[l].k_cache = k_.get() + l * C * rows;
+      layers_[l].v_cache = v_.get() + l * C * rows;
     }
     device_layers_ = DeviceBuffer<cuda::DecodeLayer<T>>(L);
     device_layers_.upload(layers_, stream_);
@@ -181,7 +194,10 @@ class DecoderImpl final : public CudaDecoder::Impl {
     next_ = DeviceBuffer<std::uint32_t>(1);
     history_ = DeviceBuffer<std::uint32_t>(cap);
     ids_ = DeviceBuffer<std::uint32_t>(cap);
-    ops_ = std::make_unique<PrefillOps<T>>(m, lt_, stream_, k_.get(), v_.get(), cap);
+    if (!m.attention.dense())
+      sparse_ = std::make_unique<cuda::DeviceLayout>(sparse::build_layout(
+          m.attention, static_cast<std::int32_t>(cap), static_cast<std::int32_t>(m.n_head), m.attention.block));
+    ops_ = std::make_unique<PrefillOps<T>>(m, lt_, stream_, k_.get(), v_.get(), rows, slots_);
     ops_->bind(params_.get(), nullptr);
     host_logits_.resize(m.vocab_size);
     MINITX_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -294,7 +310,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
     return out;
   }
   std::size_t length() const override { return length_; }
-  std::size_t kv_cache_bytes() const override { return 2 * m_.n_layer * m_.n_embd * m_.context * sizeof(T); }
+  std::size_t kv_cache_bytes() const override { return 2 * m_.n_layer * m_.n_embd * rows_ * sizeof(T); }
   std::size_t step_weight_bytes() const override { return step_bytes_; }
   std::string weight_format() const override { return format_; }
   const ModelConfig& config() const override { return m_; }
@@ -406,7 +422,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
     p.heads = static_cast<std::uint32_t>(m.n_head);
     p.head_dim = static_cast<std::uint32_t>(m.head_size());
     p.ffn = static_cast<std::uint32_t>(m.ffn_width());
-    p.capacity = static_cast<std::uint32_t>(m.context);
+    p.capacity = static_cast<std::uint32_t>(rows_);
     p.rotary_dims = static_cast<std::uint32_t>(rotary ? m.rotary_dims() : 0);
     p.pos_offset = static_cast<std::uint32_t>(m.position_offset);
     p.act = cuda::cuda_activation(m.activation);
@@ -427,6 +443,17 @@ class DecoderImpl final : public CudaDecoder::Impl {
     p.cursor = cursor_.get();
     p.counters = counters_.get();
     p.times = profiling_ ? times_.get() : nullptr;
+    if (sparse_ != nullptr) {
+      const sparse::BlockLayout& l = sparse_->host();
+      p.sparse.row_ptr = sparse_->row_ptr();
+      p.sparse.cols = sparse_->cols();
+      p.sparse.kinds = sparse_->kinds();
+      p.sparse.global_tokens = sparse_->global_tokens();
+      p.sparse.block = static_cast<std::uint32_t>(l.block);
+      p.sparse.nb = static_cast<std::uint32_t>(l.nb);
+      p.sparse.heads = static_cast<std::uint32_t>(l.heads);
+      p.sparse.slots = slots_;
+    }
     if (greedy)
       p.greedy = {best_.get(), next_.get(), history_.get(), static_cast<std::uint32_t>(m.context),
                   static_cast<std::uint32_t>(m.tokens())};
@@ -539,6 +566,8 @@ class DecoderImpl final : public CudaDecoder::Impl {
   const ModelConfig m_;
   const GpuPrecision precision_;
   const ParamLayout layout_;
+  const BasicKvSlots<std::uint32_t> slots_;  // where each position's keys and values sit
+  const std::size_t rows_;                   // cache rows per head and layer
   // Declared before everything that enqueues work on it, so it is destroyed after them, also
   // when the constructor throws.
   cuda::Stream owned_stream_{cudaStreamNonBlocking};
@@ -555,6 +584,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
   DeviceBuffer<cuda::DecodeLayer<T>> device_layers_;
   DeviceMatrix wte_, wpe_, head_;
   const float *lnfw_ = nullptr, *lnfb_ = nullptr;
+  std::unique_ptr<cuda::DeviceLayout> sparse_;  // the pattern's layout for the whole context; null: dense
   std::unique_ptr<PrefillOps<T>> ops_;
   BlockActivations<T> acts_;
   std::size_t acts_rows_ = 0;

@@ -15,7 +15,13 @@
 // type (for a quantized model: dequantized, which costs that copy's memory too).
 //
 // Sampling runs on the device with the CPU's definition (infer/sampling.h), so the same logits
-// give the same token. Only a dense causal attention pattern decodes on the GPU for now.
+// give the same token.
+//
+// Attention patterns (sparse/pattern.h) decode as the CPU's Decoder does: the prefill runs the
+// pattern's block-sparse kernels, and a step reads only the key blocks its layout row keeps. For
+// local and sinks the cache is a ring of the sink blocks and the window (model/kv_slots.h, the
+// CPU cache's slots), so its memory is the same whatever the context; other patterns keep a cache
+// of the whole context.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -36,7 +42,7 @@ const char* to_string(GpuPrecision precision);
 class CudaDecoder {
  public:
   // Uploads the weights (the view need not outlive the decoder) and preallocates the cache for
-  // the model's whole context. Errors, before allocating, when the device lacks the memory.
+  // the model's whole context (or its pattern's ring). Errors, before allocating, when the device lacks the memory.
   CudaDecoder(const GptWeights& weights, GpuPrecision precision);
   ~CudaDecoder();
   CudaDecoder(const CudaDecoder&) = delete;
@@ -68,7 +74,7 @@ class CudaDecoder {
   std::vector<KernelTime> profile(std::size_t count);
 
   std::size_t length() const;          // positions in the cache
-  std::size_t kv_cache_bytes() const;  // the preallocated cache
+  std::size_t kv_cache_bytes() const;  // the preallocated cache (a ring's for local and sinks)
   std::size_t step_weight_bytes() const;  // weight bytes one step reads: the decode's memory floor
   std::string weight_format() const;   // "bf16", "fp32", "q8_0", "q4_0" or "q4_mix"
   const ModelConfig& config() const;

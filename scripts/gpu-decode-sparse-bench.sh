@@ -27,8 +27,6 @@ for pattern in dense local sinks strided bigbird; do
   done
 done
 mv "$work/all.csv" "$output"
-trap - EXIT
-rm -rf "$work"
 # The table: tokens/s of the graph-replayed steps (test tg) and the KV cache, per pattern and depth.
 awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) col[$i] = i; next }
   $col["test"] == "tg" { printf "%-8s depth %5d: %8.1f tokens/s, KV cache %6.1f MB\n", $col["pattern"], $col["depth"],

@@ -156,6 +156,12 @@ TEST_CASE("model commands on a toy config: train, eval, bench generate, bench de
   CHECK(minitx::cli::run_train(resume) == 0);
   CHECK(minitx::read_file(out / "model.ckpt") == checkpoint_bytes);
   CHECK(minitx::read_file(out / "train_log.csv") == log_bytes);
+  // Simulated ranks share a step's micro-batches, and are threads on the cpu, not GPUs.
+  Args ranks("train", {"--config", c, "--out", o, "--quiet", "--restart", "--simulate-ranks", "2"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_train(ranks), "2 ranks do not divide [train] micro_batches = 1");
+  Args gpu_ranks("train", {"--config", c, "--out", o, "--quiet", "--restart", "--device", "cuda", "--simulate-ranks", "2"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_train(gpu_ranks), "training on several GPUs needs --gpus with NCCL, which is not built yet");
+  CHECK(minitx::read_file(out / "model.ckpt") == checkpoint_bytes);
   // --resume-from names the file it was given, whatever is wrong with it.
   const fs::path other = dir.path() / "elsewhere" / "other.ckpt";
   Args missing_from("train", {"--config", c, "--out", o, "--quiet", "--resume-from", other.string()});

@@ -216,6 +216,11 @@ TrainConfig parse_train_config(const ConfigSection& s) {
   t.eval_batches = static_cast<std::size_t>(s.integer("eval_batches", 1, 1000000, 8));
   t.checkpoint_every = static_cast<std::size_t>(s.integer("checkpoint_every", 1, 100000000, 500));
   t.seed = static_cast<std::uint64_t>(s.integer("seed", 0, INT64_MAX, 1337));
+  t.micro_batches = static_cast<std::size_t>(s.integer("micro_batches", 1, 4096, 1));
+  if (t.batch_size % t.micro_batches != 0)
+    s.error("micro_batches", fmt::format("must divide batch_size = {}, got {}: each micro-batch takes batch_size / "
+                                         "micro_batches whole sequences",
+                                         t.batch_size, t.micro_batches));
   s.finish();
   return t;
 }

@@ -31,8 +31,8 @@ BackwardBuffers::BackwardBuffers(const ModelConfig& m, std::size_t B, std::size_
   datt = zeros<float>(CpuBlockOps::attention_state(m, B, T), what);
 }
 
-GptTrainer::GptTrainer(const GptModel& model, std::size_t B, std::size_t T)
-    : model_(model), B_(B), T_(T), acts_(model.config, B, T, true), buffers_(model.config, B, T) {
+GptTrainer::GptTrainer(const GptModel& model, std::size_t B, std::size_t T, std::size_t mean_over)
+    : model_(model), B_(B), T_(T), mean_over_(mean_over == 0 ? B * T : mean_over), acts_(model.config, B, T, true), buffers_(model.config, B, T) {
   logits_ = zeros<float>(B * T * model.config.vocab_size,
                          fmt::format("the logits of batch {} × {} over {} tokens", B, T, model.config.vocab_size));
   losses_.resize(B * T);
@@ -45,12 +45,12 @@ double GptTrainer::forward(const std::uint32_t* ids, const std::uint32_t* target
   const GptWeights w = weights_of(model_);
   gpt_forward(w, acts_, ids, B_, T_);
   gpt_logits(w, logits_.data(), acts_.lnf, BT);
-  // The mean loss's gradient is 1/(B·T) per position; computed now while the logits are hot.
+  // The mean loss's gradient is 1/mean_over per position; computed now while the logits are hot.
   cpu::crossentropy_forward_backward(losses_.data(), logits_.data(), targets, BT, model_.config.vocab_size,
-                                     1.0f / static_cast<float>(BT));
+                                     1.0f / static_cast<float>(mean_over_));
   double sum = 0.0;
   for (float loss : losses_) sum += loss;
-  return sum / static_cast<double>(BT);
+  return sum / static_cast<double>(mean_over_);
 }
 
 void GptTrainer::backward(float* grad_base) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <bit>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -18,6 +19,7 @@
 #include "minitx/core/rng.h"
 #include "minitx/infer/perplexity.h"
 #include "minitx/model/checkpoint.h"
+#include "minitx/model/data_parallel.h"
 #include "minitx/model/gpt.h"
 #include "minitx/model/params.h"
 #include "minitx/model/train_engine.h"
@@ -84,17 +86,27 @@ std::optional<std::string> resume_mismatch(const Checkpoint& ck, const ModelConf
 // Refuses, before anything big is allocated, a run that could not fit: Linux would grant the
 // allocations and then kill the process part way, with no message. `held` bytes of the need are
 // already in memory (a resumed checkpoint's state).
-void check_cpu_memory(const ModelConfig& config, std::size_t B, std::size_t T, double held) {
-  const TrainingMemory need = cpu_training_memory(config, B, T);
+void check_cpu_memory(const ModelConfig& config, std::size_t B, std::size_t T, double held, std::size_t micro_batches,
+                      std::size_t ranks) {
+  TrainingMemory need = cpu_training_memory(config, B / micro_batches, T);
+  if (micro_batches > 1 || ranks > 1) {
+    // Every simulated rank holds a replica with its gradient and a micro-batch's activations,
+    // and its tree of gradient sums (a buffer a level, and the shards it receives); the moments
+    // are counted whole for each, which overstates them by the sharding.
+    const double P = static_cast<double>(param_count(config)) * sizeof(float);
+    need.step += static_cast<double>(std::bit_width(micro_batches / ranks) + 1) * P;
+    need.state *= static_cast<double>(ranks);
+    need.step *= static_cast<double>(ranks);
+  }
   const auto available = available_memory();
   if (!available || need.total() - held <= static_cast<double>(*available)) return;
   const auto gib = [](double bytes) { return fmt::format("{:.1f} GiB", bytes / (1024.0 * 1024.0 * 1024.0)); };
   fail("train: training this model on the cpu needs {} of memory{}, and {} are available ({} for its {} parameters "
-       "with their gradients and AdamW moments, {} for the activations of a batch of {} × {}, {} for checkpoints "
+       "with their gradients and AdamW moments, {} for the activations of a batch of {} × {}{}, {} for checkpoints "
        "and evaluation); make [model] smaller, or [train] batch_size or seq_len",
        gib(need.total()), held > 0 ? fmt::format(" ({} of it already held by the checkpoint)", gib(held)) : "",
-       gib(static_cast<double>(*available)), gib(need.state), param_count(config), gib(need.step), B, T,
-       gib(need.occasional));
+       gib(static_cast<double>(*available)), gib(need.state), param_count(config), gib(need.step), B / micro_batches,
+       T, ranks > 1 ? fmt::format(" on each of {} simulated ranks", ranks) : "", gib(need.occasional));
 }
 
 }  // namespace
@@ -133,8 +145,19 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
   MINITX_CHECK(device == "cpu" || device == "cuda", "train: device '{}' is not one of cpu, cuda", device);
   MINITX_CHECK(device == "cuda" || precision == "fp32", "train: precision '{}' on the cpu; the cpu trains in fp32 only",
                precision);
+  MINITX_CHECK(device == "cpu" || options.simulated_ranks == 1,
+               "train: {} simulated ranks run as threads on the cpu, not on {}; training on several GPUs needs --gpus "
+               "with NCCL, which is not built yet",
+               options.simulated_ranks, device);
+  MINITX_CHECK(device == "cpu" || tc.micro_batches == 1,
+               "train: [train] micro_batches = {} is trained on the cpu only for now; the {} engine takes the whole "
+               "batch at once (micro_batches = 1)",
+               tc.micro_batches, device);
+  if (device == "cpu") check_data_parallel(B, tc.micro_batches, options.simulated_ranks);
   const std::size_t P = param_count(config);
-  if (device == "cpu") check_cpu_memory(config, B, T, ck ? 3.0 * static_cast<double>(P) * sizeof(float) : 0.0);
+  if (device == "cpu")
+    check_cpu_memory(config, B, T, ck ? 3.0 * static_cast<double>(P) * sizeof(float) : 0.0, tc.micro_batches,
+                     options.simulated_ranks);
   // The GPU's memory before the host's copy of the state is allocated (nothing without CUDA).
   if (device == "cuda") check_cuda_memory(config, precision, B, T);
   TrainState state;
@@ -162,8 +185,12 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
   }
   double peak = 0.0;  // for the progress line's MFU
   if (device == "cuda" && !cuda_devices().empty()) peak = peak_flops(cuda_devices().front(), precision);
-  std::unique_ptr<TrainEngine> engine = device == "cuda" ? make_cuda_engine(config, precision, B, T, std::move(state))
-                                                         : make_cpu_engine(config, B, T, std::move(state));
+  // One rank taking the whole batch is today's engine, at its speed.
+  std::unique_ptr<TrainEngine> engine =
+      device == "cuda" ? make_cuda_engine(config, precision, B, T, std::move(state))
+      : tc.micro_batches == 1 && options.simulated_ranks == 1
+          ? make_cpu_engine(config, B, T, std::move(state))
+          : make_cpu_data_parallel_engine(config, B, T, tc.micro_batches, options.simulated_ranks, std::move(state));
 
   const auto snapshot = [&](std::size_t at_step) {
     TrainState now = engine->state();

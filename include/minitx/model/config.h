@@ -69,6 +69,10 @@ std::map<std::string, std::string> parse_key_values(const std::string& text, con
 
 struct TrainConfig {
   std::size_t batch_size = 8;
+  // A step's batch_size sequences in this many micro-batches of batch_size / micro_batches, whose
+  // gradients are summed by a fixed tree (data_parallel.h): the bits depend on it, not on the
+  // number of ranks that share the micro-batches. 1: the whole batch at once, as before.
+  std::size_t micro_batches = 1;
   std::size_t seq_len = 0;  // 0: the model's context
   std::size_t steps = 1000;
   double learning_rate = 1e-3, min_lr_fraction = 0.1;

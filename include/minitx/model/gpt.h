@@ -88,14 +88,18 @@ void gpt_backward(const GptModel& model, const GptParams& grads, const GptActiva
 // (same layout as the parameters; zeroed here first).
 class GptTrainer {
  public:
-  GptTrainer(const GptModel& model, std::size_t B, std::size_t T);
-  // Mean cross-entropy of predicting targets[b][t] from ids[b][..t]; keeps what backward needs.
+  // `mean_over`: the token count the loss is a mean over, B·T when 0. A micro-batch of a larger
+  // step passes the step's token count, so that its loss and gradient are its share of the
+  // step's mean and the micro-batches' sum is that mean.
+  GptTrainer(const GptModel& model, std::size_t B, std::size_t T, std::size_t mean_over = 0);
+  // Σ of the cross-entropy of predicting targets[b][t] from ids[b][..t], over mean_over (the
+  // mean when it is B·T); keeps what backward needs.
   double forward(const std::uint32_t* ids, const std::uint32_t* targets);
   void backward(float* grads);
 
  private:
   const GptModel& model_;
-  std::size_t B_, T_;
+  std::size_t B_, T_, mean_over_;
   GptActivations acts_;
   std::vector<float> logits_;  // (B, T, V): logits, then their gradient
   std::vector<float> losses_;  // (B, T)

@@ -43,6 +43,9 @@ struct TrainOptions {
   bool progress = true;
   std::string device;          // cpu or cuda; empty: the checkpoint's when resuming, else cpu
   std::string precision;       // fp32 or bf16; empty: default_precision (train_engine.h)
+  // Data-parallel ranks simulated as threads on the cpu (data_parallel.h): a power of two dividing
+  // [train] micro_batches. The bits do not depend on it, so a checkpoint resumes with any count.
+  std::size_t simulated_ranks = 1;
 };
 
 struct TrainSummary {

@@ -71,17 +71,21 @@ void residual_backward(float* da, float* db, const float* dout, std::size_t n) {
   });
 }
 
-double sum_of_squares(const float* x, std::size_t n) {
-  const std::size_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<double> partial(chunks, 0.0);
-  parallel_for(chunks, [&](std::size_t c0, std::size_t c1) {
+void sum_of_squares_chunks(const float* x, std::size_t n, double* partial) {
+  constexpr std::size_t chunk = kSumOfSquaresChunk;
+  parallel_for((n + chunk - 1) / chunk, [&](std::size_t c0, std::size_t c1) {
     for (std::size_t c = c0; c < c1; ++c) {
       double s = 0.0;
-      const std::size_t end = std::min(n, (c + 1) * kChunk);
-      for (std::size_t i = c * kChunk; i < end; ++i) s += static_cast<double>(x[i]) * x[i];
+      const std::size_t end = std::min(n, (c + 1) * chunk);
+      for (std::size_t i = c * chunk; i < end; ++i) s += static_cast<double>(x[i]) * x[i];
       partial[c] = s;
     }
   });
+}
+
+double sum_of_squares(const float* x, std::size_t n) {
+  std::vector<double> partial((n + kSumOfSquaresChunk - 1) / kSumOfSquaresChunk, 0.0);
+  sum_of_squares_chunks(x, n, partial.data());
   double total = 0.0;
   for (double p : partial) total += p;
   return total;

@@ -92,6 +92,10 @@ void adamw_update(float* params, const float* grads, float* m, float* v, std::si
 
 // Σ x² in double, summed in fixed blocks whatever the thread count.
 double sum_of_squares(const float* x, std::size_t n);
+// The blocks of sum_of_squares: partial[c] = Σ x² over [c·kSumOfSquaresChunk, (c+1)·…) ∩ [0, n),
+// each in index order; sum_of_squares adds them in block order, from 0.0.
+inline constexpr std::size_t kSumOfSquaresChunk = 4096;
+void sum_of_squares_chunks(const float* x, std::size_t n, double* partial);
 void scale_in_place(float* x, std::size_t n, float factor);
 
 }  // namespace minitx::cpu

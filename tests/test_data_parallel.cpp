@@ -331,3 +331,16 @@ TEST_CASE("data parallel: micro_batches = 1 trains the bytes of the release befo
   CHECK(sha256_hex(train_run(dir.path(), dp_train(7, 1), data, {})) ==
         "cfe583b1d098b43e51578b660f5d7c5f21be55c67de384a22e0fe3ccad81a431");
 }
+
+TEST_CASE("data parallel: a rank that fails in its step stops the others, and the error names it") {
+  const ModelConfig m = dp_model();
+  const std::size_t B = 8, T = 8;
+  const auto engine = make_cpu_data_parallel_engine(m, B, T, 4, 2, initial_state(m, 3));
+  std::vector<std::uint32_t> ids(B * T, 1), targets(B * T, 2);
+  targets[7 * T + 3] = 999;  // in the last micro-batch: rank 1's
+  CHECK_THROWS_WITH_AS(engine->forward_backward(ids.data(), targets.data()), doctest::Contains("rank 1 of 2 failed: "),
+                       Error);
+  // The group stays stopped: the engine cannot be used after a failure (the run stops), and says why.
+  CHECK_THROWS_WITH_AS(engine->forward_backward(ids.data(), targets.data()), doctest::Contains("rank 1 of 2 failed: "),
+                       Error);
+}

@@ -162,6 +162,21 @@ TEST_CASE("model commands on a toy config: train, eval, bench generate, bench de
   Args gpu_ranks("train", {"--config", c, "--out", o, "--quiet", "--restart", "--device", "cuda", "--simulate-ranks", "2"});
   CHECK_ERROR_CONTAINS(minitx::cli::run_train(gpu_ranks), "training on several GPUs needs --gpus with NCCL, which is not built yet");
   CHECK(minitx::read_file(out / "model.ckpt") == checkpoint_bytes);
+  // With two micro-batches, two simulated ranks write one rank's checkpoint.
+  const fs::path micro = dir.path() / "micro.toml";
+  std::string micro_text = kConfig;
+  micro_text.replace(micro_text.find("batch_size = 2\n"), 15, "batch_size = 2\nmicro_batches = 2\n");
+  minitx::write_file_atomic(micro, micro_text);
+  for (const char* n : {"1", "2"}) {
+    const fs::path o_n = dir.path() / (std::string("ranks") + n);
+    fs::create_directories(o_n);
+    fs::copy_file(out / "train.bin", o_n / "train.bin");
+    fs::copy_file(out / "val.bin", o_n / "val.bin");
+    Args with_ranks("train", {"--config", micro.string(), "--out", o_n.string(), "--quiet", "--simulate-ranks", n});
+    CHECK(minitx::cli::run_train(with_ranks) == 0);
+  }
+  CHECK(minitx::read_file(dir.path() / "ranks1" / "model.ckpt") == minitx::read_file(dir.path() / "ranks2" / "model.ckpt"));
+  CHECK(minitx::read_file(dir.path() / "ranks1" / "model.ckpt") != checkpoint_bytes);  // another [train], another hash
   // --resume-from names the file it was given, whatever is wrong with it.
   const fs::path other = dir.path() / "elsewhere" / "other.ckpt";
   Args missing_from("train", {"--config", c, "--out", o, "--quiet", "--resume-from", other.string()});

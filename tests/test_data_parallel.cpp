@@ -298,6 +298,16 @@ TEST_CASE("data parallel: 2 and 4 ranks give one rank's bits for the same micro-
     CHECK(same_bits(a.state.m, b.state.m));
     CHECK(same_bits(a.state.v, b.state.v));
   }
+  // More ranks than the parameters have chunks: one rank's shard is empty, and nothing changes.
+  const TrainConfig tc8 = dp_train(3, 8);
+  REQUIRE(shard_plan(param_count(m), 8).front().size() == 0);
+  const auto one8 = make_cpu_data_parallel_engine(m, tc8.batch_size, tc8.seq_len, 8, 1, initial_state(m, 3));
+  const auto eight = make_cpu_data_parallel_engine(m, tc8.batch_size, tc8.seq_len, 8, 8, initial_state(m, 3));
+  const Trace c = drive(*one8, tc8, tc8.seq_len, data), d = drive(*eight, tc8, tc8.seq_len, data);
+  CHECK(same_bits(c.norms, d.norms));
+  CHECK(same_bits(c.state.params, d.state.params));
+  CHECK(same_bits(c.state.m, d.state.m));
+  CHECK(same_bits(c.state.v, d.state.v));
 }
 
 TEST_CASE("data parallel: checkpoints are the same bytes for any rank count, and resume with another") {

@@ -314,6 +314,7 @@ __device__ __forceinline__ Partials partials_of(Partials a, std::size_t stride, 
 template <bool kBatched>
 __device__ __forceinline__ void build_input(float* xs, float* extra, std::uint32_t n, const Input& in, float* red,
                                             std::uint32_t first, std::uint32_t count) {
+#pragma unroll 1
   for (std::uint32_t c = 0; c < count; ++c) {
     const std::uint32_t s = first + c;
     const std::uint32_t token = kBatched ? in.cursors[s].token : in.token, pos = kBatched ? in.cursors[s].pos : in.pos;
@@ -340,6 +341,7 @@ __device__ __forceinline__ void build_input(float* xs, float* extra, std::uint32
   }
   if (in.kind == In::norm || in.kind == In::embed_norm) {
     __syncthreads();
+#pragma unroll 1
     for (std::uint32_t c = 0; c < count; ++c) layernorm_in_place(xs + c * n, n, in.norm_w, in.norm_b, in.eps, red);
   }
   __syncthreads();
@@ -443,7 +445,10 @@ struct MatvecScratch {
 template <WeightFormat F, std::uint32_t PER, bool kBatched>
 __device__ __forceinline__ void matvec(const DeviceMatrix& w, const Share& sh, const Input& in, const Epilogue& e,
                                     const Batch& batch, const MatvecScratch& scratch, Phases& ph, float* sm) {
-  constexpr std::uint32_t R = kSlots / PER;
+  // Batched, half the loads in flight: each load now serves several columns' arithmetic, and the
+  // columns' bookkeeping needs the registers.
+  constexpr std::uint32_t kLoads = kBatched ? kSlots / 2 : kSlots;
+  constexpr std::uint32_t R = kLoads / PER;
   if (!sh.block_has_rows(w.rows)) {
     ph.done();
     return;
@@ -454,8 +459,8 @@ __device__ __forceinline__ void matvec(const DeviceMatrix& w, const Share& sh, c
   const std::uint32_t sequences = kBatched ? batch.size : 1, resident = kBatched ? batch.resident : 1;
   const std::uint32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const std::uint32_t iters = ((w.rows + sh.groups - 1) / sh.groups + R - 1) / R;
-  uint4 u[kSlots];
-  float scale[kSlots];
+  uint4 u[kLoads];
+  float scale[kLoads];
   float bias = 0.0f, residual = 0.0f;
   const auto load = [&](std::uint32_t it) {
 #pragma unroll
@@ -509,12 +514,13 @@ __device__ __forceinline__ void matvec(const DeviceMatrix& w, const Share& sh, c
         load_residual(it);
       }
       if constexpr (kBatched) {
-        // One column at a time (not unrolled): the registers hold the weights, not the columns.
-#pragma unroll 1
-        for (std::uint32_t c = 0; c < count; ++c) {
-          const float* x = sm + c * w.cols;
+        // Row by row, each row's weights used for every column (a runtime loop, not unrolled): the
+        // registers hold the weights, not the columns, and a row's die once its columns are done.
 #pragma unroll
-          for (std::uint32_t rr = 0; rr < R; ++rr) {
+        for (std::uint32_t rr = 0; rr < R; ++rr) {
+#pragma unroll 1
+          for (std::uint32_t c = 0; c < count; ++c) {
+            const float* x = sm + c * w.cols;
             float t = 0.0f;
 #pragma unroll
             for (std::uint32_t k = 0; k < PER; ++k)

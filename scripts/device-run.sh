@@ -3,7 +3,7 @@
 # the PyTorch peers in the same run, results under $OUT. The binaries are built here (nvcc 13,
 # sm_90) and carried in .devbin/ with the libraries the GPU machine's image lacks (fmt, PCRE2).
 #   scripts/device-run.sh [tests] [attention] [peers] [ops] [train] [train-ours] [pipeline] [gpu-config]
-#                         [bench-sparse] [idem]
+#                         [bench-sparse] [idem] [decode]
 #   (default: all but train-ours, gpu-config and bench-sparse)
 # bench-sparse: `make bench-sparse`'s CSV (minitx, SDPA and FlexAttention in one file, the same
 # masks) as $OUT/bench_sparse.csv, to be copied into out/ and plotted where gnuplot is.
@@ -13,6 +13,9 @@
 # idem: `make test-idem CONFIG=configs/gpu.toml DEVICE=cuda` (three whole pipelines through Make,
 # every artifact compared), then `make verify` of run a's tarball; carry .devbin (made by
 # scripts/device-kit.sh: gnuplot travels in it), corpus/sotu.txt and corpus/.pins.
+# decode: issue 12's table in one call: scripts/gpu-decode-bench.sh (ours at three shapes, three
+# weight formats), then the peers: torch_decode_peer.py (static cache + CUDA graph),
+# prefill_peer.py (SDPA's time to the first token) and torch_peers.py gen (transformers' generate).
 set -uo pipefail
 : "${OUT:?set by the device tool}"
 bin=.devbin
@@ -38,6 +41,13 @@ for part in $parts; do
       echo "== bench-sparse: minitx, SDPA and FlexAttention on the same masks"
       PYTHONUNBUFFERED=1 timeout 560 scripts/bench-sparse.sh $OUT/bench_sparse.csv /tmp/sparse-masks \
         $bin/minitx bench attention --device cuda ${SPARSE_ARGS:-} 2>&1 | grep -v Warning | tail -n 90 ;;
+    decode)
+      echo "== decode: ours, then PyTorch + CUDA graph, SDPA's prefill, transformers' generate"
+      scripts/gpu-decode-bench.sh $bin/minitx $OUT/gpu_decode.csv 3 2>&1 | tail -n 60
+      PYTHONUNBUFFERED=1 OUT=$OUT timeout 200 python3 $bin/torch_decode_peer.py 2>&1 | grep -v Warning | tail -n 8
+      PYTHONUNBUFFERED=1 timeout 120 python3 scripts/peers/prefill_peer.py --output $OUT/prefill_peer.csv 2>&1 | tail -n 8
+      mkdir -p /tmp/gen && PYTHONUNBUFFERED=1 OUT=/tmp/gen timeout 240 python3 $bin/torch_peers.py gen 2>&1 |
+        grep -v Warning | tail -n 20; cp /tmp/gen/peers.json $OUT/torch_peers_gen.json ;;
     ops)
       echo "== CUDA ops"
       $bin/bench-cuda-ops 2>&1 | tail -n 40 ;;

@@ -66,14 +66,14 @@ double tolerance(GpuPrecision p, const ModelConfig& m) {
   return p == GpuPrecision::fp32 ? 1e-4 : 4.0 * std::ldexp(1.0, -9) * std::sqrt(14.0 * double(m.n_layer) + 3.0);
 }
 
-// The CPU's logits and the GPU's after a prefill of `prompt` and `steps` tokens fed one by one.
+// The CPU's logits and the GPU's after a prefill of `prompt` tokens and the rest of `length`
+// fed one by one.
 void check_against_cpu(const GptWeights& gpu_weights, const GptWeights& cpu_weights, GpuPrecision precision,
-                       double tol) {
+                       double tol, std::size_t length = 40, std::size_t prompt = 17) {
   const ModelConfig& m = gpu_weights.config;
   Decoder cpu(cpu_weights);
   CudaDecoder gpu(gpu_weights, precision);
-  const std::vector<std::uint32_t> ids = random_ids(40, m.tokens(), 5);
-  const std::size_t prompt = 17;
+  const std::vector<std::uint32_t> ids = random_ids(length, m.tokens(), 5);
   CHECK(relative_error(gpu.prefill(ids.data(), prompt), cpu.prefill(ids.data(), prompt)) < tol);
   for (std::size_t i = prompt; i < ids.size(); ++i) {
     const double err = relative_error(gpu.step(ids[i]), cpu.step(ids[i]));
@@ -186,7 +186,7 @@ GPU_TEST_CASE("cuda decode: many steps queued back to back give the tokens of on
   CHECK(b.length() == prompt.size() + 50);
 }
 
-GPU_TEST_CASE("cuda decode: errors for the context, token ids, a sparse pattern and a model too large") {
+GPU_TEST_CASE("cuda decode: errors for the context, token ids and a model too large") {
   const ModelConfig config = base_config();
   const auto model = random_model(config, 16);
   CudaDecoder gpu(weights_of(*model), GpuPrecision::bf16);
@@ -197,14 +197,6 @@ GPU_TEST_CASE("cuda decode: errors for the context, token ids, a sparse pattern 
   CHECK_THROWS_WITH_AS(gpu.prefill(&bad, 1), doctest::Contains("400"), Error);
   gpu.prefill(long_prompt.data(), config.context);
   CHECK_THROWS_WITH_AS(gpu.step(1), doctest::Contains("pass the model's context of 96 tokens"), Error);
-
-  ModelConfig local = config;
-  local.attention.kind = sparse::AttentionPattern::Kind::local;
-  local.attention.block = 16;
-  local.attention.window = 2;
-  const auto sparse_model = random_model(local, 17);
-  CHECK_THROWS_WITH_AS(CudaDecoder(weights_of(*sparse_model), GpuPrecision::bf16),
-                       doctest::Contains("dense causal attention only"), Error);
 
   // 96 layers of width 8192: 77 billion parameters, no device holds them. The view has no data:
   // the check must come before anything is read or allocated.
@@ -218,4 +210,127 @@ GPU_TEST_CASE("cuda decode: errors for the context, token ids, a sparse pattern 
       huge, [](const ParamTensor& t, std::size_t) { return Linear(quant::QMatrix{quant::Format::f32, t.rows, t.cols, nullptr}); },
       [](const ParamTensor&, std::size_t) -> const float* { return nullptr; });
   CHECK_THROWS_WITH_AS(CudaDecoder(empty, GpuPrecision::bf16), doctest::Contains("of device memory"), Error);
+}
+
+// ---- block-sparse patterns ---------------------------------------------------------------------
+// Every pattern at block 16 with a window of 2 blocks: local and sinks decode from a ring of 32
+// and 48 rows, which sequences of 128 pass several times; strided keeps every third block column,
+// BigBird a global block and one random block per query block, drawn per head (so the heads'
+// layouts differ), and Longformer 20 global tokens, which cut its block 1 in two (kind global).
+
+namespace {
+
+using Kind = sparse::AttentionPattern::Kind;
+
+std::vector<sparse::AttentionPattern> sparse_patterns() {
+  std::vector<sparse::AttentionPattern> out;
+  for (const Kind kind : {Kind::local, Kind::sinks, Kind::strided, Kind::bigbird, Kind::longformer}) {
+    sparse::AttentionPattern p;
+    p.kind = kind;
+    p.block = 16;
+    p.window = 2;
+    p.stride = 3;
+    p.global_blocks = 1;
+    p.random_blocks = 1;
+    p.per_head = true;
+    p.global_tokens = 20;
+    p.sinks = 1;
+    out.push_back(p);
+  }
+  return out;
+}
+
+ModelConfig with_pattern(ModelConfig m, const sparse::AttentionPattern& p, std::size_t context) {
+  m.attention = p;
+  m.context = context;
+  return m;
+}
+
+// Cache rows per layer: the ring's for local and sinks, else the context.
+std::size_t expected_rows(const sparse::AttentionPattern& p, std::size_t context) {
+  if (p.kind == Kind::local) return std::size_t(p.window * p.block);
+  if (p.kind == Kind::sinks) return std::size_t((p.sinks + p.window) * p.block);
+  return context;
+}
+
+}  // namespace
+
+GPU_TEST_CASE("cuda decode: every sparse pattern's prefill and step logits equal the CPU decoder's, fp32 and bf16") {
+  for (const auto& [name, base] : variants())
+    for (const sparse::AttentionPattern& pattern : sparse_patterns()) {
+      const ModelConfig config = with_pattern(base, pattern, 128);
+      const auto model = random_model(config, 21);
+      for (const GpuPrecision p : {GpuPrecision::fp32, GpuPrecision::bf16})
+        // A prompt inside the ring, and one past it (the prefill's cache write wraps).
+        for (const std::size_t prompt : {std::size_t{9}, std::size_t{45}}) {
+          INFO(name << " " << sparse::summarize_pattern(pattern) << " " << to_string(p) << " prompt " << prompt);
+          check_against_cpu(weights_of(*model), weights_of(*model), p, tolerance(p, config), 128, prompt);
+        }
+    }
+}
+
+GPU_TEST_CASE("cuda decode: a ring cache decoded far past its wrap equals the CPU's ring and recomputation") {
+  for (const Kind kind : {Kind::local, Kind::sinks}) {
+    sparse::AttentionPattern pattern = sparse_patterns()[kind == Kind::local ? 0 : 1];
+    const ModelConfig config = with_pattern(variants()[2].second, pattern, 640);  // rotary
+    const auto model = random_model(config, 22);
+    Decoder cpu(weights_of(*model));
+    CudaDecoder gpu(weights_of(*model), GpuPrecision::fp32);
+    const std::size_t rows = expected_rows(pattern, config.context);
+    CHECK(gpu.kv_cache_bytes() == 2 * config.n_layer * config.n_embd * rows * sizeof(float));
+    CHECK(cpu.kv_cache_bytes() == gpu.kv_cache_bytes());
+    const std::vector<std::uint32_t> ids = random_ids(config.context, config.tokens(), 23);
+    const double tol = tolerance(GpuPrecision::fp32, config);
+    CHECK(relative_error(gpu.prefill(ids.data(), 20), cpu.prefill(ids.data(), 20)) < tol);
+    // 620 steps through a ring of 32 (or 16 + 32) rows: the ring turns over about 19 times.
+    for (std::size_t i = 20; i < ids.size(); ++i) {
+      INFO(sparse::summarize_pattern(pattern) << " step at position " << i);
+      const std::vector<float> logits = gpu.step(ids[i]);
+      CHECK(relative_error(logits, cpu.step(ids[i])) < tol);
+      if (i % 97 == 0) CHECK(relative_error(logits, cpu.logits_recompute(ids.data(), i + 1)) < tol);
+    }
+  }
+}
+
+GPU_TEST_CASE("cuda decode: the KV cache of local and sinks is the ring's whatever the context") {
+  for (const sparse::AttentionPattern& pattern : sparse_patterns())
+    for (const std::size_t context : {std::size_t{256}, std::size_t{1024}})
+      for (const GpuPrecision p : {GpuPrecision::fp32, GpuPrecision::bf16}) {
+        INFO(sparse::summarize_pattern(pattern) << " context " << context << " " << to_string(p));
+        const ModelConfig config = with_pattern(base_config(), pattern, context);
+        const auto model = random_model(config, 24);
+        CudaDecoder gpu(weights_of(*model), p);
+        const std::size_t bytes = p == GpuPrecision::fp32 ? 4 : 2;
+        CHECK(gpu.kv_cache_bytes() == 2 * config.n_layer * config.n_embd * expected_rows(pattern, context) * bytes);
+      }
+}
+
+GPU_TEST_CASE("cuda decode: greedy tokens of every sparse pattern equal the CPU's at fp32") {
+  for (const auto& [name, base] : variants())
+    for (const sparse::AttentionPattern& pattern : sparse_patterns()) {
+      INFO(name << " " << sparse::summarize_pattern(pattern));
+      const ModelConfig config = with_pattern(base, pattern, 128);
+      const auto model = random_model(config, 25);
+      const std::vector<std::uint32_t> prompt = random_ids(7, config.tokens(), 26);
+      GenerateOptions options;
+      options.max_new = 110;
+      options.sampling = SamplingConfig{0.0, 0, 1.0, 0};
+      const GenerateResult cpu = generate(*model, prompt, options);
+      options.cuda = true;
+      options.precision = GpuPrecision::fp32;
+      CHECK(generate(*model, prompt, options).tokens == cpu.tokens);
+    }
+}
+
+GPU_TEST_CASE("cuda decode: a replayed CUDA graph of a sparse step gives the bits of its launches") {
+  for (const sparse::AttentionPattern& pattern : sparse_patterns()) {
+    INFO(sparse::summarize_pattern(pattern));
+    const ModelConfig config = with_pattern(variants()[2].second, pattern, 128);
+    const auto model = random_model(config, 27);
+    const std::vector<std::uint32_t> ids = random_ids(128, config.tokens(), 28);
+    CudaDecoder graph(weights_of(*model), GpuPrecision::bf16), eager(weights_of(*model), GpuPrecision::bf16);
+    eager.use_graphs(false);
+    CHECK(graph.prefill(ids.data(), 40) == eager.prefill(ids.data(), 40));
+    for (std::size_t i = 40; i < ids.size(); ++i) CHECK(graph.step(ids[i]) == eager.step(ids[i]));
+  }
 }

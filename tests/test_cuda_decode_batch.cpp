@@ -253,6 +253,16 @@ GPU_TEST_CASE("cuda decode batch: errors name the sequence, and a batch too larg
   batch.prefill(1, ids.data(), 4);
   CHECK_ERROR_CONTAINS(batch.step(bad), "400");
 
+  // Batches decode dense attention only; a block-sparse pattern decodes at batch 1.
+  ModelConfig local = config;
+  local.attention.kind = sparse::AttentionPattern::Kind::local;
+  local.attention.block = 16;
+  local.attention.window = 2;
+  const auto sparse_model = random_model(local, 37);
+  CHECK_ERROR_CONTAINS(CudaDecoder(weights_of(*sparse_model), GpuPrecision::bf16, 2),
+                       "batch 2 with the attention pattern");
+  CHECK_NOTHROW(CudaDecoder(weights_of(*sparse_model), GpuPrecision::bf16, 1));
+
   // 48 layers of width 2048 over 65,536 positions: one sequence's bf16 cache is 24 GiB, sixteen
   // are 384 GiB, more than any device holds. The view has no data: the check comes before
   // anything is read or allocated.

@@ -264,3 +264,36 @@ TEST_CASE("local and sinks decode from a ring KV cache of their span: flat memor
   wide.attention.window = 5;  // 80 positions: the whole context, so no ring
   CHECK_FALSE(KvCache(wide).ring());
 }
+
+TEST_CASE("the ring's slots: sink rows, then a ring of the window; the GPU's 32-bit slots are the CPU's") {
+  for (Kind kind : {Kind::local, Kind::sinks}) {
+    const std::string pattern = sparse::to_string(kind);
+    CAPTURE(pattern);
+    ModelConfig m = sparse_config(kind);
+    m.context = 1000;
+    const cpu::KvSlots slots = kv_slots(m.attention, m.context);
+    const std::size_t fixed = kind == Kind::sinks ? 16 : 0;
+    REQUIRE(slots.is_ring());
+    CHECK(slots.fixed == fixed);
+    CHECK(slots.ring == 32);
+    CHECK(slots.rows(m.context) == fixed + 32);
+    const BasicKvSlots<std::uint32_t> device{static_cast<std::uint32_t>(slots.fixed), static_cast<std::uint32_t>(slots.ring)};
+    for (std::size_t p = 0; p < m.context; ++p) {
+      CAPTURE(p);
+      const std::size_t slot = slots(p);
+      CHECK(slot == (p < fixed ? p : fixed + (p - fixed) % 32));
+      CHECK(device(static_cast<std::uint32_t>(p)) == slot);
+    }
+  }
+  // Other patterns, and a window covering the context: row p, as many rows as positions.
+  ModelConfig strided = sparse_config(Kind::strided);
+  strided.context = 1000;
+  const cpu::KvSlots rows = kv_slots(strided.attention, strided.context);
+  CHECK_FALSE(rows.is_ring());
+  CHECK(rows(999) == 999);
+  CHECK(rows.rows(1000) == 1000);
+  ModelConfig wide = sparse_config(Kind::local);
+  wide.attention.window = 5;
+  CHECK_FALSE(kv_slots(wide.attention, wide.context).is_ring());
+  CHECK_FALSE(BasicKvSlots<std::uint32_t>{}.is_ring());
+}

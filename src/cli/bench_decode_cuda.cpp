@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -10,6 +11,7 @@
 #include "minitx/core/io.h"
 #include "minitx/infer/quant_model.h"
 #include "minitx/model/weights.h"
+#include "minitx/sparse/pattern.h"
 
 namespace minitx::cli {
 
@@ -81,14 +83,20 @@ void bench_decode_cuda(const GptModel& model, const std::string& recipe, GpuPrec
     fmt::print("  generate {} tokens after {} in each of {} sequences: {:.0f} tokens/s together, {:.3f} ms per token "
                "of a sequence ({:.0f}% of the floor); {:.0f} tokens/s without CUDA graphs\n",
                shape.gen, shape.depth, batch, tg, ms_per_token(tg), 100.0 * tg / floor, median(modes[1].tokens_per_s));
+  const std::string attention = sparse::summarize_pattern(m.attention);
+  fmt::print("  attention {}: KV cache {:.1f} MB\n", attention, static_cast<double>(decoder.kv_cache_bytes()) / 1e6);
+  // The CSV has no quoting: the summary's commas become semicolons.
+  std::string attention_cell = attention;
+  std::replace(attention_cell.begin(), attention_cell.end(), ',', ';');
   // tokens_per_s: all sequences together; ms: a step, i.e. a token of each sequence.
   std::string csv =
       "device,gpu,weights,precision,test,tokens,depth,tokens_per_s,ms,step_mb,copy_gb_per_s,floor_tokens_per_s,"
-      "batch\n";
+      "attention,kv_cache_bytes,batch\n";
   const auto row = [&](const std::string& test, std::size_t tokens, std::size_t depth, double tps, double ms,
                        std::size_t sequences) {
-    csv += fmt::format("cuda,{},{},{},{},{},{},{:.1f},{:.3f},{:.3f},{:.1f},{:.1f},{}\n", gpu, decoder.weight_format(),
-                       to_string(precision), test, tokens, depth, tps, ms, step_mb, bw / 1e9, floor, sequences);
+    csv += fmt::format("cuda,{},{},{},{},{},{},{:.1f},{:.3f},{:.3f},{:.1f},{:.1f},{},{},{}\n", gpu,
+                       decoder.weight_format(), to_string(precision), test, tokens, depth, tps, ms, step_mb, bw / 1e9,
+                       floor, attention_cell, decoder.kv_cache_bytes(), sequences);
   };
   row("pp", shape.prompt, 0, median(pp), median(ttft), 1);  // one sequence's prompt
   for (const Mode& mode : modes)

@@ -19,7 +19,9 @@
 #include "minitx/backend/cuda/decode.h"
 #include "minitx/backend/cuda/sampling.h"
 #include "minitx/core/build_info.h"
+#include "minitx/backend/cuda/attention.h"
 #include "minitx/model/gpt.h"
+#include "minitx/model/kv_cache.h"
 #include "minitx/model/params.h"
 #include "minitx/quant/block.h"
 #include "minitx/quant/format.h"
@@ -70,11 +72,13 @@ using cuda::WeightFormat;
 template <class T>
 class PrefillOps : public cuda::CudaBlockOps<T> {
  public:
-  PrefillOps(const ModelConfig& m, cuda::LtMatmul& lt, cudaStream_t stream, T* k, T* v, std::size_t capacity)
+  PrefillOps(const ModelConfig& m, cuda::LtMatmul& lt, cudaStream_t stream, T* k, T* v, std::size_t capacity,
+             BasicKvSlots<std::uint32_t> slots)
       : cuda::CudaBlockOps<T>(m, lt, stream, 1, m.context, cuda::CudaBlockOps<T>::Passes::forward),
         k_(k),
         v_(v),
-        capacity_(capacity) {}
+        capacity_(capacity),
+        slots_(slots) {}
   // Which sequence's cache the next prefill fills.
   void set_cache(T* k, T* v) {
     k_ = k;
@@ -83,14 +87,22 @@ class PrefillOps : public cuda::CudaBlockOps<T> {
   void store_kv(std::size_t layer, const T* qkv, std::size_t rows) {
     const ModelConfig& m = this->config();
     const std::size_t stride = m.n_embd * capacity_;
-    cuda::store_kv<T>(k_ + layer * stride, v_ + layer * stride, qkv, rows, m.n_embd, m.n_head, capacity_,
+    cuda::store_kv<T>(k_ + layer * stride, v_ + layer * stride, qkv, rows, m.n_embd, m.n_head, capacity_, slots_,
                       this->stream());
   }
 
  private:
   T *k_, *v_;
   std::size_t capacity_;
+  BasicKvSlots<std::uint32_t> slots_;
 };
+
+// The CPU cache's slots (model/kv_cache.h) in the kernels' 32-bit positions.
+BasicKvSlots<std::uint32_t> device_slots(const ModelConfig& m) {
+  const cpu::KvSlots s = kv_slots(m.attention, m.context);
+  if (!s.is_ring()) return {};
+  return {static_cast<std::uint32_t>(s.fixed), static_cast<std::uint32_t>(s.ring)};
+}
 
 // Bytes laid out in one device allocation, 256-byte aligned pieces.
 struct Arena {
@@ -132,13 +144,18 @@ template <class T>
 class DecoderImpl final : public CudaDecoder::Impl {
  public:
   DecoderImpl(const GptWeights& w, GpuPrecision precision, std::size_t batch)
-      : m_(w.config), precision_(precision), layout_(param_layout(w.config)), batch_(batch) {
+      : m_(w.config), precision_(precision), layout_(param_layout(w.config)), batch_(batch),
+        slots_(device_slots(w.config)), rows_(slots_.rows(static_cast<std::uint32_t>(w.config.context))) {
     const ModelConfig& m = m_;
-    MINITX_CHECK(m.attention.kind == sparse::AttentionPattern::Kind::dense,
-                 "generate --device cuda: the model's attention pattern is {}; the GPU decodes dense causal "
-                 "attention only for now (use --device cpu for block-sparse patterns)",
-                 sparse::summarize_pattern(m.attention));
-    const std::size_t C = m.n_embd, L = m.n_layer, cap = m.context, D = m.head_size();
+    MINITX_CHECK(batch == 1 || m.attention.kind == sparse::AttentionPattern::Kind::dense,
+                 "generate --device cuda: batch {} with the attention pattern {}: batches decode dense causal "
+                 "attention only (use batch 1 for block-sparse patterns)",
+                 batch, sparse::summarize_pattern(m.attention));
+    MINITX_CHECK(m.context <= 0xffffffffu, "generate --device cuda: a context of {} positions is past the step's 32-bit positions",
+                 m.context);
+    // cap: positions (the rotary table, the token ring); rows: cache rows per head (a ring's for
+    // local and sinks, whatever the context).
+    const std::size_t C = m.n_embd, L = m.n_layer, cap = m.context, rows = rows_, D = m.head_size();
 
     // What the device must hold, checked against what it has before anything is allocated.
     const std::size_t P = layout_.total;
@@ -152,11 +169,11 @@ class DecoderImpl final : public CudaDecoder::Impl {
           quant_bytes += (packed_bytes(*f.matrix) + 255) / 256 * 256 + (f.matrix->rows * f.matrix->cols / 16 + 255) / 256 * 256;
       }
     const std::size_t B = batch_;
-    const std::size_t kv = B * 2 * L * C * cap * sizeof(T);
+    const std::size_t kv = B * 2 * L * C * rows * sizeof(T);
     BlockActivations<T> probe;
     const std::size_t acts = bind_activations(probe, nullptr, m, 1, cap, false, 1 * m.n_head * cap);
     const std::size_t scratch = B * (3 * C + 2 * C + m.ffn_width() + m.vocab_size + C + cap +
-                                     cuda::attention_partials_floats(m.n_head, cap, D)) * sizeof(float);
+                                     cuda::attention_partials_floats(m.n_head, rows, D)) * sizeof(float);
     const double need = double(P) * sizeof(T) + double(vector_floats) * 4 + double(quant_bytes) + double(kv) +
                         double(acts) + double(scratch) + double(cuda::kLtWorkspaceBytes);
     std::size_t free_bytes = 0, total_bytes = 0;
@@ -170,22 +187,22 @@ class DecoderImpl final : public CudaDecoder::Impl {
     upload_weights(w, vector_floats, quant_bytes);
     // Sequence s's caches, L layers of them, follow sequence s - 1's: a prefill fills one
     // sequence's as batch 1 fills its only one.
-    k_ = DeviceBuffer<T>(B * L * C * cap);
-    v_ = DeviceBuffer<T>(B * L * C * cap);
+    k_ = DeviceBuffer<T>(B * L * C * rows);
+    v_ = DeviceBuffer<T>(B * L * C * rows);
     qkv_ = DeviceBuffer<float>(B * 3 * C);
     x_ = DeviceBuffer<float>(B * C);
     x2_ = DeviceBuffer<float>(B * C);
     h_ = DeviceBuffer<float>(B * m.ffn_width());
     logits_ = DeviceBuffer<float>(B * m.vocab_size);
-    partials_ = DeviceBuffer<float>(B * cuda::attention_partials_floats(m.n_head, cap, D));
+    partials_ = DeviceBuffer<float>(B * cuda::attention_partials_floats(m.n_head, rows, D));
     counters_ = DeviceBuffer<std::uint32_t>(cuda::decode_step_counters(L));
     MINITX_CUDA_CHECK(cudaMemsetAsync(counters_.get(), 0, counters_.size() * sizeof(std::uint32_t), stream_));
     best_ = DeviceBuffer<std::uint64_t>(B);
     MINITX_CUDA_CHECK(cudaMemsetAsync(best_.get(), 0, B * sizeof(std::uint64_t), stream_));
     times_ = DeviceBuffer<std::uint64_t>(cuda::decode_step_phases(L) + 1);
     for (std::size_t l = 0; l < L; ++l) {
-      layers_[l].k_cache = k_.get() + l * C * cap;
-      layers_[l].v_cache = v_.get() + l * C * cap;
+      layers_[l].k_cache = k_.get() + l * C * rows;
+      layers_[l].v_cache = v_.get() + l * C * rows;
     }
     device_layers_ = DeviceBuffer<cuda::DecodeLayer<T>>(L);
     device_layers_.upload(layers_, stream_);
@@ -197,7 +214,10 @@ class DecoderImpl final : public CudaDecoder::Impl {
     next_ = DeviceBuffer<std::uint32_t>(B);
     history_ = DeviceBuffer<std::uint32_t>(B * cap);
     ids_ = DeviceBuffer<std::uint32_t>(cap);
-    ops_ = std::make_unique<PrefillOps<T>>(m, lt_, stream_, k_.get(), v_.get(), cap);
+    if (!m.attention.dense())
+      sparse_ = std::make_unique<cuda::DeviceLayout>(sparse::build_layout(
+          m.attention, static_cast<std::int32_t>(cap), static_cast<std::int32_t>(m.n_head), m.attention.block));
+    ops_ = std::make_unique<PrefillOps<T>>(m, lt_, stream_, k_.get(), v_.get(), rows, slots_);
     ops_->bind(params_.get(), nullptr);
     host_logits_.resize(B * m.vocab_size);
     host_seq_logits_.resize(m.vocab_size);
@@ -325,9 +345,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
     check_seq(seq);
     return length_[seq];
   }
-  std::size_t kv_cache_bytes() const override {
-    return batch_ * 2 * m_.n_layer * m_.n_embd * m_.context * sizeof(T);
-  }
+  std::size_t kv_cache_bytes() const override { return batch_ * 2 * m_.n_layer * m_.n_embd * rows_ * sizeof(T); }
   std::size_t step_weight_bytes() const override { return step_bytes_; }
   std::string weight_format() const override { return format_; }
   const ModelConfig& config() const override { return m_; }
@@ -439,7 +457,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
     p.heads = static_cast<std::uint32_t>(m.n_head);
     p.head_dim = static_cast<std::uint32_t>(m.head_size());
     p.ffn = static_cast<std::uint32_t>(m.ffn_width());
-    p.capacity = static_cast<std::uint32_t>(m.context);
+    p.capacity = static_cast<std::uint32_t>(rows_);
     p.rotary_dims = static_cast<std::uint32_t>(rotary ? m.rotary_dims() : 0);
     p.pos_offset = static_cast<std::uint32_t>(m.position_offset);
     p.act = cuda::cuda_activation(m.activation);
@@ -452,7 +470,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
     p.lnfb = lnfb_;
     p.rope = rope_.get();
     p.batch = static_cast<std::uint32_t>(batch_);
-    p.cache_stride = m.n_layer * m.n_embd * m.context;
+    p.cache_stride = m.n_layer * m.n_embd * rows_;
     p.x = x_.get();
     p.x2 = x2_.get();
     p.qkv = qkv_.get();
@@ -462,6 +480,17 @@ class DecoderImpl final : public CudaDecoder::Impl {
     p.cursor = cursor_.get();
     p.counters = counters_.get();
     p.times = profiling_ ? times_.get() : nullptr;
+    if (sparse_ != nullptr) {
+      const sparse::BlockLayout& l = sparse_->host();
+      p.sparse.row_ptr = sparse_->row_ptr();
+      p.sparse.cols = sparse_->cols();
+      p.sparse.kinds = sparse_->kinds();
+      p.sparse.global_tokens = sparse_->global_tokens();
+      p.sparse.block = static_cast<std::uint32_t>(l.block);
+      p.sparse.nb = static_cast<std::uint32_t>(l.nb);
+      p.sparse.heads = static_cast<std::uint32_t>(l.heads);
+      p.sparse.slots = slots_;
+    }
     if (greedy)
       p.greedy = {best_.get(), next_.get(), history_.get(), static_cast<std::uint32_t>(m.context),
                   static_cast<std::uint32_t>(m.tokens())};
@@ -529,7 +558,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
       acts_rows_ = rows;
     }
     ids_.upload(ids, n, stream_);
-    const std::size_t cache = seq * m_.n_layer * m_.n_embd * m_.context;
+    const std::size_t cache = seq * m_.n_layer * m_.n_embd * rows_;
     ops_->set_cache(k_.get() + cache, v_.get() + cache);
     block_forward(*ops_, acts_, ids_.get(), 1, n);
     float* x = x_.get() + seq * m_.n_embd;
@@ -599,6 +628,8 @@ class DecoderImpl final : public CudaDecoder::Impl {
   const GpuPrecision precision_;
   const ParamLayout layout_;
   const std::size_t batch_;
+  const BasicKvSlots<std::uint32_t> slots_;  // where each position's keys and values sit
+  const std::size_t rows_;                   // cache rows per head and layer
   // Declared before everything that enqueues work on it, so it is destroyed after them, also
   // when the constructor throws.
   cuda::Stream owned_stream_{cudaStreamNonBlocking};
@@ -615,6 +646,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
   DeviceBuffer<cuda::DecodeLayer<T>> device_layers_;
   DeviceMatrix wte_, wpe_, head_;
   const float *lnfw_ = nullptr, *lnfb_ = nullptr;
+  std::unique_ptr<cuda::DeviceLayout> sparse_;  // the pattern's layout for the whole context; null: dense
   std::unique_ptr<PrefillOps<T>> ops_;
   BlockActivations<T> acts_;
   std::size_t acts_rows_ = 0;

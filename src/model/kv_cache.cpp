@@ -6,20 +6,21 @@
 
 namespace minitx {
 
+cpu::KvSlots kv_slots(const sparse::AttentionPattern& p, std::size_t context) {
+  if (!p.bounded()) return {};
+  const std::size_t block = static_cast<std::size_t>(p.block);
+  const std::size_t fixed = p.kind == sparse::AttentionPattern::Kind::sinks ? static_cast<std::size_t>(p.sinks) * block : 0;
+  const std::size_t ring = static_cast<std::size_t>(p.window) * block;
+  // A ring only where it is smaller than the context; then it never grows.
+  if (fixed + ring >= context) return {};
+  return {fixed, ring};
+}
+
 KvCache::KvCache(const ModelConfig& config)
     : layers(config.n_layer), context(config.context), C(config.n_embd), k_(layers), v_(layers),
       capacity_(std::min(context, kEagerPositions)) {
-  const sparse::AttentionPattern& p = config.attention;
-  if (p.bounded()) {
-    const std::size_t block = static_cast<std::size_t>(p.block);
-    const std::size_t fixed = p.kind == sparse::AttentionPattern::Kind::sinks ? static_cast<std::size_t>(p.sinks) * block : 0;
-    const std::size_t ring = static_cast<std::size_t>(p.window) * block;
-    // A ring only where it is smaller than the context; then it never grows.
-    if (fixed + ring < context) {
-      slots_ = {fixed, ring};
-      capacity_ = fixed + ring;
-    }
-  }
+  slots_ = kv_slots(config.attention, context);
+  if (ring()) capacity_ = slots_.rows(context);
   for (std::size_t l = 0; l < layers; ++l) {
     k_[l].resize(capacity_ * C);
     v_[l].resize(capacity_ * C);

@@ -15,11 +15,18 @@
 // type (for a quantized model: dequantized, which costs that copy's memory too).
 //
 // Sampling runs on the device with the CPU's definition (infer/sampling.h), so the same logits
-// give the same token. Only a dense causal attention pattern decodes on the GPU for now.
+// give the same token.
 //
-// Batches: a decoder of batch B (1..16) holds B sequences, each with its own cache, position and
-// draw index; a step feeds one token to each and reads every weight once for all of them. Each
-// sequence's logits and tokens are bit for bit those it gets in a decoder of batch 1.
+// Attention patterns (sparse/pattern.h) decode as the CPU's Decoder does: the prefill runs the
+// pattern's block-sparse kernels, and a step reads only the key blocks its layout row keeps. For
+// local and sinks the cache is a ring of the sink blocks and the window (model/kv_slots.h, the
+// CPU cache's slots), so its memory is the same whatever the context; other patterns keep a cache
+// of the whole context.
+//
+// Batches (dense attention): a decoder of batch B (1..16) holds B sequences, each with its own
+// cache, position and draw index; a step feeds one token to each and reads every weight once for
+// all of them. Each sequence's logits and tokens are bit for bit those it gets in a decoder of
+// batch 1.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -40,8 +47,9 @@ const char* to_string(GpuPrecision precision);
 class CudaDecoder {
  public:
   // Uploads the weights (the view need not outlive the decoder) and preallocates the caches of
-  // `batch` sequences (1..16) for the model's whole context. Errors, before allocating, when the
-  // device lacks the memory, and for a batch outside 1..16 (checked first, with or without CUDA).
+  // `batch` sequences (1..16) for the model's whole context (or its pattern's ring). Errors,
+  // before allocating, when the device lacks the memory, for a batch outside 1..16 (checked
+  // first, with or without CUDA), and for a batch above 1 of a block-sparse pattern.
   CudaDecoder(const GptWeights& weights, GpuPrecision precision, std::size_t batch = 1);
   ~CudaDecoder();
   CudaDecoder(const CudaDecoder&) = delete;
@@ -87,7 +95,7 @@ class CudaDecoder {
   std::size_t batch() const;           // sequences
   std::size_t length() const;          // positions in sequence 0's cache
   std::size_t length(std::size_t seq) const;
-  std::size_t kv_cache_bytes() const;  // the preallocated caches, all sequences'
+  std::size_t kv_cache_bytes() const;  // the preallocated caches, all sequences' (a ring's for local and sinks)
   std::size_t step_weight_bytes() const;  // weight bytes one step reads: the decode's memory floor
   std::string weight_format() const;   // "bf16", "fp32", "q8_0", "q4_0" or "q4_mix"
   const ModelConfig& config() const;

@@ -38,4 +38,9 @@ struct KvCache {
 };
 inline constexpr std::size_t kEagerPositions = 4096;
 
+// The slots of a cache for `context` positions under pattern p: a ring of the sink blocks and
+// the window for local and sinks (where that is shorter than the context), else row p. The GPU
+// decoder's cache uses the same.
+cpu::KvSlots kv_slots(const sparse::AttentionPattern& p, std::size_t context);
+
 }  // namespace minitx

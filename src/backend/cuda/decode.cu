@@ -17,6 +17,7 @@
 #include "common.cuh"
 #include "minitx/backend/cuda/decode.h"
 #include "minitx/infer/sampling_math.h"
+#include "minitx/sparse/layout.h"
 
 namespace minitx::cuda {
 namespace {
@@ -229,9 +230,9 @@ __host__ __device__ inline std::size_t partials_stride(const Partials& a) {
   return std::size_t{a.heads} * a.splits * (a.head_dim + 2);
 }
 
-// The attention output of one token from the splits' partials: per head, each split's weight
-// exp(m_s - max)/Σ, computed once per block into `scale` (heads × used floats of shared memory),
-// then every output element adds its splits' sums in split order.
+// The attention output of one token from the partials of splits [0, pos / kAttentionChunk]: per
+// head, each split's weight exp(m_s - max)/Σ, computed once per block into `scale` (heads × used
+// floats of shared memory), then every output element adds its splits' sums in split order.
 __device__ __forceinline__ void combine_attention(float* xs, float* scale, const Partials& a, std::uint32_t pos) {
   const std::uint32_t used = pos / kAttentionChunk + 1, C = a.heads * a.head_dim;
   // The first kCombineSplits partial sums of the thread's first two elements are loaded before
@@ -293,7 +294,7 @@ struct Input {
   DeviceMatrix wte, wpe;  // embed_norm: wte[token] (+ wpe[pos + pos_offset])
   std::uint32_t token = 0, pos = 0, pos_offset = 0;
   float* embed_out = nullptr;  // embed_norm: block 0 stores the embedding, the residual stream
-  Partials partials{};         // attention
+  Partials partials{};         // attention; its splits [0, pos / kAttentionChunk] are combined
   // Batched steps: every sequence's cursor (the block's copy in shared memory; token and pos
   // above serve batch 1) and the floats from one sequence's partials to the next's.
   const DecodeCursor* cursors = nullptr;
@@ -640,6 +641,62 @@ __device__ __forceinline__ const uint4* key_share(const T* kc, std::uint32_t key
   return reinterpret_cast<const uint4*>(kc + std::size_t{key} * D + share * span);
 }
 
+// The keys one head reads for the token at pos, as kept indices [0, kept): dense, the positions
+// themselves (kept = pos + 1); sparse, the positions of the layout row's key blocks in order, the
+// diagonal block cut at pos, so that index kept - 1 is pos itself whatever the pattern. A split
+// takes the indices [split·kAttentionChunk, +kAttentionChunk).
+template <bool kSparse>
+struct HeadKeys {
+  std::uint32_t kept;
+  std::uint32_t e0 = 0;  // sparse: the row's first entry of cols
+};
+
+template <bool kSparse>
+__device__ __forceinline__ HeadKeys<kSparse> head_keys(const DecodeSparse& s, std::uint32_t h, std::uint32_t pos) {
+  if constexpr (kSparse) {
+    const std::uint32_t row = (s.heads == 1 ? 0 : h) * s.nb + pos / s.block;
+    const std::uint32_t e0 = static_cast<std::uint32_t>(__ldg(s.row_ptr + row));
+    const std::uint32_t e1 = static_cast<std::uint32_t>(__ldg(s.row_ptr + row + 1));
+    return {(e1 - e0 - 1) * s.block + pos % s.block + 1, e0};
+  } else {
+    return {pos + 1};
+  }
+}
+
+// The position of kept index i, and a position's row in the cache (the ring's slot).
+template <bool kSparse>
+__device__ __forceinline__ std::uint32_t key_position(const DecodeSparse& s, const HeadKeys<kSparse>& k, std::uint32_t i) {
+  if constexpr (kSparse) return static_cast<std::uint32_t>(__ldg(s.cols + k.e0 + i / s.block)) * s.block + i % s.block;
+  else return i;
+}
+
+template <bool kSparse>
+__device__ __forceinline__ std::uint32_t key_row(const DecodeSparse& s, std::uint32_t position) {
+  if constexpr (kSparse) return s.slots(position);
+  else return position;
+}
+
+// Longformer's global blocks: a key there counts only if it or the query is a global token.
+__device__ __forceinline__ bool key_masked(const DecodeSparse& s, const HeadKeys<true>& k, std::uint32_t i,
+                                           std::uint32_t pos, std::uint32_t position) {
+  return s.global_tokens != nullptr &&
+         __ldg(s.kinds + k.e0 + i / s.block) == static_cast<std::uint8_t>(sparse::BlockKind::global) &&
+         __ldg(s.global_tokens + pos) == 0 && __ldg(s.global_tokens + position) == 0;
+}
+
+// Splits per head for the token at pos: as many as the head with the most keys needs (per-head
+// layouts: the other heads leave empty partials in the rest, which the combine weighs 0).
+template <bool kSparse>
+__device__ __forceinline__ std::uint32_t attention_splits(const DecodeSparse& s, std::uint32_t pos) {
+  if constexpr (kSparse) {
+    std::uint32_t most = 0;
+    for (std::uint32_t h = 0; h < s.heads; ++h) most = max(most, head_keys<true>(s, h, pos).kept);
+    return (most + kAttentionChunk - 1) / kAttentionChunk;
+  } else {
+    return pos / kAttentionChunk + 1;
+  }
+}
+
 // One sequence of the step as the attention sees it: its q|k|v, its cache of the layer, its
 // partials and its position.
 template <class T>
@@ -659,22 +716,26 @@ __device__ __forceinline__ AttentionSeq<T> attention_seq(const DecodeStep<T>& p,
           partials_of(a, partials_stride(a), s), pos};
 }
 
-template <class T>
+template <bool kSparse, class T>
 __device__ __forceinline__ void attention_item(const DecodeStep<T>& p, const AttentionSeq<T>& q_seq, std::uint32_t h,
                                                std::uint32_t split, float* sm, float* red, const KeyShare<T>& pre) {
   const Partials& a = q_seq.a;
   const std::uint32_t pos = q_seq.pos;
   const std::uint32_t D = a.head_dim, C = a.heads * D, begin = split * kAttentionChunk;
-  const std::uint32_t n = min(kAttentionChunk, pos + 1 - begin);
+  const HeadKeys<kSparse> keys = head_keys<kSparse>(p.sparse, h, pos);
+  const std::uint32_t last = keys.kept - 1;  // pos's own index
+  const std::uint32_t n = kSparse && begin > last ? 0 : min(kAttentionChunk, keys.kept - begin);
   float* q = sm;                     // D: the query, rotated
   float* w = sm + D;                 // kAttentionChunk: scores, then their exponentials
   float* part = w + kAttentionChunk; // kThreads: the value sums of each share of keys
+  auto* rows = reinterpret_cast<std::uint32_t*>(part + kThreads);  // sparse, kAttentionChunk: the keys' cache rows
   T* kc = q_seq.k_cache + std::size_t{h} * p.capacity * D;
   T* vc = q_seq.v_cache + std::size_t{h} * p.capacity * D;
   const float* qh = q_seq.qkv + h * D;
   const float* kh = q_seq.qkv + C + h * D;
   const float* vh = q_seq.qkv + 2 * C + h * D;
-  const bool own = begin + n == pos + 1;
+  const bool own = (!kSparse || n > 0) && begin + n == keys.kept;
+  const std::uint32_t own_row = key_row<kSparse>(p.sparse, pos);
   const std::uint32_t half = p.rotary_dims / 2;
   const float2* rope = p.rope + std::size_t{pos} * half;
   for (std::uint32_t d = threadIdx.x; d < D; d += blockDim.x) {
@@ -690,8 +751,8 @@ __device__ __forceinline__ void attention_item(const DecodeStep<T>& p, const Att
     }
     q[d] = qd;
     if (own) {
-      kc[std::size_t{pos} * D + d] = from_float<T>(kd);
-      vc[std::size_t{pos} * D + d] = from_float<T>(ld_act(vh + d));
+      kc[std::size_t{own_row} * D + d] = from_float<T>(kd);
+      vc[std::size_t{own_row} * D + d] = from_float<T>(ld_act(vh + d));
     }
   }
   __syncthreads();  // q complete; the block's own cache writes visible to the block
@@ -699,11 +760,16 @@ __device__ __forceinline__ void attention_item(const DecodeStep<T>& p, const Att
   // Scores: key j = tid / kKeyThreads, dimensions [share·span, (share + 1)·span) of it.
   const std::uint32_t j = threadIdx.x / kKeyThreads, share = threadIdx.x % kKeyThreads, span = D / kKeyThreads;
   float dot = 0.0f;
+  bool masked = false;
+  std::uint32_t row = 0;
   if (j < n) {
     constexpr std::uint32_t kPer = 16 / sizeof(T);
-    const uint4* kr = key_share(kc, begin + j, D);
+    const std::uint32_t position = key_position<kSparse>(p.sparse, keys, begin + j);
+    row = key_row<kSparse>(p.sparse, position);
+    if constexpr (kSparse) masked = key_masked(p.sparse, keys, begin + j, pos, position);
+    const uint4* kr = key_share(kc, row, D);
     const float* qs = q + share * span;
-    const bool use_pre = pre.loaded && begin + j != pos;  // the own position was written just now
+    const bool use_pre = pre.loaded && begin + j != last;  // the own position was written just now
 #pragma unroll
     for (std::uint32_t u = 0; u < kKeyUnits; ++u) {
       if (u >= span / kPer) break;
@@ -714,7 +780,10 @@ __device__ __forceinline__ void attention_item(const DecodeStep<T>& p, const Att
     }
   }
   for (std::uint32_t offset = kKeyThreads / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-  if (share == 0) w[j] = j < n ? dot * rsqrtf(static_cast<float>(D)) : -INFINITY;
+  if (share == 0) {
+    w[j] = j < n && !masked ? dot * rsqrtf(static_cast<float>(D)) : -INFINITY;
+    if constexpr (kSparse) rows[j] = row;
+  }
   __syncthreads();
   // The maximum and the sum of exponentials of the 64 scores: two warps' butterflies, then the
   // two halves in order, the same on every run.
@@ -725,8 +794,11 @@ __device__ __forceinline__ void attention_item(const DecodeStep<T>& p, const Att
   }
   __syncthreads();
   const float mx = fmaxf(red[0], red[1]);
+  // Sparse: a split without keys (past a head's last, or all masked) has mx = -inf, and every
+  // exponential 0: it leaves m = -inf, l = 0, which the combine weighs 0.
+  const float shift = kSparse && mx == -INFINITY ? 0.0f : mx;
   if (warp < 2) {
-    const float e = threadIdx.x < n ? expf(w[threadIdx.x] - mx) : 0.0f;
+    const float e = threadIdx.x < n ? expf(w[threadIdx.x] - shift) : 0.0f;
     const float s = warp_sum(e);
     if (lane == 0) red[2 + warp] = s;
     w[threadIdx.x] = e;
@@ -743,12 +815,13 @@ __device__ __forceinline__ void attention_item(const DecodeStep<T>& p, const Att
     for (std::uint32_t t = 0; t < kValueKeys; ++t) {
       const std::uint32_t i = first + t;
       if (i < end) {
-        const bool use_pre = pre.loaded && begin + i != pos;  // the own position was written just now
-        acc += w[i] * to_float(use_pre ? pre.v[t] : vc[std::size_t{begin + i} * D + d]);
+        const bool use_pre = pre.loaded && begin + i != last;  // the own position was written just now
+        acc += w[i] * to_float(use_pre ? pre.v[t] : vc[std::size_t{kSparse ? rows[i] : begin + i} * D + d]);
       }
     }
 #pragma unroll 4
-    for (std::uint32_t i = first + kValueKeys; i < end; ++i) acc += w[i] * to_float(vc[std::size_t{begin + i} * D + d]);
+    for (std::uint32_t i = first + kValueKeys; i < end; ++i)
+      acc += w[i] * to_float(vc[std::size_t{kSparse ? rows[i] : begin + i} * D + d]);
     part[g * D + d] = acc;
   }
   __syncthreads();
@@ -767,13 +840,15 @@ __device__ __forceinline__ void attention_item(const DecodeStep<T>& p, const Att
 
 // Items are (sequence, head, split), sequence by sequence, each sequence with the splits of its own
 // position; `cursors` (batched) is the block's copy of every cursor, `pos` batch 1's position.
-template <class T, bool kBatched>
+// Batches decode dense attention only (kSparse and kBatched are never both set).
+template <bool kSparse, bool kBatched, class T>
 __device__ __forceinline__ void attention_phase(const DecodeStep<T>& p, const DecodeLayer<T>& y, const DecodeCursor* cursors,
                                                 std::uint32_t pos, Phases& ph, float* sm) {
+  static_assert(!(kSparse && kBatched));
   __shared__ float red[4];
   const std::uint32_t sequences = kBatched ? p.batch : 1;
   const auto pos_of = [&](std::uint32_t s) { return kBatched ? cursors[s].pos : pos; };
-  const auto items_of = [&](std::uint32_t s) { return p.heads * (pos_of(s) / kAttentionChunk + 1); };
+  const auto items_of = [&](std::uint32_t s) { return p.heads * attention_splits<kSparse>(p.sparse, pos_of(s)); };
   // The sequence of an item, and the item's index among that sequence's.
   const auto locate = [&](std::uint32_t item, std::uint32_t& s) {
     s = 0;
@@ -793,9 +868,12 @@ __device__ __forceinline__ void attention_phase(const DecodeStep<T>& p, const De
     const std::uint32_t i = locate(blockIdx.x, s);
     const AttentionSeq<T> q_seq = attention_seq(p, y, s, pos_of(s));
     const std::uint32_t D = p.head_dim, h = i % p.heads, begin = i / p.heads * kAttentionChunk;
+    const HeadKeys<kSparse> keys = head_keys<kSparse>(p.sparse, h, q_seq.pos);
+    const std::uint32_t last = keys.kept - 1;
     const std::uint32_t key = begin + threadIdx.x / kKeyThreads;
-    if (key < q_seq.pos) {
-      const uint4* kr = key_share(q_seq.k_cache + std::size_t{h} * p.capacity * D, key, D);
+    if (key < last) {
+      const std::uint32_t row = key_row<kSparse>(p.sparse, key_position<kSparse>(p.sparse, keys, key));
+      const uint4* kr = key_share(q_seq.k_cache + std::size_t{h} * p.capacity * D, row, D);
 #pragma unroll
       for (std::uint32_t u = 0; u < kKeyUnits; ++u)
         if (u < D / kKeyThreads / (16 / sizeof(T))) pre.u[u] = __ldg(kr + u);
@@ -806,7 +884,8 @@ __device__ __forceinline__ void attention_phase(const DecodeStep<T>& p, const De
 #pragma unroll
     for (std::uint32_t t = 0; t < kValueKeys; ++t) {
       const std::uint32_t value = begin + g * per + t;
-      if (g < groups && t < per && value < q_seq.pos) pre.v[t] = vc[std::size_t{value} * D + d];
+      if (g < groups && t < per && value < last)
+        pre.v[t] = vc[std::size_t{key_row<kSparse>(p.sparse, key_position<kSparse>(p.sparse, keys, value))} * D + d];
     }
     pre.loaded = true;
   }
@@ -814,7 +893,7 @@ __device__ __forceinline__ void attention_phase(const DecodeStep<T>& p, const De
   for (std::uint32_t item = blockIdx.x; item < items; item += gridDim.x) {
     std::uint32_t s;
     const std::uint32_t i = locate(item, s);
-    attention_item(p, attention_seq(p, y, s, pos_of(s)), i % p.heads, i / p.heads, sm, red, pre);
+    attention_item<kSparse>(p, attention_seq(p, y, s, pos_of(s)), i % p.heads, i / p.heads, sm, red, pre);
     pre.loaded = false;
   }
   ph.done();
@@ -826,7 +905,7 @@ __device__ __forceinline__ void attention_phase(const DecodeStep<T>& p, const De
 // a kernel with every phase written out would be too large for the registers.
 // kBatched: p.batch sequences (2..kMaxDecodeBatch), their cursors copied to shared memory at the
 // start; batch 1 keeps its cursor in registers and the matrix-vector code of before.
-template <class T, bool kBatched>
+template <class T, bool kSparse, bool kBatched>
 __global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(const DecodeStep<T> p, const Batch batch) {
   extern __shared__ float sm[];
   __shared__ DecodeCursor cursors[kBatched ? kMaxDecodeBatch : 1];
@@ -842,7 +921,7 @@ __global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(const DecodeSt
     const std::uint32_t l = min(k / 5, p.n_layer - 1), kind = k == phases - 1 ? 5 : k % 5;
     const DecodeLayer<T>& y = p.layers[l];
     if (kind == 1) {
-      attention_phase<T, kBatched>(p, y, cursors, cursor.pos, ph, sm);
+      attention_phase<kSparse, kBatched>(p, y, cursors, cursor.pos, ph, sm);
       continue;
     }
     DeviceMatrix w;
@@ -870,7 +949,9 @@ __global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(const DecodeSt
         in.kind = In::attention;
         in.partials = partials_in(p.partials, p.heads, p.capacity, p.head_dim);
         in.partials_stride = partials_stride(in.partials);
-        in.pos = cursor.pos;
+        // Dense: the token's position. Sparse: the first index of the last split in use, as the
+        // splits count kept keys, not positions.
+        in.pos = kSparse ? (attention_splits<kSparse>(p.sparse, cursor.pos) - 1) * kAttentionChunk : cursor.pos;
         e = Epilogue{p.x2, y.attprojb, p.x};
         break;
       case 3:  // norm + fc + activation; a parallel residual (GPT-NeoX) feeds the MLP the layer's input
@@ -933,11 +1014,14 @@ __global__ void rope_table_kernel(float2* out, std::size_t positions, std::uint3
 
 template <class T>
 __global__ void store_kv_kernel(T* kc, T* vc, const T* qkv, std::size_t rows, std::size_t C, std::size_t D,
-                                std::size_t capacity) {
+                                std::size_t capacity, BasicKvSlots<std::uint32_t> slots) {
   const std::size_t idx = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= rows * C) return;
   const std::size_t n = idx / C, c = idx % C, h = c / D, d = c % D;
-  const std::size_t at = (h * capacity + n) * D + d;
+  // In a ring, a position that a later one of the prompt overwrites is not written: each slot
+  // then has one writer, whatever order the threads run in.
+  if (n >= slots.fixed && n + slots.ring < rows) return;
+  const std::size_t at = (h * capacity + slots(static_cast<std::uint32_t>(n))) * D + d;
   kc[at] = qkv[n * 3 * C + C + c];
   vc[at] = qkv[n * 3 * C + 2 * C + c];
 }
@@ -980,7 +1064,8 @@ template <class T>
 std::size_t step_smem_bytes(const DecodeStep<T>& p, std::uint32_t resident) {
   const Partials a = partials_in(nullptr, p.heads, p.capacity, p.head_dim);
   const std::size_t vector = std::size_t{resident} * std::max<std::size_t>(p.C, p.ffn) + std::size_t{p.heads} * a.splits;
-  const std::size_t attention = p.head_dim + kAttentionChunk + kThreads;
+  // Sparse: and the chunk's cache rows.
+  const std::size_t attention = p.head_dim + kAttentionChunk + kThreads + (p.sparse.row_ptr != nullptr ? kAttentionChunk : 0);
   return std::max(vector, attention) * sizeof(float);
 }
 
@@ -1058,12 +1143,25 @@ void decode_step(const DecodeStep<T>& p, cudaStream_t stream) {
   if (p.head.rows == 0) fail_op("decode step: the head has no rows");
   if (p.batch < 1 || p.batch > kMaxDecodeBatch)
     fail_op("decode step: batch ", p.batch, " is outside 1 to ", kMaxDecodeBatch, " sequences");
-  if (p.batch == 1) {
-    launch_resident(decode_step_kernel<T, false>, step_smem_bytes(p, 1), stream, true, p, Batch{});
+  if (p.sparse.row_ptr == nullptr && p.batch == 1) {
+    launch_resident(decode_step_kernel<T, false, false>, step_smem_bytes(p, 1), stream, true, p, Batch{});
     return;
   }
-  const Batch batch{p.batch, resident_columns(p, reinterpret_cast<const void*>(decode_step_kernel<T, true>))};
-  launch_resident(decode_step_kernel<T, true>, step_smem_bytes(p, batch.resident), stream, true, p, batch);
+  if (p.sparse.row_ptr == nullptr) {
+    const Batch batch{p.batch, resident_columns(p, reinterpret_cast<const void*>(decode_step_kernel<T, false, true>))};
+    launch_resident(decode_step_kernel<T, false, true>, step_smem_bytes(p, batch.resident), stream, true, p, batch);
+    return;
+  }
+  if (p.batch != 1) fail_op("decode step: batch ", p.batch, " with a sparse layout (batches decode dense attention only)");
+  const DecodeSparse& s = p.sparse;
+  if (s.cols == nullptr || s.kinds == nullptr || s.block == 0 || s.nb == 0 || (s.heads != 1 && s.heads != p.heads))
+    fail_op("decode step: a sparse layout of ", s.nb, " block rows of ", s.block, " for ", s.heads,
+            " heads (expected 1 or ", p.heads, ", and its cols and kinds)");
+  if (s.slots.is_ring() && (s.slots.fixed % s.block != 0 || s.slots.ring % s.block != 0 ||
+                            s.slots.fixed + s.slots.ring > p.capacity))
+    fail_op("decode step: a ring of ", s.slots.fixed, " fixed and ", s.slots.ring, " ring rows for blocks of ", s.block,
+            " in a cache of ", p.capacity, " rows (expected whole blocks that fit)");
+  launch_resident(decode_step_kernel<T, true, false>, step_smem_bytes(p, 1), stream, true, p, Batch{});
 }
 
 void decode_logits(const DeviceMatrix& head, const float* x, float* logits, cudaStream_t stream) {
@@ -1082,11 +1180,12 @@ void rope_table(float2* out, std::size_t positions, std::size_t rotary_dims, dou
 
 template <class T>
 void store_kv(T* k_cache, T* v_cache, const T* qkv, std::size_t rows, std::size_t C, std::size_t heads,
-              std::size_t capacity, cudaStream_t stream) {
-  if (rows > capacity) fail_op("store_kv: ", rows, " positions into a cache of ", capacity);
+              std::size_t capacity, const BasicKvSlots<std::uint32_t>& slots, cudaStream_t stream) {
+  if (rows > 0xffffffffu || slots.rows(static_cast<std::uint32_t>(rows)) > capacity)
+    fail_op("store_kv: ", rows, " positions into a cache of ", capacity, " rows");
   if (rows == 0) return;
   store_kv_kernel<T><<<detail::grid_for(rows * C, 256), 256, 0, stream>>>(k_cache, v_cache, qkv, rows, C, C / heads,
-                                                                          capacity);
+                                                                          capacity, slots);
   MINITX_CUDA_LAUNCHED();
 }
 
@@ -1104,7 +1203,8 @@ void row_to_float(float* out, const T* row, std::size_t C, cudaStream_t stream) 
 
 #define MINITX_INSTANTIATE(T)                                                                                  \
   template void decode_step<T>(const DecodeStep<T>&, cudaStream_t);                                            \
-  template void store_kv<T>(T*, T*, const T*, std::size_t, std::size_t, std::size_t, std::size_t, cudaStream_t); \
+  template void store_kv<T>(T*, T*, const T*, std::size_t, std::size_t, std::size_t, std::size_t,              \
+                            const BasicKvSlots<std::uint32_t>&, cudaStream_t);                                   \
   template void row_to_float<T>(float*, const T*, std::size_t, cudaStream_t);
 MINITX_INSTANTIATE(float)
 MINITX_INSTANTIATE(bf16)

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "minitx/model/kv_slots.h"
 #include "minitx/sparse/layout.h"
 
 namespace minitx::cpu {
@@ -32,13 +33,8 @@ void sparse_attention_backward(float* dinp, float* datt, const float* dout, cons
                                const sparse::BlockLayout& layout, std::size_t B, std::size_t T, std::size_t C,
                                std::size_t NH);
 
-// Where position p's key and value rows sit in a KV cache: row p, or in a ring cache (patterns
-// whose queries read a bounded span) the first `fixed` positions at their own rows and each later
-// one at fixed + (p - fixed) % ring, overwriting the position `ring` before it.
-struct KvSlots {
-  std::size_t fixed = SIZE_MAX, ring = 1;
-  std::size_t operator()(std::size_t p) const { return p < fixed ? p : fixed + (p - fixed) % ring; }
-};
+// Where position p's key and value rows sit in a KV cache (model/kv_slots.h).
+using KvSlots = BasicKvSlots<std::size_t>;
 
 // One query at position pos against cached keys and values of positions [0, pos], rows of
 // stride C at the rows `slots` gives: q (C), out (C), scores scratch of NH·(pos + 1) floats.

@@ -24,6 +24,7 @@
 #include <cstdint>
 
 #include "minitx/backend/cuda/ops.h"
+#include "minitx/model/kv_slots.h"
 
 namespace minitx::cuda {
 
@@ -68,11 +69,25 @@ inline constexpr std::uint32_t kAttentionChunk = 64;
 // each sequence is a column of the matrix-vector products, computed with the very operations of
 // a batch-1 step, so every sequence's logits are bit for bit those it would get alone.
 inline constexpr std::uint32_t kMaxDecodeBatch = 16;
+// A block-sparse pattern's layout for the step (sparse/layout.h's CSR, as DeviceLayout uploads
+// it, for the model's whole context). The token at pos reads, per head, the key blocks of row
+// (heads == 1 ? 0 : h)·nb + pos / block, in order: their positions, the diagonal block's cut at
+// pos, are the head's kept keys, which the attention splits into chunks of kAttentionChunk.
+// Keys and values sit in the cache at the rows `slots` gives (a ring for local and sinks).
+struct DecodeSparse {
+  const std::int32_t* row_ptr = nullptr;  // null: dense causal attention, row p for position p
+  const std::int32_t* cols = nullptr;
+  const std::uint8_t* kinds = nullptr;          // sparse::BlockKind per entry of cols
+  const std::uint8_t* global_tokens = nullptr;  // per position; null: no global blocks
+  std::uint32_t block = 0, nb = 0, heads = 1;
+  BasicKvSlots<std::uint32_t> slots;
+};
 
 template <class T>
 struct DecodeStep {
   const DecodeLayer<T>* layers;  // device memory, n_layer of them
-  std::uint32_t n_layer, C, heads, head_dim, ffn, capacity;
+  std::uint32_t n_layer, C, heads, head_dim, ffn;
+  std::uint32_t capacity;  // cache rows per head (a ring's rows for local and sinks)
   std::uint32_t rotary_dims;  // 0: learned positions (wpe, at pos + pos_offset)
   std::uint32_t pos_offset;
   Activation act;
@@ -103,6 +118,7 @@ struct DecodeStep {
   // decode_step_counters(n_layer) zeroed words: the phases' arrival counters. The kernel leaves
   // them zeroed for the next step.
   std::uint32_t* counters;
+  DecodeSparse sparse;  // row_ptr null: dense, the kernel without any of the sparse code
   // Optional (null: none): decode_step_phases(n_layer) + 1 globaltimer readings, taken by block 0
   // as each phase starts and when the step ends, for a profile.
   std::uint64_t* times;
@@ -120,7 +136,8 @@ void decode_step(const DecodeStep<T>& p, cudaStream_t stream);
 // the step's matrix-vector code.
 void decode_logits(const DeviceMatrix& head, const float* x, float* logits, cudaStream_t stream);
 
-// Floats of the attention partials for `heads` over a cache of `capacity` positions.
+// Floats of the attention partials for `heads` over a cache of `capacity` positions (a sparse
+// pattern's kept keys never outnumber its cache's rows).
 std::size_t attention_partials_floats(std::size_t heads, std::size_t capacity, std::size_t head_dim);
 
 // cos and sin of every position's rotary angles: (positions, rotary_dims / 2), computed once per
@@ -129,10 +146,11 @@ void rope_table(float2* out, std::size_t positions, std::size_t rotary_dims, dou
 
 // ---- prefill and bookkeeping ---------------------------------------------------------------
 // Copies k and v of `rows` positions from qkv rows (rows, 3C) — already rotated — into the cache
-// at positions [0, rows).
+// of `capacity` rows per head, position p at row slots(p); in a ring, only the positions that
+// the last ones leave standing.
 template <class T>
 void store_kv(T* k_cache, T* v_cache, const T* qkv, std::size_t rows, std::size_t C, std::size_t heads,
-              std::size_t capacity, cudaStream_t stream);
+              std::size_t capacity, const BasicKvSlots<std::uint32_t>& slots, cudaStream_t stream);
 
 // After the sampler chose `next`: history[cursor.draw % history_len] = next (a ring of the newest
 // draws), cursor.token = next, cursor.draw += 1

@@ -534,7 +534,7 @@ __device__ __forceinline__ void matvec(const DeviceMatrix& w, const Share& sh, c
         if (sh.W == 1) __syncwarp();
         else __syncthreads();
         // The W warps' sums of each (row, column) in warp order, by the group's first warp.
-        if (sh.part == 0)
+        if (sh.part == 0) {
 #pragma unroll 1
           for (std::uint32_t i = lane; i < R * count; i += 32) {
             const std::uint32_t rr = i % R, c = i / R, r = sh.row(it, rr, R);
@@ -543,6 +543,7 @@ __device__ __forceinline__ void matvec(const DeviceMatrix& w, const Share& sh, c
             for (std::uint32_t q = 1; q < sh.W; ++q) s += red[((warp + q) * kColumns + c) * kSlots + rr];
             finish_column(first + c, r, s);
           }
+        }
         if (sh.W == 1) __syncwarp();
         else __syncthreads();
         continue;

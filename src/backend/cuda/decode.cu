@@ -1073,14 +1073,17 @@ std::size_t step_smem_bytes(const DecodeStep<T>& p, std::uint32_t resident) {
 // How many sequences' input vectors a batched step keeps in shared memory at once: all of them
 // when they fit beside the kernel's static shared memory, else as many as fit (each pass over the
 // columns then reads the weights again, mostly from L2).
+// The kernel's room for dynamic shared memory is asked once (per type), as multiprocessors() is.
 template <class T>
 std::uint32_t resident_columns(const DecodeStep<T>& p, const void* kernel) {
-  int device = 0, optin = 0;
-  MINITX_CUDA_CHECK(cudaGetDevice(&device));
-  MINITX_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  cudaFuncAttributes attributes{};
-  MINITX_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
-  const std::size_t room = static_cast<std::size_t>(optin) - std::min<std::size_t>(attributes.sharedSizeBytes, optin);
+  static const std::size_t room = [kernel] {
+    int device = 0, optin = 0;
+    MINITX_CUDA_CHECK(cudaGetDevice(&device));
+    MINITX_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    cudaFuncAttributes attributes{};
+    MINITX_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+    return static_cast<std::size_t>(optin) - std::min<std::size_t>(attributes.sharedSizeBytes, optin);
+  }();
   const Partials a = partials_in(nullptr, p.heads, p.capacity, p.head_dim);
   const std::size_t extra = (std::size_t{p.heads} * a.splits) * sizeof(float);
   const std::size_t per = std::max<std::size_t>(p.C, p.ffn) * sizeof(float);

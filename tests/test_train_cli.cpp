@@ -261,6 +261,10 @@ TEST_CASE("model commands on a toy config: train, eval, bench generate, bench de
   CHECK_ERROR_CONTAINS(minitx::cli::run_bench_decode(too_long), "--prompt 41 exceeds the context of 40");
   Args cuda_only("bench decode", {"--config", c, "--prompt", "8", "--gen", "8", "--quant", "q8_0"});
   CHECK_ERROR_CONTAINS(minitx::cli::run_bench_decode(cuda_only), "--quant q8_0 is for --device cuda");
+  Args batch_cpu("bench decode", {"--config", c, "--prompt", "8", "--gen", "8", "--batch", "2"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_bench_decode(batch_cpu), "--batch 2 is for --device cuda");
+  Args batch_17("bench decode", {"--config", c, "--prompt", "8", "--gen", "8", "--batch", "17"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_bench_decode(batch_17), "--batch expects an integer from 1 to 16, got '17'");
 
   // The token files' tokenizer is not the checkpoint's: eval refuses, nothing is written.
   fs::remove(out / "eval.json");

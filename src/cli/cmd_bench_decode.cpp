@@ -38,6 +38,7 @@ int run_bench_decode(Args& args) {
   const GpuPrecision precision = parse_gpu_precision(args.option("--precision").value_or("bf16"), "--precision");
   const std::string recipe = args.option("--quant").value_or("f32");
   const bool profile = args.flag("--profile");
+  const auto batch = static_cast<std::size_t>(args.integer("--batch", 1, 16, 1));
   args.done();
   ex.model.vocab_size = vocab > 0 ? static_cast<std::size_t>(vocab) : ex.tokenizer.trainer.vocab_size;
   if (prompt_tokens > ex.model.context)
@@ -49,10 +50,19 @@ int run_bench_decode(Args& args) {
   const CounterRng rng(3, 0);
   for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<std::uint32_t>(rng.below(i, ex.model.vocab_size));
   if (device == "cuda") {
-    bench_decode_cuda(*model, recipe, precision, prompt, {prompt_tokens, gen_tokens, depth, reps, profile}, output);
+    // The batch's other sequences get prompts of their own, of the same length.
+    std::vector<std::vector<std::uint32_t>> prompts{prompt};
+    for (std::size_t s = 1; s < batch; ++s) {
+      const CounterRng other(3, s);
+      std::vector<std::uint32_t>& p = prompts.emplace_back(prompt.size());
+      for (std::size_t i = 0; i < p.size(); ++i) p[i] = static_cast<std::uint32_t>(other.below(i, ex.model.vocab_size));
+    }
+    bench_decode_cuda(*model, recipe, precision, prompts, {prompt_tokens, gen_tokens, depth, reps, profile, batch},
+                      output);
     return 0;
   }
   MINITX_CHECK(!profile, "bench decode: --profile is for --device cuda");
+  MINITX_CHECK(batch == 1, "bench decode: --batch {} is for --device cuda (the CPU decodes one sequence)", batch);
   MINITX_CHECK(recipe == "f32", "bench decode: --quant {} is for --device cuda (on the CPU, `bench quant` times the formats)",
                recipe);
 

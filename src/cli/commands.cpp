@@ -185,13 +185,16 @@ const std::vector<Command>& commands() {
        run_bench_generate},
       {"bench decode", "prompt and generation tokens/s of a config's model shape (random weights)",
        "--config FILE [--prompt N] [--gen N] [--depth N] [--reps N] [--vocab V] [--output FILE.csv]\n"
-       "      [--device cpu|cuda|auto] [--precision bf16|fp32] [--quant f32|q8_0|q4_0|q4_mix] [--profile]\n\n"
+       "      [--device cpu|cuda|auto] [--precision bf16|fp32] [--quant f32|q8_0|q4_0|q4_mix] [--profile]\n"
+       "      [--batch 1..16]\n\n"
        "Like llama-bench's pp and tg tests: N-token prompt processing, then N decoded tokens after a\n"
        "one-token prompt, or after --depth tokens (-d): attention over a long context, with the KV\n"
        "cache's size there (a ring of the window for the local and sinks patterns). --device cuda:\n"
        "time to the first token of the prompt, then greedy tokens queued back to back with and without\n"
        "CUDA graphs, beside the floor (weight bytes per token / measured copy bandwidth); --quant\n"
-       "quantizes the random model in memory first; --profile adds each kernel's time per token.",
+       "quantizes the random model in memory first; --profile adds each kernel's time per token;\n"
+       "--batch B decodes B sequences at once (each after its own random prompt): tokens/s of all\n"
+       "together, ms per token of one, beside B times the floor (a step reads the weights once).",
        run_bench_decode},
       {"bench attention", "block-sparse attention forward and forward+backward per pattern and T, with its memory",
        "[--device auto|cpu|cuda] [--patterns causal,local,strided,bigbird_peer,bigbird,longformer,sinks]\n"

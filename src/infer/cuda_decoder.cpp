@@ -37,16 +37,24 @@ GpuPrecision parse_gpu_precision(const std::string& text, const std::string& wha
 
 const char* to_string(GpuPrecision precision) { return precision == GpuPrecision::bf16 ? "bf16" : "fp32"; }
 
+// The decode kernel's limit (decode.h kMaxDecodeBatch), here too for builds without CUDA.
+constexpr std::size_t kMaxBatch = 16;
+
+void check_decode_batch(std::size_t batch, const std::string& what) {
+  MINITX_CHECK(batch >= 1 && batch <= kMaxBatch, "{}: batch {} is outside 1 to {} sequences", what, batch, kMaxBatch);
+}
+
 struct CudaDecoder::Impl {
   virtual ~Impl() = default;
-  virtual const std::vector<float>& prefill(const std::uint32_t* ids, std::size_t n) = 0;
-  virtual const std::vector<float>& step(std::uint32_t id) = 0;
-  virtual std::uint32_t prefill_sample(const std::uint32_t* ids, std::size_t n, const SamplingConfig& sampling,
-                                       std::uint64_t draw) = 0;
+  virtual const std::vector<float>& prefill(std::size_t seq, const std::uint32_t* ids, std::size_t n) = 0;
+  virtual const std::vector<float>& step(const std::uint32_t* ids) = 0;
+  virtual std::uint32_t prefill_sample(std::size_t seq, const std::uint32_t* ids, std::size_t n,
+                                       const SamplingConfig& sampling, std::uint64_t draw) = 0;
   virtual std::vector<std::uint32_t> step_sample(std::size_t count) = 0;
   virtual void use_graphs(bool on) = 0;
   virtual std::vector<CudaDecoder::KernelTime> profile(std::size_t count) = 0;
-  virtual std::size_t length() const = 0;
+  virtual std::size_t batch() const = 0;
+  virtual std::size_t length(std::size_t seq) const = 0;
   virtual std::size_t kv_cache_bytes() const = 0;
   virtual std::size_t step_weight_bytes() const = 0;
   virtual std::string weight_format() const = 0;
@@ -71,6 +79,11 @@ class PrefillOps : public cuda::CudaBlockOps<T> {
         v_(v),
         capacity_(capacity),
         slots_(slots) {}
+  // Which sequence's cache the next prefill fills.
+  void set_cache(T* k, T* v) {
+    k_ = k;
+    v_ = v;
+  }
   void store_kv(std::size_t layer, const T* qkv, std::size_t rows) {
     const ModelConfig& m = this->config();
     const std::size_t stride = m.n_embd * capacity_;
@@ -130,10 +143,14 @@ std::string gib(double bytes) { return fmt::format("{:.2f} GiB", bytes / double(
 template <class T>
 class DecoderImpl final : public CudaDecoder::Impl {
  public:
-  DecoderImpl(const GptWeights& w, GpuPrecision precision)
-      : m_(w.config), precision_(precision), layout_(param_layout(w.config)), slots_(device_slots(w.config)),
-        rows_(slots_.rows(static_cast<std::uint32_t>(w.config.context))) {
+  DecoderImpl(const GptWeights& w, GpuPrecision precision, std::size_t batch)
+      : m_(w.config), precision_(precision), layout_(param_layout(w.config)), batch_(batch),
+        slots_(device_slots(w.config)), rows_(slots_.rows(static_cast<std::uint32_t>(w.config.context))) {
     const ModelConfig& m = m_;
+    MINITX_CHECK(batch == 1 || m.attention.kind == sparse::AttentionPattern::Kind::dense,
+                 "generate --device cuda: batch {} with the attention pattern {}: batches decode dense causal "
+                 "attention only (use batch 1 for block-sparse patterns)",
+                 batch, sparse::summarize_pattern(m.attention));
     MINITX_CHECK(m.context <= 0xffffffffu, "generate --device cuda: a context of {} positions is past the step's 32-bit positions",
                  m.context);
     // cap: positions (the rotary table, the token ring); rows: cache rows per head (a ring's for
@@ -151,34 +168,37 @@ class DecoderImpl final : public CudaDecoder::Impl {
         else if (quantized(f.matrix->format))
           quant_bytes += (packed_bytes(*f.matrix) + 255) / 256 * 256 + (f.matrix->rows * f.matrix->cols / 16 + 255) / 256 * 256;
       }
-    const std::size_t kv = 2 * L * C * rows * sizeof(T);
+    const std::size_t B = batch_;
+    const std::size_t kv = B * 2 * L * C * rows * sizeof(T);
     BlockActivations<T> probe;
     const std::size_t acts = bind_activations(probe, nullptr, m, 1, cap, false, 1 * m.n_head * cap);
-    const std::size_t scratch = (3 * C + 2 * C + m.ffn_width() + m.vocab_size + C +
-                                 cuda::attention_partials_floats(m.n_head, rows, D)) * sizeof(float);
+    const std::size_t scratch = B * (3 * C + 2 * C + m.ffn_width() + m.vocab_size + C + cap +
+                                     cuda::attention_partials_floats(m.n_head, rows, D)) * sizeof(float);
     const double need = double(P) * sizeof(T) + double(vector_floats) * 4 + double(quant_bytes) + double(kv) +
                         double(acts) + double(scratch) + double(cuda::kLtWorkspaceBytes);
     std::size_t free_bytes = 0, total_bytes = 0;
     MINITX_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
     if (need > 0.95 * double(free_bytes))
-      fail("generate --device cuda: the model needs {} of device memory (weights {}, KV cache {} for {} positions, "
-           "prompt activations {}), but {} of {} is free",
-           gib(need), gib(double(P) * sizeof(T) + double(quant_bytes)), gib(double(kv)), cap, gib(double(acts)),
-           gib(double(free_bytes)), gib(double(total_bytes)));
+      fail("generate --device cuda: the model needs {} of device memory (weights {}, KV cache {} for {} positions "
+           "of {} sequence{}, prompt activations {}), but {} of {} is free",
+           gib(need), gib(double(P) * sizeof(T) + double(quant_bytes)), gib(double(kv)), cap, B, B == 1 ? "" : "s",
+           gib(double(acts)), gib(double(free_bytes)), gib(double(total_bytes)));
 
     upload_weights(w, vector_floats, quant_bytes);
-    k_ = DeviceBuffer<T>(L * C * rows);
-    v_ = DeviceBuffer<T>(L * C * rows);
-    qkv_ = DeviceBuffer<float>(3 * C);
-    x_ = DeviceBuffer<float>(C);
-    x2_ = DeviceBuffer<float>(C);
-    h_ = DeviceBuffer<float>(m.ffn_width());
-    logits_ = DeviceBuffer<float>(m.vocab_size);
-    partials_ = DeviceBuffer<float>(cuda::attention_partials_floats(m.n_head, rows, D));
+    // Sequence s's caches, L layers of them, follow sequence s - 1's: a prefill fills one
+    // sequence's as batch 1 fills its only one.
+    k_ = DeviceBuffer<T>(B * L * C * rows);
+    v_ = DeviceBuffer<T>(B * L * C * rows);
+    qkv_ = DeviceBuffer<float>(B * 3 * C);
+    x_ = DeviceBuffer<float>(B * C);
+    x2_ = DeviceBuffer<float>(B * C);
+    h_ = DeviceBuffer<float>(B * m.ffn_width());
+    logits_ = DeviceBuffer<float>(B * m.vocab_size);
+    partials_ = DeviceBuffer<float>(B * cuda::attention_partials_floats(m.n_head, rows, D));
     counters_ = DeviceBuffer<std::uint32_t>(cuda::decode_step_counters(L));
     MINITX_CUDA_CHECK(cudaMemsetAsync(counters_.get(), 0, counters_.size() * sizeof(std::uint32_t), stream_));
-    best_ = DeviceBuffer<std::uint64_t>(1);
-    MINITX_CUDA_CHECK(cudaMemsetAsync(best_.get(), 0, sizeof(std::uint64_t), stream_));
+    best_ = DeviceBuffer<std::uint64_t>(B);
+    MINITX_CUDA_CHECK(cudaMemsetAsync(best_.get(), 0, B * sizeof(std::uint64_t), stream_));
     times_ = DeviceBuffer<std::uint64_t>(cuda::decode_step_phases(L) + 1);
     for (std::size_t l = 0; l < L; ++l) {
       layers_[l].k_cache = k_.get() + l * C * rows;
@@ -190,16 +210,20 @@ class DecoderImpl final : public CudaDecoder::Impl {
       rope_ = DeviceBuffer<float2>(cap * (m.rotary_dims() / 2));
       cuda::rope_table(rope_.get(), cap, m.rotary_dims(), std::log2(m.rotary_base), stream_);
     }
-    cursor_ = DeviceBuffer<cuda::DecodeCursor>(1);
-    next_ = DeviceBuffer<std::uint32_t>(1);
-    history_ = DeviceBuffer<std::uint32_t>(cap);
+    cursor_ = DeviceBuffer<cuda::DecodeCursor>(B);
+    next_ = DeviceBuffer<std::uint32_t>(B);
+    history_ = DeviceBuffer<std::uint32_t>(B * cap);
     ids_ = DeviceBuffer<std::uint32_t>(cap);
     if (!m.attention.dense())
       sparse_ = std::make_unique<cuda::DeviceLayout>(sparse::build_layout(
           m.attention, static_cast<std::int32_t>(cap), static_cast<std::int32_t>(m.n_head), m.attention.block));
     ops_ = std::make_unique<PrefillOps<T>>(m, lt_, stream_, k_.get(), v_.get(), rows, slots_);
     ops_->bind(params_.get(), nullptr);
-    host_logits_.resize(m.vocab_size);
+    host_logits_.resize(B * m.vocab_size);
+    host_seq_logits_.resize(m.vocab_size);
+    length_.assign(B, 0);
+    draw_.assign(B, 0);
+    cursors_.assign(B, cuda::DecodeCursor{});
     MINITX_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
@@ -208,41 +232,46 @@ class DecoderImpl final : public CudaDecoder::Impl {
     cudaStreamSynchronize(stream_);
   }
 
-  const std::vector<float>& prefill(const std::uint32_t* ids, std::size_t n) override {
-    run_prefill(ids, n, 0);
-    return download_logits();
+  const std::vector<float>& prefill(std::size_t seq, const std::uint32_t* ids, std::size_t n) override {
+    run_prefill(seq, ids, n, 0);
+    MINITX_CUDA_CHECK(cudaMemcpyAsync(host_seq_logits_.data(), logits_.get() + seq * m_.vocab_size,
+                                      m_.vocab_size * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    MINITX_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return host_seq_logits_;
   }
 
-  const std::vector<float>& step(std::uint32_t id) override {
+  const std::vector<float>& step(const std::uint32_t* ids) override {
     check_room(1);
-    check_token_ids(&id, 1, m_, "generate");
-    const cuda::DecodeCursor c{id, static_cast<std::uint32_t>(length_), draw_};
-    cursor_.upload(&c, 1, stream_);
+    check_token_ids(ids, batch_, m_, "generate");
+    for (std::size_t s = 0; s < batch_; ++s)
+      cursors_[s] = cuda::DecodeCursor{ids[s], static_cast<std::uint32_t>(length_[s]), draw_[s]};
+    cursor_.upload(cursors_.data(), batch_, stream_);
     if (graphs_) {
       if (body_graph_ == nullptr) body_graph_ = capture([this] { launch_body(); });
       MINITX_CUDA_CHECK(cudaGraphLaunch(body_graph_, stream_));
     } else {
       launch_body();
     }
-    ++length_;
+    for (std::size_t& length : length_) ++length;
     return download_logits();
   }
 
-  std::uint32_t prefill_sample(const std::uint32_t* ids, std::size_t n, const SamplingConfig& sampling,
+  std::uint32_t prefill_sample(std::size_t seq, const std::uint32_t* ids, std::size_t n, const SamplingConfig& sampling,
                                std::uint64_t draw) override {
     set_sampling(sampling);
-    run_prefill(ids, n, draw);
-    launch_sample(0);
+    run_prefill(seq, ids, n, draw);
+    launch_sample_seq(seq, 0);
     std::uint32_t token = 0;
-    next_.download(&token, 1, stream_);
-    ++draw_;
+    MINITX_CUDA_CHECK(cudaMemcpyAsync(&token, next_.get() + seq, sizeof token, cudaMemcpyDeviceToHost, stream_));
+    MINITX_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    ++draw_[seq];
     return token;
   }
 
   std::vector<std::uint32_t> step_sample(std::size_t count) override {
     MINITX_CHECK(sampler_ready_, "generate: step_sample before prefill_sample");
     check_room(count);
-    const std::uint64_t first = draw_;
+    const std::vector<std::uint64_t> first = draw_;
     for (std::size_t i = 0; i < count; ++i) {
       if (graphs_) {
         if (sample_graph_ == nullptr) sample_graph_ = capture([this] {
@@ -253,17 +282,20 @@ class DecoderImpl final : public CudaDecoder::Impl {
         launch_sampling_step();
       }
     }
-    length_ += count;
-    draw_ += count;
-    // The ring of sampled tokens holds the last `capacity` draws (count ≤ capacity, as each
-    // token took a position); copy out the newest, in at most two pieces.
-    std::vector<std::uint32_t> tokens(count);
-    const std::size_t ring = history_.size(), at = first % ring, head = std::min(count, ring - at);
-    MINITX_CUDA_CHECK(cudaMemcpyAsync(tokens.data(), history_.get() + at, head * sizeof(std::uint32_t),
-                                      cudaMemcpyDeviceToHost, stream_));
-    if (head < count)
-      MINITX_CUDA_CHECK(cudaMemcpyAsync(tokens.data() + head, history_.get(), (count - head) * sizeof(std::uint32_t),
-                                        cudaMemcpyDeviceToHost, stream_));
+    advance(count);
+    // Each sequence's ring of sampled tokens holds its last `capacity` draws (count ≤ capacity,
+    // as each token took a position); copy out the newest, in at most two pieces.
+    std::vector<std::uint32_t> tokens(batch_ * count);
+    const std::size_t ring = m_.context;
+    for (std::size_t s = 0; s < batch_; ++s) {
+      const std::uint32_t* history = history_.get() + s * ring;
+      std::uint32_t* out = tokens.data() + s * count;
+      const std::size_t at = first[s] % ring, head = std::min(count, ring - at);
+      MINITX_CUDA_CHECK(cudaMemcpyAsync(out, history + at, head * sizeof(std::uint32_t), cudaMemcpyDeviceToHost, stream_));
+      if (head < count)
+        MINITX_CUDA_CHECK(cudaMemcpyAsync(out + head, history, (count - head) * sizeof(std::uint32_t),
+                                          cudaMemcpyDeviceToHost, stream_));
+    }
     MINITX_CUDA_CHECK(cudaStreamSynchronize(stream_));
     return tokens;
   }
@@ -292,8 +324,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
       for (std::size_t k = 0; k < phases; ++k) phase_ns[k == phases - 1 ? 5 : k % 5] += double(stamps[k + 1] - stamps[k]);
     }
     timer_ = nullptr;
-    length_ += count;
-    draw_ += count;
+    advance(count);
     std::vector<CudaDecoder::KernelTime> out;
     const auto bytes = [&](auto member) {
       std::size_t b = 0;
@@ -309,8 +340,12 @@ class DecoderImpl final : public CudaDecoder::Impl {
       if (name != "step") out.push_back({name, total.ms * 1e3 / double(count), total.calls / count, 0});
     return out;
   }
-  std::size_t length() const override { return length_; }
-  std::size_t kv_cache_bytes() const override { return 2 * m_.n_layer * m_.n_embd * rows_ * sizeof(T); }
+  std::size_t batch() const override { return batch_; }
+  std::size_t length(std::size_t seq) const override {
+    check_seq(seq);
+    return length_[seq];
+  }
+  std::size_t kv_cache_bytes() const override { return batch_ * 2 * m_.n_layer * m_.n_embd * rows_ * sizeof(T); }
   std::size_t step_weight_bytes() const override { return step_bytes_; }
   std::string weight_format() const override { return format_; }
   const ModelConfig& config() const override { return m_; }
@@ -434,6 +469,8 @@ class DecoderImpl final : public CudaDecoder::Impl {
     p.lnfw = lnfw_;
     p.lnfb = lnfb_;
     p.rope = rope_.get();
+    p.batch = static_cast<std::uint32_t>(batch_);
+    p.cache_stride = m.n_layer * m.n_embd * rows_;
     p.x = x_.get();
     p.x2 = x2_.get();
     p.qkv = qkv_.get();
@@ -472,15 +509,19 @@ class DecoderImpl final : public CudaDecoder::Impl {
     return w.rows * row;
   }
 
-  // The sampler on the logits, then the cursor moves on (pos_step: 1 after a step, 0 after a prefill).
+  // The sampler on each sequence's logits, then its cursor moves on (pos_step: 1 after a step,
+  // 0 after a prefill). A sequence at a time: each draws with its own cursor's index.
   void launch_sample(std::uint32_t pos_step) {
-    auto* draw = reinterpret_cast<const std::uint64_t*>(reinterpret_cast<const unsigned char*>(cursor_.get()) +
+    for (std::size_t s = 0; s < batch_; ++s) launch_sample_seq(s, pos_step);
+  }
+  void launch_sample_seq(std::size_t s, std::uint32_t pos_step) {
+    auto* draw = reinterpret_cast<const std::uint64_t*>(reinterpret_cast<const unsigned char*>(cursor_.get() + s) +
                                                          offsetof(cuda::DecodeCursor, draw));
-    cuda::sample_tokens(next_.get(), logits_.get(), 1, m_.tokens(), m_.vocab_size, sampling_, draw,
-                        sample_scratch_.get(), stream_);
+    cuda::sample_tokens(next_.get() + s, logits_.get() + s * m_.vocab_size, 1, m_.tokens(), m_.vocab_size, sampling_,
+                        draw, sample_scratch_.get(), stream_);
     if (timer_ != nullptr) timer_->mark("sample");
-    cuda::decode_advance(cursor_.get(), next_.get(), history_.get(), static_cast<std::uint32_t>(m_.context), pos_step,
-                         stream_);
+    cuda::decode_advance(cursor_.get() + s, next_.get() + s, history_.get() + s * m_.context,
+                         static_cast<std::uint32_t>(m_.context), pos_step, stream_);
     if (timer_ != nullptr) timer_->mark("advance");
   }
 
@@ -499,7 +540,8 @@ class DecoderImpl final : public CudaDecoder::Impl {
   }
 
   // ---- the prefill ----
-  void run_prefill(const std::uint32_t* ids, std::size_t n, std::uint64_t draw) {
+  void run_prefill(std::size_t seq, const std::uint32_t* ids, std::size_t n, std::uint64_t draw) {
+    check_seq(seq);
     MINITX_CHECK(n >= 1, "generate: the sequence is empty: at least one token is needed");
     MINITX_CHECK(n <= m_.context, "generate: a sequence of {} tokens does not fit the model's context of {} tokens", n,
                  m_.context);
@@ -516,13 +558,29 @@ class DecoderImpl final : public CudaDecoder::Impl {
       acts_rows_ = rows;
     }
     ids_.upload(ids, n, stream_);
+    const std::size_t cache = seq * m_.n_layer * m_.n_embd * rows_;
+    ops_->set_cache(k_.get() + cache, v_.get() + cache);
     block_forward(*ops_, acts_, ids_.get(), 1, n);
-    cuda::row_to_float<T>(x_.get(), acts_.lnf + (n - 1) * m_.n_embd, m_.n_embd, stream_);
-    cuda::decode_logits(head_, x_.get(), logits_.get(), stream_);
-    const cuda::DecodeCursor c{0, static_cast<std::uint32_t>(n), draw};
-    cursor_.upload(&c, 1, stream_);
-    length_ = n;
-    draw_ = draw;
+    float* x = x_.get() + seq * m_.n_embd;
+    cuda::row_to_float<T>(x, acts_.lnf + (n - 1) * m_.n_embd, m_.n_embd, stream_);
+    cuda::decode_logits(head_, x, logits_.get() + seq * m_.vocab_size, stream_);
+    cursors_[seq] = cuda::DecodeCursor{0, static_cast<std::uint32_t>(n), draw};
+    // Pageable memory: staged before the call returns (buffer.h), so cursors_ may change at once.
+    MINITX_CUDA_CHECK(cudaMemcpyAsync(cursor_.get() + seq, &cursors_[seq], sizeof(cuda::DecodeCursor),
+                                      cudaMemcpyHostToDevice, stream_));
+    length_[seq] = n;
+    draw_[seq] = draw;
+  }
+
+  void advance(std::size_t count) {
+    for (std::size_t s = 0; s < batch_; ++s) {
+      length_[s] += count;
+      draw_[s] += count;
+    }
+  }
+
+  void check_seq(std::size_t seq) const {
+    MINITX_CHECK(seq < batch_, "generate: sequence {} of a batch of {} (sequences 0 to {})", seq, batch_, batch_ - 1);
   }
 
   const std::vector<float>& download_logits() {
@@ -531,10 +589,13 @@ class DecoderImpl final : public CudaDecoder::Impl {
   }
 
   void check_room(std::size_t count) const {
-    MINITX_CHECK(length_ >= 1, "generate: a step before the prefill: the cache is empty");
-    MINITX_CHECK(length_ + count <= m_.context,
-                 "generate: {} more tokens after {} would pass the model's context of {} tokens", count, length_,
-                 m_.context);
+    for (std::size_t s = 0; s < batch_; ++s) {
+      const std::string which = batch_ == 1 ? "" : fmt::format(" in sequence {}", s);
+      MINITX_CHECK(length_[s] >= 1, "generate: a step before the prefill{}: the cache is empty", which);
+      MINITX_CHECK(length_[s] + count <= m_.context,
+                   "generate: {} more tokens after {}{} would pass the model's context of {} tokens", count, length_[s],
+                   which, m_.context);
+    }
   }
 
   template <class Launch>
@@ -566,6 +627,7 @@ class DecoderImpl final : public CudaDecoder::Impl {
   const ModelConfig m_;
   const GpuPrecision precision_;
   const ParamLayout layout_;
+  const std::size_t batch_;
   const BasicKvSlots<std::uint32_t> slots_;  // where each position's keys and values sit
   const std::size_t rows_;                   // cache rows per head and layer
   // Declared before everything that enqueues work on it, so it is destroyed after them, also
@@ -594,17 +656,19 @@ class DecoderImpl final : public CudaDecoder::Impl {
   bool sampler_ready_ = false, graphs_ = true, profiling_ = false;
   cuda::OpTimer* timer_ = nullptr;
   cudaGraphExec_t body_graph_ = nullptr, sample_graph_ = nullptr;
-  std::size_t length_ = 0;
-  std::uint64_t draw_ = 0;
-  std::vector<float> host_logits_;
+  std::vector<std::size_t> length_;  // per sequence
+  std::vector<std::uint64_t> draw_;
+  std::vector<cuda::DecodeCursor> cursors_;  // host staging of the cursors' uploads
+  std::vector<float> host_logits_, host_seq_logits_;
 };
 
 }  // namespace
 
-CudaDecoder::CudaDecoder(const GptWeights& weights, GpuPrecision precision) {
+CudaDecoder::CudaDecoder(const GptWeights& weights, GpuPrecision precision, std::size_t batch) {
+  check_decode_batch(batch, "generate --device cuda");
   MINITX_CHECK(cuda_decode_available(), "generate --device cuda: no CUDA device is visible on this machine");
-  if (precision == GpuPrecision::bf16) impl_ = std::make_unique<DecoderImpl<cuda::bf16>>(weights, precision);
-  else impl_ = std::make_unique<DecoderImpl<float>>(weights, precision);
+  if (precision == GpuPrecision::bf16) impl_ = std::make_unique<DecoderImpl<cuda::bf16>>(weights, precision, batch);
+  else impl_ = std::make_unique<DecoderImpl<float>>(weights, precision, batch);
 }
 
 bool cuda_decode_available() { return !cuda_devices().empty(); }
@@ -630,7 +694,8 @@ double cuda_copy_bandwidth() {
 
 #else
 
-CudaDecoder::CudaDecoder(const GptWeights&, GpuPrecision) {
+CudaDecoder::CudaDecoder(const GptWeights&, GpuPrecision, std::size_t batch) {
+  check_decode_batch(batch, "generate --device cuda");
   fail("generate --device cuda: this build has no CUDA (nvcc was not found when it was built; see `make help`)");
 }
 
@@ -641,16 +706,30 @@ double cuda_copy_bandwidth() { fail("bench: this build has no CUDA"); }
 #endif
 
 CudaDecoder::~CudaDecoder() = default;
-const std::vector<float>& CudaDecoder::prefill(const std::uint32_t* ids, std::size_t n) { return impl_->prefill(ids, n); }
-const std::vector<float>& CudaDecoder::step(std::uint32_t id) { return impl_->step(id); }
+const std::vector<float>& CudaDecoder::prefill(const std::uint32_t* ids, std::size_t n) { return impl_->prefill(0, ids, n); }
+const std::vector<float>& CudaDecoder::step(std::uint32_t id) {
+  MINITX_CHECK(impl_->batch() == 1, "generate: step(token) feeds a decoder of batch 1, this one has {} sequences",
+               impl_->batch());
+  return impl_->step(&id);
+}
+const std::vector<float>& CudaDecoder::prefill(std::size_t seq, const std::uint32_t* ids, std::size_t n) {
+  return impl_->prefill(seq, ids, n);
+}
+const std::vector<float>& CudaDecoder::step(const std::uint32_t* ids) { return impl_->step(ids); }
 std::uint32_t CudaDecoder::prefill_sample(const std::uint32_t* ids, std::size_t n, const SamplingConfig& sampling,
                                           std::uint64_t draw) {
-  return impl_->prefill_sample(ids, n, sampling, draw);
+  return impl_->prefill_sample(0, ids, n, sampling, draw);
+}
+std::uint32_t CudaDecoder::prefill_sample(std::size_t seq, const std::uint32_t* ids, std::size_t n,
+                                          const SamplingConfig& sampling, std::uint64_t draw) {
+  return impl_->prefill_sample(seq, ids, n, sampling, draw);
 }
 std::vector<std::uint32_t> CudaDecoder::step_sample(std::size_t count) { return impl_->step_sample(count); }
 void CudaDecoder::use_graphs(bool on) { impl_->use_graphs(on); }
 std::vector<CudaDecoder::KernelTime> CudaDecoder::profile(std::size_t count) { return impl_->profile(count); }
-std::size_t CudaDecoder::length() const { return impl_->length(); }
+std::size_t CudaDecoder::batch() const { return impl_->batch(); }
+std::size_t CudaDecoder::length() const { return impl_->length(0); }
+std::size_t CudaDecoder::length(std::size_t seq) const { return impl_->length(seq); }
 std::size_t CudaDecoder::kv_cache_bytes() const { return impl_->kv_cache_bytes(); }
 std::size_t CudaDecoder::step_weight_bytes() const { return impl_->step_weight_bytes(); }
 std::string CudaDecoder::weight_format() const { return impl_->weight_format(); }

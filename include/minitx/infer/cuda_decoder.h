@@ -22,6 +22,11 @@
 // local and sinks the cache is a ring of the sink blocks and the window (model/kv_slots.h, the
 // CPU cache's slots), so its memory is the same whatever the context; other patterns keep a cache
 // of the whole context.
+//
+// Batches (dense attention): a decoder of batch B (1..16) holds B sequences, each with its own
+// cache, position and draw index; a step feeds one token to each and reads every weight once for
+// all of them. Each sequence's logits and tokens are bit for bit those it gets in a decoder of
+// batch 1.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -41,22 +46,36 @@ const char* to_string(GpuPrecision precision);
 
 class CudaDecoder {
  public:
-  // Uploads the weights (the view need not outlive the decoder) and preallocates the cache for
-  // the model's whole context (or its pattern's ring). Errors, before allocating, when the device lacks the memory.
-  CudaDecoder(const GptWeights& weights, GpuPrecision precision);
+  // Uploads the weights (the view need not outlive the decoder) and preallocates the caches of
+  // `batch` sequences (1..16) for the model's whole context (or its pattern's ring). Errors,
+  // before allocating, when the device lacks the memory, for a batch outside 1..16 (checked
+  // first, with or without CUDA), and for a batch above 1 of a block-sparse pattern.
+  CudaDecoder(const GptWeights& weights, GpuPrecision precision, std::size_t batch = 1);
   ~CudaDecoder();
   CudaDecoder(const CudaDecoder&) = delete;
   CudaDecoder& operator=(const CudaDecoder&) = delete;
 
   // As Decoder's, with the logits copied to the host: for tests, eval and comparisons.
+  // prefill(ids, n) is sequence 0's; step(id) is for a decoder of batch 1.
   const std::vector<float>& prefill(const std::uint32_t* ids, std::size_t n);
   const std::vector<float>& step(std::uint32_t id);
+  // Batches: fills sequence `seq`'s cache with `ids` and returns its logits (vocab_size); the
+  // others' are untouched. step feeds ids[s] to sequence s, every sequence prefilled, and returns
+  // batch × vocab_size logits, sequence by sequence.
+  const std::vector<float>& prefill(std::size_t seq, const std::uint32_t* ids, std::size_t n);
+  const std::vector<float>& step(const std::uint32_t* ids);
 
   // Generation with nothing but tokens leaving the device. prefill_sample fills the cache with
   // `ids` and samples token number `draw` (the sampler's index) from the last logits;
   // step_sample then feeds the last sampled token and samples the next, `count` times back to
   // back (no wait between tokens), and returns the `count` new tokens.
+  // Batches: prefill_sample(seq, ...) prefills and samples sequence `seq` (the sampling config is
+  // the decoder's: the last one given serves every sequence); step_sample steps all sequences
+  // `count` times and returns batch × count tokens, sequence by sequence (sequence s's at
+  // [s·count, (s + 1)·count)).
   std::uint32_t prefill_sample(const std::uint32_t* ids, std::size_t n, const SamplingConfig& sampling,
+                               std::uint64_t draw);
+  std::uint32_t prefill_sample(std::size_t seq, const std::uint32_t* ids, std::size_t n, const SamplingConfig& sampling,
                                std::uint64_t draw);
   std::vector<std::uint32_t> step_sample(std::size_t count);
 
@@ -73,8 +92,10 @@ class CudaDecoder {
   };
   std::vector<KernelTime> profile(std::size_t count);
 
-  std::size_t length() const;          // positions in the cache
-  std::size_t kv_cache_bytes() const;  // the preallocated cache (a ring's for local and sinks)
+  std::size_t batch() const;           // sequences
+  std::size_t length() const;          // positions in sequence 0's cache
+  std::size_t length(std::size_t seq) const;
+  std::size_t kv_cache_bytes() const;  // the preallocated caches, all sequences' (a ring's for local and sinks)
   std::size_t step_weight_bytes() const;  // weight bytes one step reads: the decode's memory floor
   std::string weight_format() const;   // "bf16", "fp32", "q8_0", "q4_0" or "q4_mix"
   const ModelConfig& config() const;
@@ -87,6 +108,8 @@ class CudaDecoder {
 
 // True when this build has CUDA and a device is visible.
 bool cuda_decode_available();
+// Checks a decode batch: 1..16 sequences, else an error naming it (`what`: where it came from).
+void check_decode_batch(std::size_t batch, const std::string& what);
 // Device-to-device copy bandwidth in bytes/s (read + write of 1 GiB, 20 times): the measured
 // ceiling that a decode step's weight bytes are set against.
 double cuda_copy_bandwidth();

@@ -225,6 +225,11 @@ __host__ __device__ inline Partials partials_in(float* base, std::uint32_t heads
   return {base, base + heads * splits, base + 2 * heads * splits, heads, head_dim, splits};
 }
 
+// Floats of one sequence's partials: a batch's sequences keep theirs one after the other.
+__host__ __device__ inline std::size_t partials_stride(const Partials& a) {
+  return std::size_t{a.heads} * a.splits * (a.head_dim + 2);
+}
+
 // The attention output of one token from the partials of splits [0, pos / kAttentionChunk]: per
 // head, each split's weight exp(m_s - max)/Σ, computed once per block into `scale` (heads × used
 // floats of shared memory), then every output element adds its splits' sums in split order.
@@ -290,29 +295,55 @@ struct Input {
   std::uint32_t token = 0, pos = 0, pos_offset = 0;
   float* embed_out = nullptr;  // embed_norm: block 0 stores the embedding, the residual stream
   Partials partials{};         // attention; its splits [0, pos / kAttentionChunk] are combined
+  // Batched steps: every sequence's cursor (the block's copy in shared memory; token and pos
+  // above serve batch 1) and the floats from one sequence's partials to the next's.
+  const DecodeCursor* cursors = nullptr;
+  std::size_t partials_stride = 0;
 };
 
-// Builds the phase's input vector (n values) in xs; `extra` is shared memory past it.
-__device__ __forceinline__ void build_input(float* xs, float* extra, std::uint32_t n, const Input& in, float* red) {
-  switch (in.kind) {
-    case In::attention: combine_attention(xs, extra, in.partials, in.pos); break;
-    case In::embed_norm: {
-      const std::uint32_t row = in.pos + in.pos_offset;
-      for (std::uint32_t i = threadIdx.x; i < n; i += blockDim.x) {
-        float e = element(in.wte, in.token, i);
-        if (in.wpe.data != nullptr) e += element(in.wpe, row, i);
-        xs[i] = e;
-        if (blockIdx.x == 0) in.embed_out[i] = e;
+// Sequence s's attention partials: the same layout, `stride` floats further on.
+__device__ __forceinline__ Partials partials_of(Partials a, std::size_t stride, std::uint32_t s) {
+  a.m += s * stride;
+  a.l += s * stride;
+  a.acc += s * stride;
+  return a;
+}
+
+// Builds the phase's input vectors in xs: n values for each of `count` sequences from `first`
+// on, sequence first + c's at xs + c·n; `extra` is shared memory past them. Each vector is built
+// as batch 1 builds its one.
+template <bool kBatched>
+__device__ __forceinline__ void build_input(float* xs, float* extra, std::uint32_t n, const Input& in, float* red,
+                                            std::uint32_t first, std::uint32_t count) {
+#pragma unroll 1
+  for (std::uint32_t c = 0; c < count; ++c) {
+    const std::uint32_t s = first + c;
+    const std::uint32_t token = kBatched ? in.cursors[s].token : in.token, pos = kBatched ? in.cursors[s].pos : in.pos;
+    float* x = xs + c * n;
+    switch (in.kind) {
+      case In::attention:
+        if (c > 0) __syncthreads();  // the previous sequence's weights in `extra` are read
+        combine_attention(x, extra, partials_of(in.partials, in.partials_stride, s), pos);
+        break;
+      case In::embed_norm: {
+        const std::uint32_t row = pos + in.pos_offset;
+        for (std::uint32_t i = threadIdx.x; i < n; i += blockDim.x) {
+          float e = element(in.wte, token, i);
+          if (in.wpe.data != nullptr) e += element(in.wpe, row, i);
+          x[i] = e;
+          if (blockIdx.x == 0) in.embed_out[std::size_t{s} * n + i] = e;
+        }
+        break;
       }
-      break;
+      default:
+        for (std::uint32_t i = 4 * threadIdx.x; i < n; i += 4 * blockDim.x)
+          *reinterpret_cast<float4*>(x + i) = ld_act4(in.in + std::size_t{s} * n + i);
     }
-    default:
-      for (std::uint32_t i = 4 * threadIdx.x; i < n; i += 4 * blockDim.x)
-        *reinterpret_cast<float4*>(xs + i) = ld_act4(in.in + i);
   }
   if (in.kind == In::norm || in.kind == In::embed_norm) {
     __syncthreads();
-    layernorm_in_place(xs, n, in.norm_w, in.norm_b, in.eps, red);
+#pragma unroll 1
+    for (std::uint32_t c = 0; c < count; ++c) layernorm_in_place(xs + c * n, n, in.norm_w, in.norm_b, in.eps, red);
   }
   __syncthreads();
 }
@@ -386,23 +417,51 @@ struct Share {
   __device__ bool unit_ok(std::uint32_t k) const { return threadIdx.x % 32 + 32 * k < slice && unit(k) < units; }
 };
 
+// The sequences of a step: how many, and how many of their input vectors shared memory holds at
+// once (a pass; a step whose inputs do not all fit reads its weights once per pass).
+struct Batch {
+  std::uint32_t size = 1, resident = 1;
+};
+
+// Static shared memory of the matrix-vector phases, declared once (matvec_phase) for all formats.
+// red: batch 1, the W warps' sums; batched, each warp's sums of (column, row of its load batch);
+// both, LayerNorm's block sums. column_best: batched greedy, each sequence's best of the block.
+struct MatvecScratch {
+  float* red;
+  std::uint64_t* column_best;
+};
+
 // W·x for the block's rows, from the input the block builds after waiting for the previous phase.
 // The first batch of weights and the biases under it are loaded before the wait: they do not
 // depend on the previous phase; the residuals are loaded beside the input, after it. Lane rr
 // finishes row rr of each batch, so a row's epilogue operands are in place before its sum is.
-template <WeightFormat F, std::uint32_t PER>
+//
+// Batched (kBatched): each sequence is a column, x_s → W·x_s, and the weights a lane holds serve
+// every column of the pass before the next are loaded. A column's sum is the batch-1 sum of that
+// sequence, operation for operation: the same units in the same order, the same butterfly, the
+// same W-warp order, the same epilogue. The warp's sums go through shared memory (R rows × the
+// pass's columns per warp), and its lanes then finish them (row, column) by (row, column), loading
+// the bias and residual there; the columns are a runtime loop, so the registers do not grow with
+// the batch.
+template <WeightFormat F, std::uint32_t PER, bool kBatched>
 __device__ __forceinline__ void matvec(const DeviceMatrix& w, const Share& sh, const Input& in, const Epilogue& e,
-                                    Phases& ph, float* sm) {
-  constexpr std::uint32_t R = kSlots / PER;
+                                    const Batch& batch, const MatvecScratch& scratch, Phases& ph, float* sm) {
+  // Batched, half the loads in flight: each load now serves several columns' arithmetic, and the
+  // columns' bookkeeping needs the registers.
+  constexpr std::uint32_t kLoads = kBatched ? kSlots / 2 : kSlots;
+  constexpr std::uint32_t R = kLoads / PER;
   if (!sh.block_has_rows(w.rows)) {
     ph.done();
     return;
   }
-  __shared__ float red[kWarps * kSlots];
+  constexpr std::uint32_t kColumns = kBatched ? kMaxDecodeBatch : 1;
+  float* red = scratch.red;
+  std::uint64_t* column_best = scratch.column_best;
+  const std::uint32_t sequences = kBatched ? batch.size : 1, resident = kBatched ? batch.resident : 1;
   const std::uint32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const std::uint32_t iters = ((w.rows + sh.groups - 1) / sh.groups + R - 1) / R;
-  uint4 u[kSlots];
-  float scale[kSlots];
+  uint4 u[kLoads];
+  float scale[kLoads];
   float bias = 0.0f, residual = 0.0f;
   const auto load = [&](std::uint32_t it) {
 #pragma unroll
@@ -416,11 +475,11 @@ __device__ __forceinline__ void matvec(const DeviceMatrix& w, const Share& sh, c
         }
     }
     const std::uint32_t mine = sh.row(it, lane, R);
-    if (e.bias != nullptr && lane < R && mine < w.rows) bias = __ldg(e.bias + mine);
+    if (!kBatched && e.bias != nullptr && lane < R && mine < w.rows) bias = __ldg(e.bias + mine);
   };
   const auto load_residual = [&](std::uint32_t it) {
     const std::uint32_t mine = sh.row(it, lane, R);
-    if (e.residual != nullptr && lane < R && mine < w.rows) residual = ld_act(e.residual + mine);
+    if (!kBatched && e.residual != nullptr && lane < R && mine < w.rows) residual = ld_act(e.residual + mine);
   };
   std::uint64_t best = 0;
   const auto finish = [&](std::uint32_t r, float s) {
@@ -433,60 +492,124 @@ __device__ __forceinline__ void matvec(const DeviceMatrix& w, const Share& sh, c
       best = candidate > best ? candidate : best;
     }
   };
+  // Batched: one sequence's output, as `finish` computes batch 1's, with its operands loaded here.
+  const auto finish_column = [&](std::uint32_t s, std::uint32_t r, float v) {
+    v += e.bias != nullptr ? __ldg(e.bias + r) : 0.0f;
+    if (e.has_act) v = detail::act_forward(v, e.act);
+    if (e.residual != nullptr) v = ld_act(e.residual + std::size_t{s} * w.rows + r) + v;
+    e.out[std::size_t{s} * w.rows + r] = v;
+    if (e.best != nullptr && r < e.candidates) atomicMax(reinterpret_cast<unsigned long long*>(column_best + s),
+                                                         static_cast<unsigned long long>(pack_best(v, r)));
+  };
+  if (kBatched && e.best != nullptr && threadIdx.x < sequences) column_best[threadIdx.x] = 0;
   load(0);
   ph.wait();
-  load_residual(0);
-  build_input(sm, sm + w.cols, w.cols, in, red);
-  for (std::uint32_t it = 0; it < iters; ++it) {
-    if (it > 0) {
-      load(it);
-      load_residual(it);
-    }
-    // Each row's units in unit order, then the warp's butterfly; lane rr keeps row rr's sum.
-    float mine = 0.0f;
-#pragma unroll
-    for (std::uint32_t rr = 0; rr < R; ++rr) {
-      float t = 0.0f;
-#pragma unroll
-      for (std::uint32_t k = 0; k < PER; ++k)
-        if (sh.row(it, rr, R) < w.rows && sh.unit_ok(k))
-          t += unit_dot<F>(u[rr * PER + k], scale[rr * PER + k], sm + sh.unit(k) * kUnitCols<F>);
-      t = warp_sum(t);
-      if (lane == rr) mine = t;
-    }
-    const std::uint32_t r = sh.row(it, lane, R);
-    if (sh.W == 1) {
-      if (lane < R && r < w.rows) finish(r, mine);
-    } else {
-      // The W warps' sums in warp order, by the group's first warp.
-      if (lane < R) red[warp * kSlots + lane] = mine;
-      __syncthreads();
-      if (sh.part == 0 && lane < R && r < w.rows) {
-        float s = red[warp * kSlots + lane];
-        for (std::uint32_t q = 1; q < sh.W; ++q) s += red[(warp + q) * kSlots + lane];
-        finish(r, s);
+  for (std::uint32_t first = 0; first < sequences; first += resident) {
+    const std::uint32_t count = min(resident, sequences - first);
+    if (first == 0) load_residual(0);
+    else __syncthreads();  // every warp is done with the previous pass's inputs
+    build_input<kBatched>(sm, sm + resident * w.cols, w.cols, in, red, first, count);
+    for (std::uint32_t it = 0; it < iters; ++it) {
+      if (it > 0 || first > 0) {  // a later pass reads the weights again
+        load(it);
+        load_residual(it);
       }
-      __syncthreads();
+      if constexpr (kBatched) {
+        // Row by row, each row's weights used for every column (a runtime loop, not unrolled): the
+        // registers hold the weights, not the columns, and a row's die once its columns are done.
+#pragma unroll
+        for (std::uint32_t rr = 0; rr < R; ++rr) {
+#pragma unroll 1
+          for (std::uint32_t c = 0; c < count; ++c) {
+            const float* x = sm + c * w.cols;
+            float t = 0.0f;
+#pragma unroll
+            for (std::uint32_t k = 0; k < PER; ++k)
+              if (sh.row(it, rr, R) < w.rows && sh.unit_ok(k))
+                t += unit_dot<F>(u[rr * PER + k], scale[rr * PER + k], x + sh.unit(k) * kUnitCols<F>);
+            t = warp_sum(t);
+            if (lane == 0) red[(warp * kColumns + c) * kSlots + rr] = t;
+          }
+        }
+        if (sh.W == 1) __syncwarp();
+        else __syncthreads();
+        // The W warps' sums of each (row, column) in warp order, by the group's first warp.
+        if (sh.part == 0) {
+#pragma unroll 1
+          for (std::uint32_t i = lane; i < R * count; i += 32) {
+            const std::uint32_t rr = i % R, c = i / R, r = sh.row(it, rr, R);
+            if (r >= w.rows) continue;
+            float s = red[(warp * kColumns + c) * kSlots + rr];
+            for (std::uint32_t q = 1; q < sh.W; ++q) s += red[((warp + q) * kColumns + c) * kSlots + rr];
+            finish_column(first + c, r, s);
+          }
+        }
+        if (sh.W == 1) __syncwarp();
+        else __syncthreads();
+        continue;
+      }
+      // Each row's units in unit order, then the warp's butterfly; lane rr keeps row rr's sum.
+      float mine = 0.0f;
+#pragma unroll
+      for (std::uint32_t rr = 0; rr < R; ++rr) {
+        float t = 0.0f;
+#pragma unroll
+        for (std::uint32_t k = 0; k < PER; ++k)
+          if (sh.row(it, rr, R) < w.rows && sh.unit_ok(k))
+            t += unit_dot<F>(u[rr * PER + k], scale[rr * PER + k], sm + sh.unit(k) * kUnitCols<F>);
+        t = warp_sum(t);
+        if (lane == rr) mine = t;
+      }
+      const std::uint32_t r = sh.row(it, lane, R);
+      if (sh.W == 1) {
+        if (lane < R && r < w.rows) finish(r, mine);
+      } else {
+        // The W warps' sums in warp order, by the group's first warp.
+        if (lane < R) red[warp * kSlots + lane] = mine;
+        __syncthreads();
+        if (sh.part == 0 && lane < R && r < w.rows) {
+          float s = red[warp * kSlots + lane];
+          for (std::uint32_t q = 1; q < sh.W; ++q) s += red[(warp + q) * kSlots + lane];
+          finish(r, s);
+        }
+        __syncthreads();
+      }
     }
   }
-  if (e.best != nullptr) fold_best(best, e.best);
+  if constexpr (kBatched) {
+    if (e.best != nullptr) {
+      __syncthreads();
+      if (threadIdx.x < sequences && column_best[threadIdx.x] != 0)
+        atomicMax(reinterpret_cast<unsigned long long*>(e.best + threadIdx.x),
+                  static_cast<unsigned long long>(column_best[threadIdx.x]));
+    }
+  } else if (e.best != nullptr) {
+    fold_best(best, e.best);
+  }
   ph.done();
 }
 
-template <WeightFormat F>
-__device__ __forceinline__ void matvec_format(const DeviceMatrix& w, const Input& in, const Epilogue& e, Phases& ph, float* sm) {
+template <WeightFormat F, bool kBatched>
+__device__ __forceinline__ void matvec_format(const DeviceMatrix& w, const Input& in, const Epilogue& e,
+                                              const Batch& batch, const MatvecScratch& scratch, Phases& ph, float* sm) {
   const Share sh(w, kUnitCols<F>);
-  if (sh.per <= 1) matvec<F, 1>(w, sh, in, e, ph, sm);
-  else if (sh.per == 2) matvec<F, 2>(w, sh, in, e, ph, sm);
-  else matvec<F, 4>(w, sh, in, e, ph, sm);
+  if (sh.per <= 1) matvec<F, 1, kBatched>(w, sh, in, e, batch, scratch, ph, sm);
+  else if (sh.per == 2) matvec<F, 2, kBatched>(w, sh, in, e, batch, scratch, ph, sm);
+  else matvec<F, 4, kBatched>(w, sh, in, e, batch, scratch, ph, sm);
 }
 
-__device__ __forceinline__ void matvec_phase(const DeviceMatrix& w, const Input& in, const Epilogue& e, Phases& ph, float* sm) {
+template <bool kBatched>
+__device__ __forceinline__ void matvec_phase(const DeviceMatrix& w, const Input& in, const Epilogue& e, const Batch& batch,
+                                             Phases& ph, float* sm) {
+  constexpr std::uint32_t kColumns = kBatched ? kMaxDecodeBatch : 1;
+  __shared__ float red[kWarps * kSlots * kColumns];
+  __shared__ std::uint64_t column_best[kColumns];
+  const MatvecScratch scratch{red, column_best};
   switch (w.format) {
-    case WeightFormat::float32: matvec_format<WeightFormat::float32>(w, in, e, ph, sm); break;
-    case WeightFormat::bfloat16: matvec_format<WeightFormat::bfloat16>(w, in, e, ph, sm); break;
-    case WeightFormat::q8_0: matvec_format<WeightFormat::q8_0>(w, in, e, ph, sm); break;
-    case WeightFormat::q4_0: matvec_format<WeightFormat::q4_0>(w, in, e, ph, sm); break;
+    case WeightFormat::float32: matvec_format<WeightFormat::float32, kBatched>(w, in, e, batch, scratch, ph, sm); break;
+    case WeightFormat::bfloat16: matvec_format<WeightFormat::bfloat16, kBatched>(w, in, e, batch, scratch, ph, sm); break;
+    case WeightFormat::q8_0: matvec_format<WeightFormat::q8_0, kBatched>(w, in, e, batch, scratch, ph, sm); break;
+    case WeightFormat::q4_0: matvec_format<WeightFormat::q4_0, kBatched>(w, in, e, batch, scratch, ph, sm); break;
   }
 }
 
@@ -575,10 +698,30 @@ __device__ __forceinline__ std::uint32_t attention_splits(const DecodeSparse& s,
   }
 }
 
+// One sequence of the step as the attention sees it: its q|k|v, its cache of the layer, its
+// partials and its position.
+template <class T>
+struct AttentionSeq {
+  const float* qkv;
+  T *k_cache, *v_cache;
+  Partials a;
+  std::uint32_t pos;
+};
+
+// Sequence s of the step (batch 1: s = 0 at the cursor's position `pos`).
+template <class T>
+__device__ __forceinline__ AttentionSeq<T> attention_seq(const DecodeStep<T>& p, const DecodeLayer<T>& y,
+                                                         std::uint32_t s, std::uint32_t pos) {
+  const Partials a = partials_in(p.partials, p.heads, p.capacity, p.head_dim);
+  return {p.qkv + std::size_t{s} * 3 * p.C, y.k_cache + s * p.cache_stride, y.v_cache + s * p.cache_stride,
+          partials_of(a, partials_stride(a), s), pos};
+}
+
 template <bool kSparse, class T>
-__device__ __forceinline__ void attention_item(const DecodeStep<T>& p, const DecodeLayer<T>& y, const Partials& a,
-                                               std::uint32_t pos, std::uint32_t h, std::uint32_t split, float* sm,
-                                               float* red, const KeyShare<T>& pre) {
+__device__ __forceinline__ void attention_item(const DecodeStep<T>& p, const AttentionSeq<T>& q_seq, std::uint32_t h,
+                                               std::uint32_t split, float* sm, float* red, const KeyShare<T>& pre) {
+  const Partials& a = q_seq.a;
+  const std::uint32_t pos = q_seq.pos;
   const std::uint32_t D = a.head_dim, C = a.heads * D, begin = split * kAttentionChunk;
   const HeadKeys<kSparse> keys = head_keys<kSparse>(p.sparse, h, pos);
   const std::uint32_t last = keys.kept - 1;  // pos's own index
@@ -587,11 +730,11 @@ __device__ __forceinline__ void attention_item(const DecodeStep<T>& p, const Dec
   float* w = sm + D;                 // kAttentionChunk: scores, then their exponentials
   float* part = w + kAttentionChunk; // kThreads: the value sums of each share of keys
   auto* rows = reinterpret_cast<std::uint32_t*>(part + kThreads);  // sparse, kAttentionChunk: the keys' cache rows
-  T* kc = y.k_cache + std::size_t{h} * p.capacity * D;
-  T* vc = y.v_cache + std::size_t{h} * p.capacity * D;
-  const float* qh = p.qkv + h * D;
-  const float* kh = p.qkv + C + h * D;
-  const float* vh = p.qkv + 2 * C + h * D;
+  T* kc = q_seq.k_cache + std::size_t{h} * p.capacity * D;
+  T* vc = q_seq.v_cache + std::size_t{h} * p.capacity * D;
+  const float* qh = q_seq.qkv + h * D;
+  const float* kh = q_seq.qkv + C + h * D;
+  const float* vh = q_seq.qkv + 2 * C + h * D;
   const bool own = (!kSparse || n > 0) && begin + n == keys.kept;
   const std::uint32_t own_row = key_row<kSparse>(p.sparse, pos);
   const std::uint32_t half = p.rotary_dims / 2;
@@ -696,32 +839,49 @@ __device__ __forceinline__ void attention_item(const DecodeStep<T>& p, const Dec
   __syncthreads();  // shared memory is reused by the next item
 }
 
-template <bool kSparse, class T>
-__device__ __forceinline__ void attention_phase(const DecodeStep<T>& p, const DecodeLayer<T>& y, std::uint32_t pos, Phases& ph,
-                                float* sm) {
+// Items are (sequence, head, split), sequence by sequence, each sequence with the splits of its own
+// position; `cursors` (batched) is the block's copy of every cursor, `pos` batch 1's position.
+// Batches decode dense attention only (kSparse and kBatched are never both set).
+template <bool kSparse, bool kBatched, class T>
+__device__ __forceinline__ void attention_phase(const DecodeStep<T>& p, const DecodeLayer<T>& y, const DecodeCursor* cursors,
+                                                std::uint32_t pos, Phases& ph, float* sm) {
+  static_assert(!(kSparse && kBatched));
   __shared__ float red[4];
-  const Partials a = partials_in(p.partials, p.heads, p.capacity, p.head_dim);
-  const std::uint32_t items = p.heads * attention_splits<kSparse>(p.sparse, pos);
+  const std::uint32_t sequences = kBatched ? p.batch : 1;
+  const auto pos_of = [&](std::uint32_t s) { return kBatched ? cursors[s].pos : pos; };
+  const auto items_of = [&](std::uint32_t s) { return p.heads * attention_splits<kSparse>(p.sparse, pos_of(s)); };
+  // The sequence of an item, and the item's index among that sequence's.
+  const auto locate = [&](std::uint32_t item, std::uint32_t& s) {
+    s = 0;
+    if constexpr (kBatched)
+      while (s + 1 < sequences && item >= items_of(s)) item -= items_of(s++);
+    return item;
+  };
+  std::uint32_t items = 0;
+  for (std::uint32_t s = 0; s < sequences; ++s) items += items_of(s);
   if (blockIdx.x >= items) {
     ph.done();
     return;
   }
   KeyShare<T> pre;
   {
-    const std::uint32_t D = p.head_dim, h = blockIdx.x % p.heads, begin = blockIdx.x / p.heads * kAttentionChunk;
-    const HeadKeys<kSparse> keys = head_keys<kSparse>(p.sparse, h, pos);
+    std::uint32_t s;
+    const std::uint32_t i = locate(blockIdx.x, s);
+    const AttentionSeq<T> q_seq = attention_seq(p, y, s, pos_of(s));
+    const std::uint32_t D = p.head_dim, h = i % p.heads, begin = i / p.heads * kAttentionChunk;
+    const HeadKeys<kSparse> keys = head_keys<kSparse>(p.sparse, h, q_seq.pos);
     const std::uint32_t last = keys.kept - 1;
     const std::uint32_t key = begin + threadIdx.x / kKeyThreads;
     if (key < last) {
       const std::uint32_t row = key_row<kSparse>(p.sparse, key_position<kSparse>(p.sparse, keys, key));
-      const uint4* kr = key_share(y.k_cache + std::size_t{h} * p.capacity * D, row, D);
+      const uint4* kr = key_share(q_seq.k_cache + std::size_t{h} * p.capacity * D, row, D);
 #pragma unroll
       for (std::uint32_t u = 0; u < kKeyUnits; ++u)
         if (u < D / kKeyThreads / (16 / sizeof(T))) pre.u[u] = __ldg(kr + u);
     }
     const std::uint32_t groups = kThreads / D, d = threadIdx.x % D, g = threadIdx.x / D;
     const std::uint32_t per = (kAttentionChunk + groups - 1) / groups;
-    const T* vc = y.v_cache + std::size_t{h} * p.capacity * D;
+    const T* vc = q_seq.v_cache + std::size_t{h} * p.capacity * D;
 #pragma unroll
     for (std::uint32_t t = 0; t < kValueKeys; ++t) {
       const std::uint32_t value = begin + g * per + t;
@@ -732,7 +892,9 @@ __device__ __forceinline__ void attention_phase(const DecodeStep<T>& p, const De
   }
   ph.wait();
   for (std::uint32_t item = blockIdx.x; item < items; item += gridDim.x) {
-    attention_item<kSparse>(p, y, a, pos, item % p.heads, item / p.heads, sm, red, pre);
+    std::uint32_t s;
+    const std::uint32_t i = locate(item, s);
+    attention_item<kSparse>(p, attention_seq(p, y, s, pos_of(s)), i % p.heads, i / p.heads, sm, red, pre);
     pre.loaded = false;
   }
   ph.done();
@@ -742,23 +904,32 @@ __device__ __forceinline__ void attention_phase(const DecodeStep<T>& p, const De
 
 // The phases run from one loop with one call of each phase function, so that each is inlined once:
 // a kernel with every phase written out would be too large for the registers.
-template <class T, bool kSparse>
-__global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(const DecodeStep<T> p) {
+// kBatched: p.batch sequences (2..kMaxDecodeBatch), their cursors copied to shared memory at the
+// start; batch 1 keeps its cursor in registers and the matrix-vector code of before.
+template <class T, bool kSparse, bool kBatched>
+__global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(const DecodeStep<T> p, const Batch batch) {
   extern __shared__ float sm[];
+  __shared__ DecodeCursor cursors[kBatched ? kMaxDecodeBatch : 1];
   const std::uint32_t phases = 5 * p.n_layer + 1;
   Phases ph{p.counters, p.times, phases - 1};
   const DecodeCursor cursor = *p.cursor;
+  if constexpr (kBatched) {
+    // Read before any block can arrive at the final phase, whose last block moves the cursors on.
+    if (threadIdx.x < batch.size) cursors[threadIdx.x] = p.cursor[threadIdx.x];
+    __syncthreads();
+  }
   for (std::uint32_t k = 0; k < phases; ++k) {
     const std::uint32_t l = min(k / 5, p.n_layer - 1), kind = k == phases - 1 ? 5 : k % 5;
     const DecodeLayer<T>& y = p.layers[l];
     if (kind == 1) {
-      attention_phase<kSparse>(p, y, cursor.pos, ph, sm);
+      attention_phase<kSparse, kBatched>(p, y, cursors, cursor.pos, ph, sm);
       continue;
     }
     DeviceMatrix w;
     Input in;
     Epilogue e{nullptr};
     in.eps = p.eps;
+    in.cursors = cursors;
     switch (kind) {
       case 0:  // norm + qkv; the first layer's input is the token's embedding
         w = y.qkv;
@@ -778,6 +949,7 @@ __global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(const DecodeSt
         w = y.attproj;
         in.kind = In::attention;
         in.partials = partials_in(p.partials, p.heads, p.capacity, p.head_dim);
+        in.partials_stride = partials_stride(in.partials);
         // Dense: the token's position. Sparse: the first index of the last split in use, as the
         // splits count kept keys, not positions.
         in.pos = kSparse ? (attention_splits<kSparse>(p.sparse, cursor.pos) - 1) * kAttentionChunk : cursor.pos;
@@ -807,14 +979,17 @@ __global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(const DecodeSt
         e.best = p.greedy.best;
         e.candidates = p.greedy.tokens;
     }
-    matvec_phase(w, in, e, ph, sm);
+    matvec_phase<kBatched>(w, in, e, batch, ph, sm);
   }
   if (ph.last_block && p.greedy.best != nullptr) {
-    // The step's token, then decode_advance's bookkeeping; `best` is zeroed for the next step.
-    const std::uint32_t token = 0xffffffffu - static_cast<std::uint32_t>(atomicExch(
-                                                  reinterpret_cast<unsigned long long*>(p.greedy.best), 0ull));
-    *p.greedy.next = token;
-    advance_cursor(p.cursor, cursor, token, p.greedy.history, p.greedy.history_len, 1);
+    // Each sequence's token, then decode_advance's bookkeeping; `best` is zeroed for the next step.
+    for (std::uint32_t s = 0; s < (kBatched ? batch.size : 1); ++s) {
+      const std::uint32_t token = 0xffffffffu - static_cast<std::uint32_t>(atomicExch(
+                                                    reinterpret_cast<unsigned long long*>(p.greedy.best + s), 0ull));
+      p.greedy.next[s] = token;
+      advance_cursor(p.cursor + s, kBatched ? cursors[s] : cursor, token, p.greedy.history + s * p.greedy.history_len,
+                     p.greedy.history_len, 1);
+    }
   }
 }
 
@@ -823,7 +998,7 @@ __global__ void __launch_bounds__(kThreads, 1) logits_kernel(const DeviceMatrix 
   Phases ph{nullptr, nullptr, 0};
   Input in;
   in.in = x;
-  matvec_phase(head, in, Epilogue{logits}, ph, sm);
+  matvec_phase<false>(head, in, Epilogue{logits}, Batch{}, ph, sm);
 }
 
 __global__ void rope_table_kernel(float2* out, std::size_t positions, std::uint32_t rotary_dims, double log2_base) {
@@ -884,15 +1059,39 @@ void check_matrix(const char* what, const DeviceMatrix& w, std::uint32_t rows, s
             ", the vector load of its weight format");
 }
 
-// Shared memory a block needs: the widest input vector and the split weights after it, or an
-// attention item's scratch.
+// Shared memory a block needs: `resident` input vectors of the widest rows and the split weights
+// after them, or an attention item's scratch.
 template <class T>
-std::size_t step_smem_bytes(const DecodeStep<T>& p) {
+std::size_t step_smem_bytes(const DecodeStep<T>& p, std::uint32_t resident) {
   const Partials a = partials_in(nullptr, p.heads, p.capacity, p.head_dim);
-  const std::size_t vector = std::max<std::size_t>(p.C, p.ffn) + std::size_t{p.heads} * a.splits;
+  const std::size_t vector = std::size_t{resident} * std::max<std::size_t>(p.C, p.ffn) + std::size_t{p.heads} * a.splits;
   // Sparse: and the chunk's cache rows.
   const std::size_t attention = p.head_dim + kAttentionChunk + kThreads + (p.sparse.row_ptr != nullptr ? kAttentionChunk : 0);
   return std::max(vector, attention) * sizeof(float);
+}
+
+// How many sequences' input vectors a batched step keeps in shared memory at once: all of them
+// when they fit beside the kernel's static shared memory, else as many as fit (each pass over the
+// columns then reads the weights again, mostly from L2).
+// The kernel's room for dynamic shared memory is asked once (per type), as multiprocessors() is.
+template <class T>
+std::uint32_t resident_columns(const DecodeStep<T>& p, const void* kernel) {
+  static const std::size_t room = [kernel] {
+    int device = 0, optin = 0;
+    MINITX_CUDA_CHECK(cudaGetDevice(&device));
+    MINITX_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    cudaFuncAttributes attributes{};
+    MINITX_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+    return static_cast<std::size_t>(optin) - std::min<std::size_t>(attributes.sharedSizeBytes, optin);
+  }();
+  const Partials a = partials_in(nullptr, p.heads, p.capacity, p.head_dim);
+  const std::size_t extra = (std::size_t{p.heads} * a.splits) * sizeof(float);
+  const std::size_t per = std::max<std::size_t>(p.C, p.ffn) * sizeof(float);
+  const std::size_t fit = room > extra ? (room - extra) / per : 0;
+  if (fit == 0)
+    fail_op("decode step: one input vector of ", std::max(p.C, p.ffn), " floats and the attention weights do not fit the ",
+            room, " bytes of shared memory a block can have");
+  return static_cast<std::uint32_t>(std::min<std::size_t>(p.batch, fit));
 }
 
 // Launches `kernel` over one block per SM, all resident at once (a cooperative launch: the phase
@@ -946,10 +1145,18 @@ void decode_step(const DecodeStep<T>& p, cudaStream_t stream) {
     fail_op("decode step: rows of ", std::max(C, p.ffn), " values are longer than the kernel's ", kMaxCols);
   check_matrix("head", p.head, p.head.rows, C);
   if (p.head.rows == 0) fail_op("decode step: the head has no rows");
-  if (p.sparse.row_ptr == nullptr) {
-    launch_resident(decode_step_kernel<T, false>, step_smem_bytes(p), stream, true, p);
+  if (p.batch < 1 || p.batch > kMaxDecodeBatch)
+    fail_op("decode step: batch ", p.batch, " is outside 1 to ", kMaxDecodeBatch, " sequences");
+  if (p.sparse.row_ptr == nullptr && p.batch == 1) {
+    launch_resident(decode_step_kernel<T, false, false>, step_smem_bytes(p, 1), stream, true, p, Batch{});
     return;
   }
+  if (p.sparse.row_ptr == nullptr) {
+    const Batch batch{p.batch, resident_columns(p, reinterpret_cast<const void*>(decode_step_kernel<T, false, true>))};
+    launch_resident(decode_step_kernel<T, false, true>, step_smem_bytes(p, batch.resident), stream, true, p, batch);
+    return;
+  }
+  if (p.batch != 1) fail_op("decode step: batch ", p.batch, " with a sparse layout (batches decode dense attention only)");
   const DecodeSparse& s = p.sparse;
   if (s.cols == nullptr || s.kinds == nullptr || s.block == 0 || s.nb == 0 || (s.heads != 1 && s.heads != p.heads))
     fail_op("decode step: a sparse layout of ", s.nb, " block rows of ", s.block, " for ", s.heads,
@@ -958,7 +1165,7 @@ void decode_step(const DecodeStep<T>& p, cudaStream_t stream) {
                             s.slots.fixed + s.slots.ring > p.capacity))
     fail_op("decode step: a ring of ", s.slots.fixed, " fixed and ", s.slots.ring, " ring rows for blocks of ", s.block,
             " in a cache of ", p.capacity, " rows (expected whole blocks that fit)");
-  launch_resident(decode_step_kernel<T, true>, step_smem_bytes(p), stream, true, p);
+  launch_resident(decode_step_kernel<T, true, false>, step_smem_bytes(p, 1), stream, true, p, Batch{});
 }
 
 void decode_logits(const DeviceMatrix& head, const float* x, float* logits, cudaStream_t stream) {

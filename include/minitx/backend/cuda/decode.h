@@ -44,7 +44,8 @@ struct DeviceMatrix {
 };
 
 // Where decoding stands, in device memory: the token to feed, its position (= positions already
-// in the cache), and how many tokens have been sampled (the sampler's draw index).
+// in the cache), and how many tokens have been sampled (the sampler's draw index). One per
+// sequence of a batch.
 struct DecodeCursor {
   std::uint32_t token;
   std::uint32_t pos;
@@ -64,6 +65,10 @@ struct DecodeLayer {
 // next phase combines.
 inline constexpr std::uint32_t kAttentionChunk = 64;
 
+// Sequences one step decodes at most. A batched step reads each weight once for all of them:
+// each sequence is a column of the matrix-vector products, computed with the very operations of
+// a batch-1 step, so every sequence's logits are bit for bit those it would get alone.
+inline constexpr std::uint32_t kMaxDecodeBatch = 16;
 // A block-sparse pattern's layout for the step (sparse/layout.h's CSR, as DeviceLayout uploads
 // it, for the model's whole context). The token at pos reads, per head, the key blocks of row
 // (heads == 1 ? 0 : h)·nb + pos / block, in order: their positions, the diagonal block's cut at
@@ -91,14 +96,20 @@ struct DecodeStep {
   DeviceMatrix wte, wpe, head;  // wpe.data null for rotary models
   const float *lnfw, *lnfb;
   const float2* rope;  // rope_table of the cache's positions (rotary models)
-  // Activations (fp32): the residual stream x and x2, the token's q|k|v, the MLP's hidden
-  // values h, the attention partials (attention_partials_floats), and the logits.
+  // Sequences decoded at once (1..kMaxDecodeBatch). Sequence s's cache of a layer starts
+  // s · cache_stride elements after the layer's k_cache (and v_cache).
+  std::uint32_t batch;
+  std::size_t cache_stride;
+  // Activations (fp32), one row per sequence: the residual stream x and x2 (C), the token's
+  // q|k|v (3C), the MLP's hidden values h (ffn), the attention partials
+  // (attention_partials_floats), and the logits (head rows).
   float *x, *x2, *qkv, *h, *partials, *logits;
-  DecodeCursor* cursor;
+  DecodeCursor* cursor;  // batch of them
   // Greedy decoding inside the step (best null: off, the logits are left for a sampler): the
   // first largest logit, as sample_token picks it, becomes the next token, and the cursor moves
-  // on as decode_advance does (`next`, `history`). `best` is one zeroed word, left zeroed. Only
-  // the first `tokens` logits are candidates (the head may be padded past the tokenizer).
+  // on as decode_advance does (`next`, `history`). Per sequence: `best` is one zeroed word, left
+  // zeroed, `next` one token, `history` a ring of history_len. Only the first `tokens` logits are
+  // candidates (the head may be padded past the tokenizer).
   struct Greedy {
     std::uint64_t* best;
     std::uint32_t *next, *history;
@@ -116,8 +127,8 @@ struct DecodeStep {
 std::size_t decode_step_counters(std::size_t n_layer);
 inline std::size_t decode_step_phases(std::size_t n_layer) { return 5 * n_layer + 1; }
 
-// Checks the shapes (naming what does not fit) and launches the step: the token of the cursor in,
-// the logits out, k and v of the cursor's position written into the cache.
+// Checks the shapes (naming what does not fit) and launches the step: the token of each cursor
+// in, each sequence's logits out, k and v of each cursor's position written into its cache.
 template <class T>
 void decode_step(const DecodeStep<T>& p, cudaStream_t stream);
 

@@ -82,6 +82,23 @@ endif
 .PHONY: build
 build: $(MINITX) ## build build/minitx (CPU, plus CUDA when nvcc is found)
 
+# A plain `make` (no -j) still compiles with one job per core: the binaries are handed to a nested
+# make with -j, and only they are. The pipeline's own steps stay one at a time, because its
+# benchmarks must have the CPU to themselves. The nested make decides what is out of date, so
+# the recipe runs every time and is a no-op when nothing changed; Make re-reads the binary's
+# time afterwards, so the stages after it rerun only if it was relinked.
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+ifeq ($(filter -j% j%,$(MAKEFLAGS))$(MINITX_NESTED_BUILD),)
+  ifneq ($(NPROC),1)
+    BUILD_IN_PARALLEL := 1
+  endif
+endif
+
+ifeq ($(BUILD_IN_PARALLEL),1)
+.PHONY: nested-build-always
+$(BUILD)/minitx $(TEST_BIN): nested-build-always | $(DEPS_STAMP)
+	+@$(MAKE) --no-print-directory -s -j$(NPROC) MINITX_NESTED_BUILD=1 $@
+else
 $(BUILD)/minitx: $(MAIN_OBJ) $(LIB_OBJS) | $(DEPS_STAMP)
 	@echo "  LINK  $@$(if $(USE_CUDA), (CUDA $(CUDA_ARCH)),)"
 	@$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -89,6 +106,7 @@ $(BUILD)/minitx: $(MAIN_OBJ) $(LIB_OBJS) | $(DEPS_STAMP)
 $(TEST_BIN): $(TEST_OBJS) $(LIB_OBJS) | $(DEPS_STAMP)
 	@echo "  LINK  $@"
 	@$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+endif
 
 $(BUILD)/obj/%.o: src/%.cpp $(FLAGS_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(@D)

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "architectures.h"
+#include "cuda_decode_models.h"
 #include "gpu.h"
 #include "minitx/core/error.h"
 #include "minitx/core/rng.h"
@@ -34,17 +35,8 @@ using namespace minitx;
 
 namespace {
 
-// Head size 64 (the bf16 prefill's attention kernel takes 64 and 128), a vocabulary that is not a
-// multiple of anything, and larger weights than training's init so that logits are far apart.
-ModelConfig base_config() { return test::small_config(96, 0.08); }
-
-// The three architectures; NeoX with an embedding padded past its tokens (rows past 290 are never
-// sampled).
-std::vector<std::pair<const char*, ModelConfig>> variants() {
-  auto out = test::architectures(base_config());
-  out[2].second.vocab_tokens = 290;
-  return out;
-}
+using test::decode_base_config;
+using test::decode_variants;
 
 using test::random_ids;
 
@@ -95,7 +87,7 @@ std::unique_ptr<GptModel> dequantized(const GptWeights& w) {
 }  // namespace
 
 GPU_TEST_CASE("cuda decode: prefill and step logits equal the CPU decoder's, fp32 and bf16") {
-  for (const auto& [name, config] : variants()) {
+  for (const auto& [name, config] : decode_variants()) {
     const auto model = random_model(config, 11);
     for (const GpuPrecision p : {GpuPrecision::fp32, GpuPrecision::bf16}) {
       INFO(name << " " << to_string(p));
@@ -105,7 +97,7 @@ GPU_TEST_CASE("cuda decode: prefill and step logits equal the CPU decoder's, fp3
 }
 
 GPU_TEST_CASE("cuda decode: q8_0 and q4_0 matrices decode as the CPU does on their dequantized values") {
-  for (const auto& [name, config] : variants()) {
+  for (const auto& [name, config] : decode_variants()) {
     const auto model = random_model(config, 12);
     for (const char* recipe : {"q8_0", "q4_0", "q4_mix"}) {
       INFO(name << " " << recipe);
@@ -120,7 +112,7 @@ GPU_TEST_CASE("cuda decode: q8_0 and q4_0 matrices decode as the CPU does on the
 }
 
 GPU_TEST_CASE("cuda decode: a replayed CUDA graph gives the bits of the launches it captured") {
-  for (const auto& [name, config] : variants()) {
+  for (const auto& [name, config] : decode_variants()) {
     INFO(name);
     const auto model = random_model(config, 13);
     const std::vector<std::uint32_t> ids = random_ids(30, config.tokens(), 6);
@@ -132,7 +124,7 @@ GPU_TEST_CASE("cuda decode: a replayed CUDA graph gives the bits of the launches
 }
 
 GPU_TEST_CASE("cuda decode: greedy and sampled tokens equal the CPU's at fp32") {
-  for (const auto& [name, config] : variants()) {
+  for (const auto& [name, config] : decode_variants()) {
     const auto model = random_model(config, 14);
     const std::vector<std::uint32_t> prompt = random_ids(7, config.tokens(), 7);
     for (const SamplingConfig& s : {SamplingConfig{0.0, 0, 1.0, 0}, SamplingConfig{0.9, 0, 1.0, 3},
@@ -155,7 +147,7 @@ GPU_TEST_CASE("cuda decode: greedy and sampled tokens equal the CPU's at fp32") 
 }
 
 GPU_TEST_CASE("cuda decode: a sliding window past the context gives the CPU's tokens") {
-  const ModelConfig config = variants()[1].second;  // learned positions with an offset
+  const ModelConfig config = decode_variants()[1].second;  // learned positions with an offset
   const auto model = random_model(config, 18);
   const std::vector<std::uint32_t> prompt = random_ids(30, config.tokens(), 10);
   GenerateOptions options;
@@ -172,7 +164,7 @@ GPU_TEST_CASE("cuda decode: a sliding window past the context gives the CPU's to
 }
 
 GPU_TEST_CASE("cuda decode: many steps queued back to back give the tokens of one step at a time") {
-  const ModelConfig config = variants()[2].second;
+  const ModelConfig config = decode_variants()[2].second;
   const auto model = random_model(config, 15);
   const std::vector<std::uint32_t> prompt = random_ids(5, config.tokens(), 8);
   const SamplingConfig s{0.8, 0, 0.95, 9};
@@ -187,7 +179,7 @@ GPU_TEST_CASE("cuda decode: many steps queued back to back give the tokens of on
 }
 
 GPU_TEST_CASE("cuda decode: errors for the context, token ids and a model too large") {
-  const ModelConfig config = base_config();
+  const ModelConfig config = decode_base_config();
   const auto model = random_model(config, 16);
   CudaDecoder gpu(weights_of(*model), GpuPrecision::bf16);
   const std::vector<std::uint32_t> long_prompt = random_ids(config.context + 1, config.tokens(), 9);
@@ -256,7 +248,7 @@ std::size_t expected_rows(const sparse::AttentionPattern& p, std::size_t context
 }  // namespace
 
 GPU_TEST_CASE("cuda decode: every sparse pattern's prefill and step logits equal the CPU decoder's, fp32 and bf16") {
-  for (const auto& [name, base] : variants())
+  for (const auto& [name, base] : decode_variants())
     for (const sparse::AttentionPattern& pattern : sparse_patterns()) {
       const ModelConfig config = with_pattern(base, pattern, 128);
       const auto model = random_model(config, 21);
@@ -272,7 +264,7 @@ GPU_TEST_CASE("cuda decode: every sparse pattern's prefill and step logits equal
 GPU_TEST_CASE("cuda decode: a ring cache decoded far past its wrap equals the CPU's ring and recomputation") {
   for (const Kind kind : {Kind::local, Kind::sinks}) {
     sparse::AttentionPattern pattern = sparse_patterns()[kind == Kind::local ? 0 : 1];
-    const ModelConfig config = with_pattern(variants()[2].second, pattern, 640);  // rotary
+    const ModelConfig config = with_pattern(decode_variants()[2].second, pattern, 640);  // rotary
     const auto model = random_model(config, 22);
     Decoder cpu(weights_of(*model));
     CudaDecoder gpu(weights_of(*model), GpuPrecision::fp32);
@@ -297,7 +289,7 @@ GPU_TEST_CASE("cuda decode: the KV cache of local and sinks is the ring's whatev
     for (const std::size_t context : {std::size_t{256}, std::size_t{1024}})
       for (const GpuPrecision p : {GpuPrecision::fp32, GpuPrecision::bf16}) {
         INFO(sparse::summarize_pattern(pattern) << " context " << context << " " << to_string(p));
-        const ModelConfig config = with_pattern(base_config(), pattern, context);
+        const ModelConfig config = with_pattern(decode_base_config(), pattern, context);
         const auto model = random_model(config, 24);
         CudaDecoder gpu(weights_of(*model), p);
         const std::size_t bytes = p == GpuPrecision::fp32 ? 4 : 2;
@@ -306,7 +298,7 @@ GPU_TEST_CASE("cuda decode: the KV cache of local and sinks is the ring's whatev
 }
 
 GPU_TEST_CASE("cuda decode: greedy tokens of every sparse pattern equal the CPU's at fp32") {
-  for (const auto& [name, base] : variants())
+  for (const auto& [name, base] : decode_variants())
     for (const sparse::AttentionPattern& pattern : sparse_patterns()) {
       INFO(name << " " << sparse::summarize_pattern(pattern));
       const ModelConfig config = with_pattern(base, pattern, 128);
@@ -325,7 +317,7 @@ GPU_TEST_CASE("cuda decode: greedy tokens of every sparse pattern equal the CPU'
 GPU_TEST_CASE("cuda decode: a replayed CUDA graph of a sparse step gives the bits of its launches") {
   for (const sparse::AttentionPattern& pattern : sparse_patterns()) {
     INFO(sparse::summarize_pattern(pattern));
-    const ModelConfig config = with_pattern(variants()[2].second, pattern, 128);
+    const ModelConfig config = with_pattern(decode_variants()[2].second, pattern, 128);
     const auto model = random_model(config, 27);
     const std::vector<std::uint32_t> ids = random_ids(128, config.tokens(), 28);
     CudaDecoder graph(weights_of(*model), GpuPrecision::bf16), eager(weights_of(*model), GpuPrecision::bf16);

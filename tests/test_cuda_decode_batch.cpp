@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "architectures.h"
+#include "cuda_decode_models.h"
 #include "gpu.h"
 #include "helpers.h"
 #include "minitx/core/error.h"
@@ -24,15 +25,14 @@ using namespace minitx;
 
 namespace {
 
-ModelConfig base_config() { return test::small_config(96, 0.08); }
+using test::decode_base_config;
 
-// The three architectures (NeoX: rotary, with an embedding padded past its tokens) and GPT-2 with
-// an MLP of 32·C = 4096: wider than 4·C, and at batch 16 more input vectors than a block's shared
-// memory holds at once, so the step takes two passes over the columns.
+// The decode tests' models and GPT-2 with an MLP of 32·C = 4096: wider than 4·C, and at batch 16
+// more input vectors than a block's shared memory holds at once, so the step takes two passes
+// over the columns.
 std::vector<std::pair<const char*, ModelConfig>> variants() {
-  auto out = test::architectures(base_config());
-  out[2].second.vocab_tokens = 290;
-  ModelConfig wide = base_config();
+  auto out = test::decode_variants();
+  ModelConfig wide = decode_base_config();
   wide.ffn = 4096;
   out.emplace_back("gpt2 ffn 4096", wide);
   return out;
@@ -88,7 +88,7 @@ TEST_CASE("cuda decode batch: a batch outside 1 to 16 is refused by name, with o
   CHECK_NOTHROW(check_decode_batch(16, "x"));
   CHECK_ERROR_CONTAINS(check_decode_batch(0, "bench"), "bench: batch 0 is outside 1 to 16 sequences");
   CHECK_ERROR_CONTAINS(check_decode_batch(17, "bench"), "bench: batch 17 is outside 1 to 16 sequences");
-  const auto model = random_model(base_config(), 30);
+  const auto model = random_model(decode_base_config(), 30);
   CHECK_ERROR_CONTAINS(CudaDecoder(weights_of(*model), GpuPrecision::bf16, 0), "batch 0 is outside 1 to 16");
   CHECK_ERROR_CONTAINS(CudaDecoder(weights_of(*model), GpuPrecision::fp32, 17), "batch 17 is outside 1 to 16");
 }
@@ -236,7 +236,7 @@ GPU_TEST_CASE("cuda decode batch: a replayed CUDA graph gives the bits of the la
 }
 
 GPU_TEST_CASE("cuda decode batch: errors name the sequence, and a batch too large for the device") {
-  const ModelConfig config = base_config();
+  const ModelConfig config = decode_base_config();
   const auto model = random_model(config, 35);
   CudaDecoder batch(weights_of(*model), GpuPrecision::bf16, 3);
   const std::vector<std::uint32_t> ids = test::random_ids(config.context, config.tokens(), 36);

@@ -38,7 +38,7 @@ int run_bench_decode(Args& args) {
   const GpuPrecision precision = parse_gpu_precision(args.option("--precision").value_or("bf16"), "--precision");
   const std::string recipe = args.option("--quant").value_or("f32");
   const bool profile = args.flag("--profile");
-  const auto batch = static_cast<std::size_t>(args.integer("--batch", 1, 16, 1));
+  const auto batch = static_cast<std::size_t>(args.integer("--batch", 1, static_cast<std::int64_t>(kMaxDecodeSequences), 1));
   args.done();
   ex.model.vocab_size = vocab > 0 ? static_cast<std::size_t>(vocab) : ex.tokenizer.trainer.vocab_size;
   if (prompt_tokens > ex.model.context)

@@ -37,11 +37,13 @@ GpuPrecision parse_gpu_precision(const std::string& text, const std::string& wha
 
 const char* to_string(GpuPrecision precision) { return precision == GpuPrecision::bf16 ? "bf16" : "fp32"; }
 
-// The decode kernel's limit (decode.h kMaxDecodeBatch), here too for builds without CUDA.
-constexpr std::size_t kMaxBatch = 16;
+#if MINITX_CUDA
+static_assert(kMaxDecodeSequences == cuda::kMaxDecodeBatch, "the decoder's batch limit is the decode kernel's");
+#endif
 
 void check_decode_batch(std::size_t batch, const std::string& what) {
-  MINITX_CHECK(batch >= 1 && batch <= kMaxBatch, "{}: batch {} is outside 1 to {} sequences", what, batch, kMaxBatch);
+  MINITX_CHECK(batch >= 1 && batch <= kMaxDecodeSequences, "{}: batch {} is outside 1 to {} sequences", what, batch,
+               kMaxDecodeSequences);
 }
 
 struct CudaDecoder::Impl {

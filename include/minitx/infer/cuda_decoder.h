@@ -23,10 +23,10 @@
 // CPU cache's slots), so its memory is the same whatever the context; other patterns keep a cache
 // of the whole context.
 //
-// Batches (dense attention): a decoder of batch B (1..16) holds B sequences, each with its own
-// cache, position and draw index; a step feeds one token to each and reads every weight once for
-// all of them. Each sequence's logits and tokens are bit for bit those it gets in a decoder of
-// batch 1.
+// Batches (dense attention): a decoder of batch B (1..kMaxDecodeSequences) holds B sequences,
+// each with its own cache, position and draw index; a step feeds one token to each and reads
+// every weight once for all of them. Each sequence's logits and tokens are bit for bit those it
+// gets in a decoder of batch 1.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -47,9 +47,9 @@ const char* to_string(GpuPrecision precision);
 class CudaDecoder {
  public:
   // Uploads the weights (the view need not outlive the decoder) and preallocates the caches of
-  // `batch` sequences (1..16) for the model's whole context (or its pattern's ring). Errors,
-  // before allocating, when the device lacks the memory, for a batch outside 1..16 (checked
-  // first, with or without CUDA), and for a batch above 1 of a block-sparse pattern.
+  // `batch` sequences (1..kMaxDecodeSequences) for the model's whole context (or its pattern's
+  // ring). Errors, before allocating, when the device lacks the memory, for a batch outside that
+  // range (checked first, with or without CUDA), and for a batch above 1 of a block-sparse pattern.
   CudaDecoder(const GptWeights& weights, GpuPrecision precision, std::size_t batch = 1);
   ~CudaDecoder();
   CudaDecoder(const CudaDecoder&) = delete;
@@ -108,7 +108,10 @@ class CudaDecoder {
 
 // True when this build has CUDA and a device is visible.
 bool cuda_decode_available();
-// Checks a decode batch: 1..16 sequences, else an error naming it (`what`: where it came from).
+// Sequences one decoder holds at most: the decode kernel's limit (cuda::kMaxDecodeBatch, checked
+// equal where both are seen), stated here too because builds without CUDA check batches as well.
+inline constexpr std::size_t kMaxDecodeSequences = 16;
+// Checks a decode batch: 1..kMaxDecodeSequences, else an error naming it (`what`: where it came from).
 void check_decode_batch(std::size_t batch, const std::string& what);
 // Device-to-device copy bandwidth in bytes/s (read + write of 1 GiB, 20 times): the measured
 // ceiling that a decode step's weight bytes are set against.

@@ -15,6 +15,7 @@
 
 #if MINITX_CUDA
 #include <cuda_runtime.h>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <cstring>
@@ -42,6 +43,7 @@ class DeviceBuffer {
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   T* get() const { return p_; }
+  std::size_t size() const { return n_; }
   void upload(const std::vector<T>& host) { MINITX_CUDA_CHECK(cudaMemcpy(p_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice)); }
   std::vector<T> download() const {
     std::vector<T> host(n_);
@@ -115,21 +117,22 @@ struct Problem {
   Outputs run(const sp::BlockLayout& layout) const {
     const std::size_t C = this->C(), N = tokens();
     DeviceBuffer<mc::bf16_bits> qkv_d(N * 3 * C), out_d(N * C), dout_d(N * C), dqkv_d(N * 3 * C);
-    DeviceBuffer<float> lse_d(static_cast<std::size_t>(B) * H * T), delta_d(static_cast<std::size_t>(B) * H * T);
+    const mc::DeviceLayout dl(layout);
+    const mc::AttentionShape shape{B, T, H, D};
+    DeviceBuffer<float> lse_d(static_cast<std::size_t>(B) * H * T),
+        scratch_d(mc::attention_backward_scratch_floats(dl, shape));
     qkv_d.upload(qkv.bits);
     dout_d.upload(dout.bits);
     out_d.poison();
     lse_d.poison();
     dqkv_d.poison();
-    delta_d.poison();
-    const mc::DeviceLayout dl(layout);
-    const mc::AttentionShape shape{B, T, H, D};
+    scratch_d.poison();
     const auto in = mc::qkv_view(qkv_d.get(), static_cast<std::int64_t>(C));
     const auto ld = static_cast<std::int64_t>(C);
     mc::attention_forward(out_d.get(), ld, lse_d.get(), in, dl, shape);
     mc::bf16_bits* dq = dqkv_d.get();
-    mc::attention_backward(dq, dq + C, dq + 2 * C, 3 * ld, delta_d.get(), dout_d.get(), ld, out_d.get(), ld,
-                           lse_d.get(), in, dl, shape);
+    mc::attention_backward(dq, dq + C, dq + 2 * C, 3 * ld, scratch_d.get(), scratch_d.size(), dout_d.get(), ld,
+                           out_d.get(), ld, lse_d.get(), in, dl, shape);
     MINITX_CUDA_CHECK(cudaDeviceSynchronize());
     return {out_d.download(), dqkv_d.download(), lse_d.download()};
   }
@@ -247,11 +250,44 @@ GPU_TEST_CASE("cuda attention: 128-row query tiles with whole last tiles and par
   CHECK(full.dqkv == dense.dqkv);
 }
 
+// Does the backward's plan cut some key column into chunks (scratch beyond rowsum(dO ∘ O))?
+bool splits_columns(const sp::BlockLayout& layout, const mc::AttentionShape& s) {
+  const auto rows = static_cast<std::size_t>(s.B) * s.H * s.T;
+  return mc::attention_backward_scratch_floats(layout, s) > (rows + 3) / 4 * 4;
+}
+
+// Long columns (sinks' first block, strided's stripes, Longformer's global blocks, at T in the
+// thousands) are cut into chunks whose fp32 partials a reduce adds: every block size and both
+// head sizes, T odd.
+GPU_TEST_CASE("cuda attention: the backward of split key columns against the reference") {
+  const std::int32_t T = 2051, B = 1, H = 2;
+  for (std::int32_t D : {64, 128}) {
+    const Problem problem(B, T, H, D, static_cast<std::uint64_t>(D + 3));
+    for (std::int32_t block : {16, 32, 64, 128}) {
+      if (D == 128 && (block == 16 || block == 64)) continue;  // the reference's time: D 128 at two sizes
+      const std::vector<std::pair<std::string, sp::BlockLayout>> layouts = {
+          {"sinks", sp::sinks(T, block, 1, 2)},
+          {"strided", sp::strided(T, block, 2, 8)},
+          {"longformer", sp::longformer(T, block, 2, {0, 1, 700, 1500, T - 1})},
+      };
+      for (const auto& [name, layout] : layouts) {
+        CAPTURE(D);
+        CAPTURE(block);
+        CAPTURE(name);
+        REQUIRE(splits_columns(layout, {B, T, H, D}));
+        problem.check_against_reference(layout);
+      }
+    }
+  }
+}
+
 GPU_TEST_CASE("cuda attention: two runs give the same bits") {
   for (std::int32_t D : {64, 128}) {
     CAPTURE(D);
     const Problem problem(2, 333, 2, D, 21);
-    for (const auto& layout : {sp::dense_causal(333, 128), sp::longformer(333, 32, 2, {5, 100})}) {
+    for (const auto& layout : {sp::dense_causal(333, 128), sp::longformer(333, 32, 2, {5, 100}),
+                               sp::sinks(333, 16, 1, 2)}) {
+      CHECK(splits_columns(layout, {2, 333, 2, D}));  // even dense causal's first columns, at this T
       const Outputs a = problem.run(layout), b = problem.run(layout);
       CHECK(a.out == b.out);
       CHECK(a.dqkv == b.dqkv);
@@ -292,6 +328,16 @@ GPU_TEST_CASE("cuda attention: arguments are checked") {
                        doctest::Contains("not 160"), minitx::Error);
   CHECK_THROWS_WITH_AS(mc::attention_forward(out.get(), 64, lse.get(), in, dl, {1, 120, 1, 64}),
                        doctest::Contains("the layout is for T = 100"), minitx::Error);
+  // The backward's scratch: rowsum(dO ∘ O) and the split columns' partials, sized by the plan.
+  const mc::AttentionShape shape{1, 100, 1, 64};
+  const std::size_t need = mc::attention_backward_scratch_floats(dl, shape);
+  CHECK(need == mc::attention_backward_scratch_floats(layout, shape));
+  DeviceBuffer<mc::bf16_bits> dqkv(100 * 3 * 64), dout(100 * 64);
+  DeviceBuffer<float> scratch(need);
+  const std::string message = fmt::format("hold {} floats for this layout and shape, not {}", need, need - 1);
+  CHECK_THROWS_WITH_AS(mc::attention_backward(dqkv.get(), dqkv.get() + 64, dqkv.get() + 128, 192, scratch.get(),
+                                              need - 1, dout.get(), 64, out.get(), 64, lse.get(), in, dl, shape),
+                       doctest::Contains(message.c_str()), minitx::Error);
 }
 
 #endif  // MINITX_CUDA

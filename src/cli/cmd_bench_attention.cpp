@@ -29,6 +29,7 @@
 #include <cuda_runtime.h>
 
 #include "minitx/backend/cuda/attention.h"
+#include "minitx/backend/cuda/buffer.h"
 #include "minitx/backend/cuda/check.h"
 #endif
 
@@ -142,7 +143,7 @@ class Operands {
   static constexpr int kSets = 3;
   struct Set {
     cuda::bf16_bits *qkv, *out, *dout, *dqkv;
-    float *lse, *delta;
+    float* lse;
   };
 
   Operands(std::size_t tokens, std::size_t C, std::size_t H) : sets_(kSets) {
@@ -155,7 +156,6 @@ class Operands {
       alloc(x.dout, tokens * C);
       alloc(x.dqkv, tokens * 3 * C);
       alloc(x.lse, tokens * H);
-      alloc(x.delta, tokens * H);
       MINITX_CUDA_CHECK(cudaMemcpy(x.qkv, host.data(), tokens * 3 * C * 2, cudaMemcpyHostToDevice));
       MINITX_CUDA_CHECK(cudaMemcpy(x.dout, host.data() + tokens * C, tokens * C * 2, cudaMemcpyHostToDevice));
     }
@@ -207,13 +207,15 @@ Timing time_cuda(const sp::BlockLayout& layout, const Operands& ops, const Shape
   const cuda::DeviceLayout dl(layout);
   const cuda::AttentionShape shape{s.B, s.T, s.H, s.D};
   const auto ld = static_cast<std::int64_t>(s.H) * s.D;
+  // Per layout (its plan decides the partials' size), allocated before any timing.
+  const cuda::DeviceBuffer<float> scratch(cuda::attention_backward_scratch_floats(dl, shape));
   auto fwd = [&](const Operands::Set& x) {
     cuda::attention_forward(x.out, ld, x.lse, cuda::qkv_view(x.qkv, ld), dl, shape);
   };
   auto fwdbwd = [&](const Operands::Set& x) {
     fwd(x);
-    cuda::attention_backward(x.dqkv, x.dqkv + ld, x.dqkv + 2 * ld, 3 * ld, x.delta, x.dout, ld, x.out, ld, x.lse,
-                             cuda::qkv_view(x.qkv, ld), dl, shape);
+    cuda::attention_backward(x.dqkv, x.dqkv + ld, x.dqkv + 2 * ld, 3 * ld, scratch.get(), scratch.size(), x.dout, ld,
+                             x.out, ld, x.lse, cuda::qkv_view(x.qkv, ld), dl, shape);
   };
   EventPair events;
   const Timing timing{median_ms(3, reps, [&](int i) { return events.time_ms([&] { fwd(ops[i]); }); }),

@@ -3,12 +3,15 @@
 #if MINITX_CUDA
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "attention_launch.h"
+#include "attention_plan.h"
 #include "minitx/backend/cuda/attention.h"
 #include "minitx/backend/cuda/check.h"
 #include "minitx/core/error.h"
@@ -103,6 +106,39 @@ float float_from_bf16(bf16_bits x) {
   return f;
 }
 
+// One head size's backward plan on the device; the host copy keeps the counts.
+struct DeviceLayout::Plan {
+  attn::BackwardPlan host;
+  std::int32_t *kv = nullptr, *splits = nullptr, *dq = nullptr;
+
+  explicit Plan(attn::BackwardPlan p) : host(std::move(p)) {
+    static_assert(sizeof(attn::KvItem) == 16 && sizeof(attn::KvSplit) == 16, "read as int4 by the kernels");
+    try {
+      kv = upload_as_int32(host.kv);
+      splits = upload_as_int32(host.splits);
+      dq = upload(host.dq);
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+  ~Plan() { release(); }
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+
+ private:
+  template <class Rec>
+  static std::int32_t* upload_as_int32(const std::vector<Rec>& recs) {
+    std::vector<std::int32_t> words(recs.size() * 4);
+    if (!recs.empty()) std::memcpy(words.data(), recs.data(), words.size() * sizeof(std::int32_t));
+    return upload(words);
+  }
+  void release() noexcept {
+    for (void* p : {static_cast<void*>(kv), static_cast<void*>(splits), static_cast<void*>(dq)})
+      if (p) cudaFree(p);
+  }
+};
+
 DeviceLayout::DeviceLayout(const sparse::BlockLayout& layout) : host_(layout) {
   sparse::validate(host_);
   static_assert(sizeof(sparse::BlockKind) == 1);
@@ -119,6 +155,8 @@ DeviceLayout::DeviceLayout(const sparse::BlockLayout& layout) : host_(layout) {
     t_rows_ = upload(host_.t_rows);
     t_kinds_ = upload(bytes(host_.t_kinds));
     global_ = upload(host_.global_tokens);
+    plan64_ = std::make_unique<Plan>(attn::plan_backward(host_, 64));
+    plan128_ = std::make_unique<Plan>(attn::plan_backward(host_, 128));
   } catch (...) {
     release();  // the destructor does not run for a constructor that throws
     throw;
@@ -126,6 +164,16 @@ DeviceLayout::DeviceLayout(const sparse::BlockLayout& layout) : host_(layout) {
 }
 
 DeviceLayout::~DeviceLayout() { release(); }
+
+const DeviceLayout::Plan& DeviceLayout::plan(std::int32_t D) const {
+  MINITX_CHECK(D == 64 || D == 128, "attention backward: the plans are for head sizes 64 and 128, not {}", D);
+  return D == 64 ? *plan64_ : *plan128_;
+}
+
+std::size_t attention_backward_scratch_floats(const DeviceLayout& layout, const AttentionShape& shape) {
+  return attn::scratch_floats(layout.plan(shape.D).host, static_cast<std::size_t>(shape.B),
+                              static_cast<std::size_t>(shape.H), static_cast<std::size_t>(shape.T), shape.D);
+}
 
 void DeviceLayout::release() noexcept {
   // Never throws (a destructor's job): a failing free would only hide an earlier error.
@@ -147,15 +195,19 @@ void attention_forward(bf16_bits* out, std::int64_t ld_out, float* lse, const Qk
   MINITX_CUDA_CHECK(attn::forward(p, shape.D, stream));
 }
 
-void attention_backward(bf16_bits* dq, bf16_bits* dk, bf16_bits* dv, std::int64_t ld_dqkv, float* delta,
-                        const bf16_bits* dout, std::int64_t ld_dout, const bf16_bits* out, std::int64_t ld_out,
-                        const float* lse, const QkvView& in, const DeviceLayout& layout, const AttentionShape& shape,
-                        cudaStream_t stream) {
+void attention_backward(bf16_bits* dq, bf16_bits* dk, bf16_bits* dv, std::int64_t ld_dqkv, float* scratch,
+                        std::size_t scratch_floats, const bf16_bits* dout, std::int64_t ld_dout, const bf16_bits* out,
+                        std::int64_t ld_out, const float* lse, const QkvView& in, const DeviceLayout& layout,
+                        const AttentionShape& shape, cudaStream_t stream) {
   attn::Params p = make_params("attention_backward", in, layout, shape);
   MINITX_CHECK(aligned16(dout) && ld_dout % 8 == 0,
                "attention_backward: dout must be 16-byte aligned with a token stride that is a multiple of 8");
-  MINITX_CHECK(out && ld_out % 2 == 0 && reinterpret_cast<std::uintptr_t>(out) % 4 == 0 && lse && delta,
-               "attention_backward: out must be 4-byte aligned with an even token stride; lse and delta given");
+  MINITX_CHECK(out && ld_out % 2 == 0 && reinterpret_cast<std::uintptr_t>(out) % 4 == 0 && lse && scratch,
+               "attention_backward: out must be 4-byte aligned with an even token stride; lse and scratch given");
+  const std::size_t need = attention_backward_scratch_floats(layout, shape);
+  MINITX_CHECK(scratch_floats >= need && aligned16(scratch),
+               "attention_backward: scratch must be 16-byte aligned and hold {} floats for this layout and shape, not {}",
+               need, scratch_floats);
   for (const void* g : {static_cast<const void*>(dq), static_cast<const void*>(dk), static_cast<const void*>(dv)})
     MINITX_CHECK(g && reinterpret_cast<std::uintptr_t>(g) % 4 == 0 && ld_dqkv % 2 == 0,
                  "attention_backward: dq, dk, dv must be 4-byte aligned with an even token stride");
@@ -168,7 +220,16 @@ void attention_backward(bf16_bits* dq, bf16_bits* dk, bf16_bits* dv, std::int64_
   p.dv = dv;
   p.ld_dqkv = ld_dqkv;
   p.lse = const_cast<float*>(lse);  // read only in the backward
-  p.delta = delta;
+  const DeviceLayout::Plan& plan = layout.plan(shape.D);
+  const std::size_t rows = static_cast<std::size_t>(shape.B) * shape.H * shape.T;
+  const std::int64_t items = std::max({plan.host.n_kv, plan.host.n_split, plan.host.n_dq});
+  MINITX_CHECK(items * shape.B * shape.H <= INT32_MAX,
+               "attention_backward: {} work items a head times B·H = {} exceed a grid's {} blocks", items,
+               shape.B * shape.H, INT32_MAX);
+  p.delta = scratch;
+  p.plan = {plan.kv,           plan.splits,       plan.dq,          plan.host.n_kv,
+            plan.host.n_split, plan.host.n_slots, plan.host.n_dq,
+            plan.host.n_slots > 0 ? scratch + attn::partials_offset(rows) : nullptr};
   MINITX_CUDA_CHECK(attn::backward(p, shape.D, stream));
 }
 

@@ -1,10 +1,15 @@
-// Backward in three kernels, none with atomics, so every gradient element is summed by one
+// Backward in four kernels, none with atomics, so every gradient element is summed by one
 // thread in an order fixed by the layout:
 //   1. delta_i = rowsum(dO_i ∘ O_i)                      (one warp per row and head)
-//   2. dK, dV per key tile, over the query blocks of the layout's transpose, in increasing order
-//      (one warp per 16 key rows; P and dS are recomputed from Q, K, V, lse, so nothing T x T
-//      is stored);
-//   3. dQ per query tile, over its kept key blocks in increasing order (one warp per 16 query rows).
+//   2. dK, dV per work item of the plan (attention_plan.h): a key tile over a range of the query
+//      tiles of the layout's transpose, in increasing order (one warp per 16 key rows; P and dS
+//      are recomputed from Q, K, V, lse, so nothing T x T is stored). A whole column writes bf16;
+//      a chunk of a long column writes an fp32 partial;
+//   3. the split columns' partials added in chunk order, then scaled and rounded to bf16;
+//   4. dQ per query tile, over its kept key blocks in increasing order (one warp per 16 query
+//      rows), the tiles with the longest walks first.
+// Grids are items × B·H in one dimension, the head fastest: CTAs start in linear order, so
+// every head's longest items go first.
 // Each computes P = exp2(S·scale·log2e − lse·log2e) exactly as the forward's softmax normalised it.
 #include <climits>
 #include <cmath>
@@ -74,12 +79,13 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int T = p.T, block = p.L.block;
-  const int k0 = blockIdx.x * KT;
-  if (k0 >= T) return;
-  const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
-  const int row = (p.L.heads == 1 ? 0 : h) * p.L.nb + k0 / block;
-  const QueryWalk walk(p.L.t_row_ptr, p.L.t_rows, row, block, QT, T);
-  int j = walk.first(k0);
+  const int BH = p.B * p.H, bh = blockIdx.x % BH, y = blockIdx.x / BH, b = bh / p.H, h = bh % p.H;
+  const int lh = p.L.heads == 1 ? 0 : h;
+  const int4 item = reinterpret_cast<const int4*>(p.plan.kv)[lh * p.plan.n_kv + y];  // kt, j0, j1, slot
+  if (item.x < 0) return;  // padding: this layout head has fewer items
+  const int k0 = item.x * KT;
+  const QueryWalk walk(p.L.t_row_ptr, p.L.t_rows, lh * p.L.nb + k0 / block, block, QT, T);
+  int j = item.y;
 
   const std::int64_t batch = static_cast<std::int64_t>(b) * T;
   const bf16* qg = bf(p.q) + batch * p.ld_qkv + h * D;
@@ -96,7 +102,7 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
   const int krow[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
   int buf = 0;
   for (;;) {
-    const int next = walk.next(j);
+    const int next = j + 1 < item.z ? walk.start(j + 1) : INT_MAX;
     if (next != INT_MAX) {
       load_tile<QT, D, NT>(sq(buf ^ 1), qg, p.ld_qkv, next, T, tid);
       load_tile<QT, D, NT>(sdo(buf ^ 1), dog, p.ld_dout, next, T, tid);
@@ -166,6 +172,19 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
   }
   cp_async_wait<0>();
 
+  if (item.w >= 0) {  // a chunk: unscaled fp32, every row (the reduce skips those past T)
+    float* part = p.plan.partials + (static_cast<std::int64_t>(bh) * p.plan.n_slots + item.w) * 2 * KT * D;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int at = (krow[r] - k0) * D + 2 * t;
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt) {
+        *reinterpret_cast<float2*>(part + at + dt * 8) = make_float2(dk[dt][2 * r], dk[dt][2 * r + 1]);
+        *reinterpret_cast<float2*>(part + KT * D + at + dt * 8) = make_float2(dv[dt][2 * r], dv[dt][2 * r + 1]);
+      }
+    }
+    return;
+  }
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int k = krow[r];
@@ -177,6 +196,34 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
           pack_bf16(dk[dt][2 * r] * p.scale, dk[dt][2 * r + 1] * p.scale);
       *reinterpret_cast<std::uint32_t*>(bf(p.dv) + at + dt * 8) = pack_bf16(dv[dt][2 * r], dv[dt][2 * r + 1]);
     }
+  }
+}
+
+// A split column's chunks, added in chunk order by one thread per pair of elements; dK takes
+// the scale here, as a whole column's does at its store.
+template <int D, int KT>
+__global__ void __launch_bounds__(256) attention_dkdv_reduce_kernel(const Params p) {
+  constexpr int kPairs = KT * D / 2;  // per matrix
+  const int BH = p.B * p.H, bh = blockIdx.x % BH, y = blockIdx.x / BH, b = bh / p.H, h = bh % p.H;
+  const int lh = p.L.heads == 1 ? 0 : h;
+  const int4 split = reinterpret_cast<const int4*>(p.plan.splits)[lh * p.plan.n_split + y];  // kt, slot0, n
+  if (split.x < 0) return;
+  const int k0 = split.x * KT;
+  const float* part = p.plan.partials + (static_cast<std::int64_t>(bh) * p.plan.n_slots + split.y) * 2 * KT * D;
+  const std::int64_t batch = static_cast<std::int64_t>(b) * p.T;
+  for (int e = threadIdx.x; e < 2 * kPairs; e += blockDim.x) {
+    const int m = e / kPairs, i = e % kPairs, r = 2 * i / D, c = 2 * i % D;  // m: 0 dK, 1 dV
+    if (k0 + r >= p.T) continue;
+    const float* src = part + m * KT * D + 2 * i;
+    float2 acc = *reinterpret_cast<const float2*>(src);
+    for (int n = 1; n < split.z; ++n) {
+      const float2 x = *reinterpret_cast<const float2*>(src + n * 2 * KT * D);
+      acc.x += x.x;
+      acc.y += x.y;
+    }
+    const float scale = m == 0 ? p.scale : 1.f;
+    bf16* dst = bf(m == 0 ? p.dk : p.dv) + (batch + k0 + r) * p.ld_dqkv + h * D + c;
+    *reinterpret_cast<std::uint32_t*>(dst) = pack_bf16(acc.x * scale, acc.y * scale);
   }
 }
 
@@ -201,10 +248,10 @@ __global__ void __launch_bounds__(QConfig<D, QT, KT>::kThreads) attention_dq_ker
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int T = p.T, block = p.L.block;
-  const int q0 = blockIdx.x * QT;
-  if (q0 >= T) return;
-  const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
-  const int row = (p.L.heads == 1 ? 0 : h) * p.L.nb + q0 / block;
+  const int BH = p.B * p.H, bh = blockIdx.x % BH, y = blockIdx.x / BH, b = bh / p.H, h = bh % p.H;
+  const int lh = p.L.heads == 1 ? 0 : h;
+  const int q0 = p.plan.dq[lh * p.plan.n_dq + y] * QT;
+  const int row = lh * p.L.nb + q0 / block;
   const KeyWalk walk(p.L.row_ptr, p.L.cols, row, block, KT, q0, QT, T);
 
   const std::int64_t batch = static_cast<std::int64_t>(b) * T;
@@ -302,34 +349,39 @@ __global__ void __launch_bounds__(QConfig<D, QT, KT>::kThreads) attention_dq_ker
 // ---- launch ------------------------------------------------------------------------------
 
 template <class Cfg, void (*kernel)(Params)>
-cudaError_t launch(int tile, const Params& p, cudaStream_t stream) {
+cudaError_t launch(int items, const Params& p, cudaStream_t stream) {
   // Once per kernel (not per call: it is a host round trip inside every timed run otherwise).
   static const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmem);
   if (err != cudaSuccess) return err;
-  const dim3 grid((p.T + tile - 1) / tile, p.B * p.H);
+  const auto grid = static_cast<unsigned>(static_cast<std::int64_t>(p.B) * p.H * items);
   kernel<<<grid, Cfg::kThreads, Cfg::kSmem, stream>>>(p);
   return cudaGetLastError();
 }
 
-// D = 128 halves the tile the reduction runs over, to keep the two score tiles and both
-// D-wide accumulators in registers.
-template <int D, int KT, int QT, int QT2, int KT2>
+template <int D, int Block>
 cudaError_t launch_bwd(const Params& p, cudaStream_t stream) {
+  constexpr BwdTiles t = bwd_tiles(D, Block);
   const std::int64_t rows = static_cast<std::int64_t>(p.B) * p.H * p.T;
   attention_delta_kernel<D><<<static_cast<unsigned>((rows + 7) / 8), 256, 0, stream>>>(p);
   cudaError_t err = cudaGetLastError();
-  if (err == cudaSuccess) err = launch<KvConfig<D, KT, QT>, attention_dkdv_kernel<D, KT, QT>>(KT, p, stream);
-  if (err == cudaSuccess) err = launch<QConfig<D, QT2, KT2>, attention_dq_kernel<D, QT2, KT2>>(QT2, p, stream);
+  if (err == cudaSuccess)
+    err = launch<KvConfig<D, t.kv_k, t.kv_q>, attention_dkdv_kernel<D, t.kv_k, t.kv_q>>(p.plan.n_kv, p, stream);
+  if (err == cudaSuccess && p.plan.n_split > 0) {
+    const auto grid = static_cast<unsigned>(static_cast<std::int64_t>(p.B) * p.H * p.plan.n_split);
+    attention_dkdv_reduce_kernel<D, t.kv_k><<<grid, 256, 0, stream>>>(p);
+    err = cudaGetLastError();
+  }
+  if (err == cudaSuccess)
+    err = launch<QConfig<D, t.dq_q, t.dq_k>, attention_dq_kernel<D, t.dq_q, t.dq_k>>(p.plan.n_dq, p, stream);
   return err;
 }
 
 template <int D>
 cudaError_t launch_bwd_d(const Params& p, cudaStream_t stream) {
-  constexpr int kHalf = D == 128 ? 32 : 64;
   switch (p.L.block) {
-    case 16: return launch_bwd<D, 16, 16, 16, 16>(p, stream);
-    case 32: return launch_bwd<D, 32, 32, 32, 32>(p, stream);
-    default: return launch_bwd<D, 64, kHalf, 64, kHalf>(p, stream);
+    case 16: return launch_bwd<D, 16>(p, stream);
+    case 32: return launch_bwd<D, 32>(p, stream);
+    default: return launch_bwd<D, 64>(p, stream);  // 64, and multiples of 64 as tiles of 64
   }
 }
 

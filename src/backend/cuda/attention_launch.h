@@ -20,6 +20,16 @@ struct LayoutArgs {
   std::int32_t block, nb, heads;
 };
 
+// The backward's plan on the device (attention_plan.h) and where its fp32 partials go. The item
+// lists are int4-shaped records (KvItem, KvSplit), n_* of them per layout head.
+struct BwdPlanArgs {
+  const std::int32_t* kv;      // KvItem: kt, j0, j1, slot
+  const std::int32_t* splits;  // KvSplit: kt, slot0, n, -
+  const std::int32_t* dq;      // query tiles, longest walk first
+  std::int32_t n_kv, n_split, n_slots, n_dq;
+  float* partials;  // (B·H, n_slots, 2 [dK, dV], kv_k, D)
+};
+
 struct Params {
   const std::uint16_t *q, *k, *v;
   std::int64_t ld_qkv;     // elements between consecutive tokens; a batch is T such rows
@@ -36,6 +46,7 @@ struct Params {
   float scale;       // 1 / sqrt(D)
   float scale_log2;  // scale · log2(e): exponentials are exp2 of pre-scaled scores
   LayoutArgs L;
+  BwdPlanArgs plan;  // the backward only
 };
 
 // The fp32 checking path: the same roles, fp32 tensors.

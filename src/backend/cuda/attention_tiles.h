@@ -22,6 +22,19 @@ namespace minitx::cuda::attn {
 
 constexpr std::uint8_t kFull = 0, kCausal = 1, kGlobal = 2;
 
+// The backward's tiles (rows of keys and queries) for a head size and block: dK/dV walks key
+// tiles of kv_k rows over query tiles of kv_q, dQ query tiles of dq_q over key tiles of dq_k.
+// D = 128 halves the tile the reduction runs over, to keep the two score tiles and both D-wide
+// accumulators in registers. The host plan (attention_plan.h) and the kernels' dispatch both
+// read it here.
+struct BwdTiles {
+  int kv_k, kv_q, dq_q, dq_k;
+};
+constexpr BwdTiles bwd_tiles(int D, int block) {
+  const int t = block < 64 ? block : 64, half = D == 128 && block >= 64 ? 32 : t;
+  return {t, half, t, half};
+}
+
 // The element mask inside a kept block that is not full (k <= q < T also bounds k).
 MINITX_HD bool allowed(std::uint8_t kind, int q, int k, int T, const std::uint8_t* global) {
   if (k > q || q >= T) return false;

@@ -83,12 +83,13 @@ class CudaBlockOps {
     if (passes == Passes::forward_backward) {
       mm_scratch_ = DeviceBuffer<float>(matmul_scratch_floats(m, N));
       ln_scratch_ = DeviceBuffer<float>(layernorm_backward_scratch_floats(N, C));
-      delta_ = DeviceBuffer<float>(attention_state(m, max_B, max_T));
     }
     if constexpr (std::is_same_v<T, bf16>)
       MINITX_CHECK(bf16_attention_fits(m),
                    "cuda bf16: the attention kernel takes head sizes 64 and 128; this model's is {} (n_embd {} / n_head {})",
                    C / m.n_head, C, m.n_head);
+    if (passes == Passes::forward_backward)
+      attention_scratch_ = DeviceBuffer<float>(attention_scratch_floats(max_B, max_T));
   }
 
   // The parameters to read (T copy) and the fp32 gradients to accumulate into (may be null for
@@ -129,8 +130,14 @@ class CudaBlockOps {
   // estimate that comes before any allocation (cuda_training_memory).
   static std::size_t scratch_bytes(const ModelConfig& m, std::size_t max_B, std::size_t max_T) {
     const std::size_t N = max_B * max_T;
-    return (matmul_scratch_floats(m, N) + layernorm_backward_scratch_floats(N, m.n_embd) +
-            attention_state(m, max_B, max_T)) * sizeof(float);
+    std::size_t attention = attention_state(m, max_B, max_T);
+    if constexpr (std::is_same_v<T, bf16>)
+      if (bf16_attention_fits(m))  // the constructor reports a model that does not
+        attention = attention_backward_scratch_floats(
+            sparse::build_layout(m.attention, static_cast<std::int32_t>(max_T), static_cast<std::int32_t>(m.n_head),
+                                 kAttentionBlock),
+            attention_shape(m, max_B, max_T));
+    return (matmul_scratch_floats(m, N) + layernorm_backward_scratch_floats(N, m.n_embd) + attention) * sizeof(float);
   }
   cudaStream_t stream() const { return stream_; }
   LtMatmul& lt() const { return lt_; }
@@ -221,11 +228,15 @@ class CudaBlockOps {
                           std::size_t T_) {
     const auto C = static_cast<std::int64_t>(m_.n_embd);
     const AttentionShape s = shape(B, T_);
+    // Grown only by a layout needing more than max_T's (rare: a shorter T cuts fewer columns).
+    const std::size_t need = attention_scratch_floats(B, T_);
+    if (attention_scratch_.size() < need) attention_scratch_ = DeviceBuffer<float>(need);
     if constexpr (std::is_same_v<T, bf16>)
-      cuda::attention_backward(bits(dqkv), bits(dqkv) + C, bits(dqkv) + 2 * C, 3 * C, delta_.get(), bits(dout), C,
-                               bits(out), C, lse, qkv_view(bits(qkv), C), layout(T_), s, stream_);
+      cuda::attention_backward(bits(dqkv), bits(dqkv) + C, bits(dqkv) + 2 * C, 3 * C, attention_scratch_.get(),
+                               attention_scratch_.size(), bits(dout), C, bits(out), C, lse, qkv_view(bits(qkv), C),
+                               layout(T_), s, stream_);
     else
-      attention_backward_f32(dqkv, dqkv + C, dqkv + 2 * C, 3 * C, delta_.get(), dout, C, out, C, lse,
+      attention_backward_f32(dqkv, dqkv + C, dqkv + 2 * C, 3 * C, attention_scratch_.get(), dout, C, out, C, lse,
                              qkv_view(qkv, C), layout(T_), s, stream_);
     mark("attention backward");
   }
@@ -256,9 +267,17 @@ class CudaBlockOps {
   }
   static bf16_bits* bits(bf16* p) { return reinterpret_cast<bf16_bits*>(p); }
   static const bf16_bits* bits(const bf16* p) { return reinterpret_cast<const bf16_bits*>(p); }
-  AttentionShape shape(std::size_t B, std::size_t T_) const {
-    return {static_cast<std::int32_t>(B), static_cast<std::int32_t>(T_), static_cast<std::int32_t>(m_.n_head),
-            static_cast<std::int32_t>(m_.n_embd / m_.n_head)};
+  static AttentionShape attention_shape(const ModelConfig& m, std::size_t B, std::size_t T_) {
+    return {static_cast<std::int32_t>(B), static_cast<std::int32_t>(T_), static_cast<std::int32_t>(m.n_head),
+            static_cast<std::int32_t>(m.n_embd / m.n_head)};
+  }
+  AttentionShape shape(std::size_t B, std::size_t T_) const { return attention_shape(m_, B, T_); }
+  // The backward's scratch: rowsum(dO ∘ O), and for bf16 the split key columns' partials.
+  std::size_t attention_scratch_floats(std::size_t B, std::size_t T_) {
+    if constexpr (std::is_same_v<T, bf16>)
+      return attention_backward_scratch_floats(layout(T_), shape(B, T_));
+    else
+      return attention_state(m_, B, T_);
   }
   const DeviceLayout& layout(std::size_t T_) {
     std::unique_ptr<DeviceLayout>& l = layouts_[T_];
@@ -277,7 +296,7 @@ class CudaBlockOps {
   float* grads_ = nullptr;
   const std::int32_t *rows_ = nullptr, *offsets_ = nullptr, *positions_ = nullptr;
   std::size_t num_rows_ = 0;
-  DeviceBuffer<float> mm_scratch_, ln_scratch_, delta_;
+  DeviceBuffer<float> mm_scratch_, ln_scratch_, attention_scratch_;
   std::map<std::size_t, std::unique_ptr<DeviceLayout>> layouts_;
   OpTimer* timer_ = nullptr;
 };

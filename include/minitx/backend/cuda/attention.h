@@ -1,8 +1,9 @@
 // Block-sparse causal attention on the GPU (FlashAttention-2 style): bf16 operands, fp32
 // accumulation on tensor cores, online softmax, no T x T matrix; each query tile visits only
 // the kept key blocks of its layout. The backward is deterministic (no atomics): dK/dV per key
-// tile over the query blocks of the layout's transpose, dQ per query tile over its key blocks,
-// each summed in a fixed order, so two runs give the same bits.
+// tile over the query blocks of the layout's transpose (long columns cut into chunks whose fp32
+// partials are added in chunk order), dQ per query tile over its key blocks, each summed in an
+// order fixed by the layout alone, so two runs, on any GPU, give the same bits.
 //
 // Shape letters: B batch, T time, H heads, D head size (64 or 128). Operands are taken as base
 // pointers and a token stride, so the (B, T, 3C) qkv buffer of a transformer block is used in
@@ -10,7 +11,9 @@
 // bf16 values travel as their 16-bit patterns (std::uint16_t), so this header needs no CUDA
 // types; use bf16_from_float / float_from_bf16 on the host.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "minitx/sparse/layout.h"
 
@@ -24,7 +27,9 @@ using bf16_bits = std::uint16_t;
 bf16_bits bf16_from_float(float x);
 float float_from_bf16(bf16_bits x);
 
-// A layout copied to the device once; kernels read it from there.
+// A layout copied to the device once, with the backward's work plans for D 64 and 128
+// (src/backend/cuda/attention_plan.h: which key tiles are split, the launch order); kernels read
+// both from there.
 class DeviceLayout {
  public:
   explicit DeviceLayout(const sparse::BlockLayout& layout);
@@ -41,8 +46,12 @@ class DeviceLayout {
   const std::uint8_t* t_kinds() const { return t_kinds_; }
   const std::uint8_t* global_tokens() const { return global_; }  // null when the layout has none
 
+  struct Plan;  // the device copy of one head size's plan (attention.cpp)
+  const Plan& plan(std::int32_t D) const;
+
  private:
   void release() noexcept;
+  std::unique_ptr<Plan> plan64_, plan128_;
   sparse::BlockLayout host_;
   std::int32_t *row_ptr_ = nullptr, *cols_ = nullptr, *t_row_ptr_ = nullptr, *t_rows_ = nullptr;
   std::uint8_t *kinds_ = nullptr, *t_kinds_ = nullptr, *global_ = nullptr;
@@ -65,12 +74,21 @@ struct AttentionShape {
 void attention_forward(bf16_bits* out, std::int64_t ld_out, float* lse, const QkvView& in, const DeviceLayout& layout,
                        const AttentionShape& shape, cudaStream_t stream = nullptr);
 
+// The fp32 scratch attention_backward needs, in floats: B·H·T for rowsum(dO ∘ O), then the
+// partials of the key columns the layout's plan splits (B·H × the plan's slots × 2·64·D; none
+// for layouts whose columns are all short, such as local windows). The caller allocates it once
+// per (layout, B, H, D) and may reuse it for every call with those; CudaBlockOps keeps one
+// buffer, grown when a new layout needs more. The second form builds the plan on the host, for
+// memory estimates made before any device allocation.
+std::size_t attention_backward_scratch_floats(const DeviceLayout& layout, const AttentionShape& shape);
+std::size_t attention_backward_scratch_floats(const sparse::BlockLayout& layout, const AttentionShape& shape);
+
 // dq, dk, dv (overwritten, not accumulated) share the token stride ld_dqkv, like the packed
-// (B, T, 3C) gradient buffer; out and lse are the forward's; delta (B, H, T) fp32 is scratch
-// (rowsum(dO ∘ O)).
-void attention_backward(bf16_bits* dq, bf16_bits* dk, bf16_bits* dv, std::int64_t ld_dqkv, float* delta,
-                        const bf16_bits* dout, std::int64_t ld_dout, const bf16_bits* out, std::int64_t ld_out,
-                        const float* lse, const QkvView& in, const DeviceLayout& layout, const AttentionShape& shape,
+// (B, T, 3C) gradient buffer; out and lse are the forward's; scratch holds scratch_floats
+// floats, at least attention_backward_scratch_floats(layout, shape) (a shorter one is an error).
+void attention_backward(bf16_bits* dq, bf16_bits* dk, bf16_bits* dv, std::int64_t ld_dqkv, float* scratch,
+                        std::size_t scratch_floats, const bf16_bits* dout, std::int64_t ld_dout, const bf16_bits* out,
+                        std::int64_t ld_out, const float* lse, const QkvView& in, const DeviceLayout& layout, const AttentionShape& shape,
                         cudaStream_t stream = nullptr);
 
 // The fp32 checking path (plain FMA, one thread per row; slow): the same contract with fp32

@@ -250,13 +250,26 @@ TEST_CASE("data parallel: layouts that cannot keep the bits are refused, naming 
   const ConfigFile good = ConfigFile::parse("[train]\nbatch_size = 6\nsteps = 3\nlearning_rate = 0.001\nmicro_batches = 3\n",
                                             "t.toml");
   CHECK(parse_train_config(good.root().table("train")).micro_batches == 3);
-  // Simulated ranks are threads on the cpu; several GPUs need NCCL.
+  // The layout is checked before the device is looked at: the same answer with or without a GPU.
   TempDir dir;
   const auto data = stream(2000, 40);
   TrainOptions gpu;
   gpu.device = "cuda";
-  gpu.simulated_ranks = 2;
-  CHECK_THROWS_WITH_AS(train_run(dir.path(), dp_train(2, 2), data, gpu), doctest::Contains("--gpus with NCCL"), Error);
+  gpu.simulated_ranks = 3;
+  CHECK_THROWS_WITH_AS(train_run(dir.path(), dp_train(2, 4), data, gpu), doctest::Contains("power of two"), Error);
+  TrainOptions gpus;
+  gpus.device = "cuda";
+  gpus.gpus = 4;
+  CHECK_THROWS_WITH_AS(train_run(dir.path(), dp_train(2, 2), data, gpus),
+                       doctest::Contains("4 ranks do not divide [train] micro_batches = 2"), Error);
+  gpus.simulated_ranks = 2;
+  CHECK_THROWS_WITH_AS(train_run(dir.path(), dp_train(2, 4), data, gpus),
+                       doctest::Contains("--gpus 4 and --simulate-ranks 2"), Error);
+  TrainOptions cpu_gpus;
+  cpu_gpus.device = "cpu";
+  cpu_gpus.gpus = 2;
+  CHECK_THROWS_WITH_AS(train_run(dir.path(), dp_train(2, 2), data, cpu_gpus),
+                       doctest::Contains("--gpus 2 trains on GPUs, not on the cpu"), Error);
   TrainOptions three;
   three.simulated_ranks = 3;
   CHECK_THROWS_WITH_AS(train_run(dir.path(), dp_train(2, 4), data, three), doctest::Contains("power of two"), Error);

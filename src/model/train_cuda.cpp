@@ -53,17 +53,6 @@ class StreamMover final : public ByteMover {
   cudaStream_t stream_;
 };
 
-template <class U>
-std::span<const std::byte> device_bytes(const U* p, std::size_t n) {
-  return std::as_bytes(std::span<const U>(p, n));
-}
-template <class U>
-std::span<std::byte> device_bytes(U* p, std::size_t n) {
-  return std::as_writable_bytes(std::span<U>(p, n));
-}
-
-std::size_t chunk_index(std::size_t offset) { return offset / kShardChunk; }
-
 // The tree's live gradient vectors for n leaves: ceil(log2 n) + 1 (a buffer per level and the leaf's).
 std::size_t tree_buffers(std::size_t n) { return static_cast<std::size_t>(std::bit_width(n - 1)) + 1; }
 
@@ -79,6 +68,9 @@ class CudaRank {
       : config_(config), B_(micro_B), T_(time), P_(param_count(config)), M_(micro_batches), rank_(rank),
         plan_(plan), shard_(plan[rank]), stream_(stream), ops_(config, lt_, stream, micro_B, time) {
     const std::size_t N = B_ * T_, V = config.vocab_size, ranks = plan.size();
+    // The device's norm chunks are the shards' unit (adamw.cu's kNormChunk).
+    MINITX_CHECK(cuda::grad_norm_chunk_count(kShardChunk) == 1 && cuda::grad_norm_chunk_count(kShardChunk + 1) == 2,
+                 "cuda: the norm's chunks are not data_parallel.h's {} elements", kShardChunk);
     params_ = cuda::DeviceBuffer<float>(P_);
     grads_ = cuda::DeviceBuffer<float>(P_);
     m_ = cuda::DeviceBuffer<float>(shard_.size());
@@ -143,7 +135,7 @@ class CudaRank {
     // Each micro-batch's cross-entropy is scaled by its own token count; the sum of M of them is
     // the step's mean over M times the tokens. The scale is elementwise, so any rank count agrees.
     if (M_ > 1) cuda::scale_in_place(grad_, shard_.size(), 1.0f / static_cast<float>(M_), stream_);
-    cuda::grad_norm_chunks(chunk_sums_.get() + chunk_index(shard_.begin), grad_, shard_.size(), stream_);
+    cuda::grad_norm_chunks(chunk_sums_.get() + shard_.begin / kShardChunk, grad_, shard_.size(), stream_);
     timer_.mark("gradient norm");
 
     // Losses in token order within a micro-batch, in double; micro-batches and ranks by the tree.
@@ -157,7 +149,7 @@ class CudaRank {
         },
         [](double a, double b) { return a + b; });
     if (c != nullptr && c->size() > 1) loss = gather_loss(*c, loss);
-    if (c != nullptr && c->size() > 1) exchange_chunks(*c);
+    if (c != nullptr && c->size() > 1) gather_chunk_sums(*c, plan_, chunk_sums_.get());
     chunk_sums_.download(host_chunks_.data(), host_chunks_.size(), stream_);
     double norm_sq = 0.0;  // in chunk order, whatever the shards
     for (double p : host_chunks_) norm_sq += p;
@@ -183,8 +175,8 @@ class CudaRank {
     }
     timer_.mark("adamw");
     if (c != nullptr && c->size() > 1) {
-      gather_shards(*c, params_.get());
-      if constexpr (std::is_same_v<T, cuda::bf16>) gather_shards(*c, copy_.get());
+      gather_shards(*c, plan_, params_.get());
+      if constexpr (std::is_same_v<T, cuda::bf16>) gather_shards(*c, plan_, copy_.get());
       timer_.mark("all-gather parameters");
     }
     timer_.end();
@@ -266,15 +258,9 @@ class CudaRank {
   // over ranks. My own part stays where it is, in `sum`.
   float* reduce_scatter(Collective& c, float* sum) {
     const std::size_t N = c.size();
-    std::vector<std::span<const std::byte>> send(N);
-    std::vector<std::span<std::byte>> recv(N);
     std::vector<float*> parts(N);
-    for (std::size_t r = 0; r < N; ++r) {
-      send[r] = device_bytes<float>(sum + plan_[r].begin, plan_[r].size());
-      parts[r] = r == rank_ ? sum + shard_.begin : received_[r].get();
-      recv[r] = device_bytes<float>(parts[r], shard_.size());
-    }
-    c.exchange(send, recv);
+    for (std::size_t r = 0; r < N; ++r) parts[r] = r == rank_ ? sum + shard_.begin : received_[r].get();
+    exchange_shards<float>(c, plan_, sum, parts);
     float* out = tree_sum(
         0, N, [&](std::size_t r) { return parts[r]; },
         [&](float* a, float* b) {
@@ -292,34 +278,6 @@ class CudaRank {
     std::vector<double> all(N + 1);
     rank_losses_.download(all.data(), N + 1, stream_);
     return tree_sum(1, N + 1, [&](std::size_t r) { return all[r]; }, [](double a, double b) { return a + b; });
-  }
-
-  // Every rank's chunk sums into their places in the whole vector's list (mine is in place).
-  void exchange_chunks(Collective& c) {
-    const std::size_t N = c.size();
-    const auto chunks_of = [&](const Shard& s) {
-      return std::pair{chunk_sums_.get() + chunk_index(s.begin), cuda::grad_norm_chunk_count(s.size())};
-    };
-    const auto [mine, count] = chunks_of(shard_);
-    std::vector<std::span<const std::byte>> send(N, device_bytes<double>(mine, count));
-    std::vector<std::span<std::byte>> recv(N);
-    for (std::size_t r = 0; r < N; ++r) {
-      const auto [at, n] = chunks_of(plan_[r]);
-      recv[r] = device_bytes<double>(at, n);
-    }
-    c.exchange(send, recv);
-  }
-
-  // Every rank's shard of `whole` (P elements) from its owner into every replica.
-  template <class U>
-  void gather_shards(Collective& c, U* whole) {
-    const std::size_t N = c.size();
-    std::vector<std::span<const std::byte>> send(N, device_bytes<U>(whole + shard_.begin, shard_.size()));
-    std::vector<std::span<std::byte>> recv(N);
-    for (std::size_t r = 0; r < N; ++r)
-      if (r != rank_) recv[r] = device_bytes<U>(whole + plan_[r].begin, plan_[r].size());
-    send[rank_] = {};  // mine is in place
-    c.exchange(send, recv);
   }
 
   // The tree's gradient vectors: the first is the one the plain engine has; the others are

@@ -60,6 +60,10 @@ ifeq ($(USE_CUDA),1)
   # The run path lets the binary find the toolkit's libraries without LD_LIBRARY_PATH or ldconfig.
   LDLIBS += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublasLt -lcublas -lcudart -ldl -lrt
   CUDA_SRCS := $(shell find src -name '*.cu' | LC_ALL=C sort)
+  # NCCL, the transport of `train --gpus N`: used when nccl.h is beside the CUDA headers and
+  # libnccl.so in CUDA's library directory or the system's. Without it, --gpus > 1 is refused.
+  NCCL_LIBDIR := $(firstword $(foreach d,$(CUDA_LIBDIR) /usr/lib/x86_64-linux-gnu,$(if $(wildcard $(d)/libnccl.so),$(d),)))
+  USE_NCCL := $(if $(and $(wildcard $(CUDA_HOME)/include/nccl.h),$(NCCL_LIBDIR)),1,)
 endif
 
 SRCS := $(shell find src -name '*.cpp' | LC_ALL=C sort)
@@ -77,6 +81,21 @@ FLAGS_STAMP := $(BUILD)/flags.stamp
 FLAGS_NOW := $(CXX) $(CPPFLAGS) $(CXXFLAGS) $(LDFLAGS) $(LDLIBS) | $(NVCC) $(NVCCFLAGS)
 ifneq ($(filter-out help clean distclean deps test-fresh test-asan,$(or $(MAKECMDGOALS),all)),)
   $(shell mkdir -p $(BUILD) && { [ -f $(FLAGS_STAMP) ] && [ "$$(cat $(FLAGS_STAMP))" = '$(FLAGS_NOW)' ] || printf '%s' '$(FLAGS_NOW)' > $(FLAGS_STAMP); })
+endif
+
+# NCCL's define reaches the one object that includes nccl.h, and its library the links, with a
+# stamp of their own (outside FLAGS_NOW): finding or losing NCCL rebuilds that object and relinks,
+# rather than rebuilding every object.
+NCCL_OBJ := $(BUILD)/obj/backend/cuda/nccl_collective.o
+NCCL_STAMP := $(BUILD)/nccl.stamp
+NCCL_NOW := $(if $(USE_NCCL),$(NCCL_LIBDIR),none)
+ifneq ($(filter-out help clean distclean deps test-fresh test-asan,$(or $(MAKECMDGOALS),all)),)
+  $(shell mkdir -p $(BUILD) && { [ -f $(NCCL_STAMP) ] && [ "$$(cat $(NCCL_STAMP))" = '$(NCCL_NOW)' ] || printf '%s' '$(NCCL_NOW)' > $(NCCL_STAMP); })
+endif
+$(NCCL_OBJ): $(NCCL_STAMP)
+ifeq ($(USE_NCCL),1)
+  $(NCCL_OBJ): CPPFLAGS += -DMINITX_NCCL=1
+  LDLIBS += -L$(NCCL_LIBDIR) -lnccl
 endif
 
 .PHONY: build

@@ -25,8 +25,8 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CPPFLAGS := -Iinclude -DMINITX_VERSION='"$(VERSION)"' -DMINITX_ISA='"$(ISA)"' -DMINITX_BUILD_TYPE='"fuzz"'
 FUZZ_CXXFLAGS := -std=c++20 -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
                  -march=$(ISA) -ffp-contract=off -pthread
-# The main build's libraries without CUDA's.
-FUZZ_LDLIBS := $(filter-out -L% -Wl$(fuzz_comma)% -lcu%,$(LDLIBS))
+# The main build's libraries without CUDA's (and NCCL's).
+FUZZ_LDLIBS := $(filter-out -L% -Wl$(fuzz_comma)% -lcu% -lnccl,$(LDLIBS))
 
 # The library without the CLI (no harness needs it), as an archive: each harness links what it uses.
 FUZZ_LIB_SRCS := $(filter-out src/cli/%,$(SRCS))

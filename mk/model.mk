@@ -20,7 +20,7 @@ PLOT_LATENCIA := $(OUT)/plot_latencia.png
 # One command writes all four (grouped target); the checkpoint, log and device record (GPU and
 # cuBLASLt algorithms, on the GPU) are bit-reproducible on one machine model, the times are not.
 $(MODEL_CKPT) $(TRAIN_LOG) $(TRAIN_TIMES) $(TRAIN_DEVICE_JSON) &: $(TOKEN_FILES) $(call section_stamp,model) $(call section_stamp,train) $(DEVICE_STAMP) | $(MINITX)
-	$(RUN) train --config $(CONFIG) --out $(OUT) --device $(DEVICE)
+	$(RUN) train --config $(CONFIG) --out $(OUT) --device $(DEVICE)$(if $(GPUS), --gpus $(GPUS))
 
 $(EVAL_JSON): $(MODEL_CKPT) $(OUT)/val.bin $(call section_stamp,train) $(DEVICE_STAMP) | $(MINITX)
 	$(RUN) eval --config $(CONFIG) --out $(OUT) --device $(DEVICE)

@@ -28,6 +28,14 @@ DEVICE ?= auto
 ifeq ($(filter $(DEVICE),auto cpu cuda),)
   $(error DEVICE must be auto, cpu or cuda, not '$(DEVICE)')
 endif
+# GPUS=N trains on GPUs 0..N-1 over NCCL (train --gpus N). The checkpoint's bits do not depend on
+# it, so it is no stamp: changing it does not retrain.
+GPUS ?=
+ifneq ($(GPUS),)
+  ifeq ($(shell [[ '$(GPUS)' =~ ^[1-9][0-9]*$$ ]] && echo ok),)
+    $(error GPUS must be a whole number of GPUs, 1 or more, not '$(GPUS)')
+  endif
+endif
 
 # Values only the config knows (the corpus file, …) and one stamp per config section, each
 # rewritten only when that section changes: a stage depends on the sections it reads, so

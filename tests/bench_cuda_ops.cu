@@ -67,8 +67,7 @@ int main() {
     auto* m = alloc<float>(P);
     auto* v = alloc<float>(P);
     auto* params16 = alloc<bf16>(P);
-    auto* partials = alloc<double>(gpu::grad_norm_scratch_doubles());
-    auto* norm = alloc<double>(1);
+    auto* chunk_sums = alloc<double>(gpu::grad_norm_chunk_count(P));
     gpu::LtMatmul lt;
     const double act = static_cast<double>(N * C) * sizeof(bf16);
 
@@ -95,8 +94,8 @@ int main() {
     time_op("adamw (124M, bf16 copy)", P * (4.0 * 7 + 2), stream, [&] {
       gpu::adamw_update(params, params16, grads, m, v, P, gpu::AdamWStep{3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1}, stream);
     });
-    time_op("grad_norm_squared (124M)", P * 4.0, stream,
-            [&] { gpu::grad_norm_squared(norm, partials, grads, P, stream); });
+    time_op("grad_norm_chunks (124M)", P * 4.0, stream,
+            [&] { gpu::grad_norm_chunks(chunk_sums, grads, P, stream); });
     for (const auto& line : lt.algorithms()) std::printf("cublasLt %s\n", line.c_str());
     return 0;
   } catch (const std::exception& e) {

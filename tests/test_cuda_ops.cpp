@@ -514,32 +514,47 @@ void check_adamw(float weight_decay) {
 }
 
 void check_grad_norm() {
-  const std::size_t n = 1000003;
+  const std::size_t n = 1000003;  // 245 chunks of 4096, the last one short
   Stream stream;
   const auto x = random<float>(n, 81);
-  const double ref = cpu::sum_of_squares(x.data(), n);
+  const std::size_t chunks = gpu::grad_norm_chunk_count(n);
+  REQUIRE(chunks == (n + 4095) / 4096);
   Dev<float> d_x(x);
-  Dev<double> d_norm(1), d_partials(gpu::grad_norm_scratch_doubles());
+  Dev<double> d_sums(chunks);
   std::vector<std::uint8_t> first_bits;
-  double got = 0.0;
   for (int run = 0; run < 2; ++run) {
-    d_norm.poison(), d_partials.poison();
-    gpu::grad_norm_squared(d_norm.get(), d_partials.get(), d_x.get(), n, stream);
+    d_sums.poison();
+    gpu::grad_norm_chunks(d_sums.get(), d_x.get(), n, stream);
     MINITX_CUDA_CHECK(cudaStreamSynchronize(stream));
-    MINITX_CUDA_CHECK(cudaMemcpy(&got, d_norm.get(), sizeof(double), cudaMemcpyDeviceToHost));
-    // Two double sums of n terms in different orders: within 2·n·2^-53 of each other, relatively.
-    CHECK(std::fabs(got - ref) <= 2.0 * static_cast<double>(n) * 0x1p-53 * ref);
-    if (run == 0) first_bits = d_norm.bits();
-    else CHECK(d_norm.bits() == first_bits);
+    if (run == 0) first_bits = d_sums.bits();
+    else CHECK(d_sums.bits() == first_bits);
   }
-  // Clipping above the norm leaves x alone; below it scales by (float)(max/‖x‖), as the CPU trainer.
-  const double norm = std::sqrt(got);
-  gpu::clip_grad_norm(d_x.get(), n, d_norm.get(), 2.0 * norm, stream);
-  expect_equal("clip above the norm", d_x.download(), x);
-  gpu::clip_grad_norm(d_x.get(), n, d_norm.get(), 0.5 * norm, stream);
+  // Each chunk against the CPU's sum of that chunk: two double sums of 4096 terms in different
+  // orders agree within 2·4096·2^-53 relatively.
+  const auto doubles = [](const Dev<double>& d, std::size_t count) {
+    std::vector<double> out(count);
+    MINITX_CUDA_CHECK(cudaMemcpy(out.data(), d.get(), count * sizeof(double), cudaMemcpyDeviceToHost));
+    return out;
+  };
+  const std::vector<double> sums = doubles(d_sums, chunks);
+  for (std::size_t c = 0; c < chunks; ++c) {
+    const std::size_t len = std::min<std::size_t>(4096, n - c * 4096);
+    const double ref = cpu::sum_of_squares(x.data() + c * 4096, len);
+    CHECK(std::fabs(sums[c] - ref) <= 2.0 * 4096.0 * 0x1p-53 * ref);
+  }
+  // A suffix starting on a chunk boundary (a shard) gives the whole vector's sums for its chunks.
+  Dev<double> d_tail(chunks - 100);
+  gpu::grad_norm_chunks(d_tail.get(), d_x.get() + 100 * 4096, n - 100 * 4096, stream);
+  MINITX_CUDA_CHECK(cudaStreamSynchronize(stream));
+  const std::vector<double> tail = doubles(d_tail, chunks - 100);
+  CHECK(std::memcmp(tail.data(), sums.data() + 100, tail.size() * sizeof(double)) == 0);
+  // The tree's node and clipping's scale: one fp32 operation per element, as on the CPU.
+  const auto y = random<float>(n, 82);
+  Dev<float> d_y(y);
+  gpu::add_in_place(d_x.get(), d_y.get(), n, stream);
   std::vector<float> ref_x = x;
-  cpu::scale_in_place(ref_x.data(), n, static_cast<float>(0.5 * norm / norm));
-  expect_equal("clip below the norm", d_x.download(), ref_x);
+  for (std::size_t i = 0; i < n; ++i) ref_x[i] += y[i];
+  expect_equal("add_in_place", d_x.download(), ref_x);
   gpu::scale_in_place(d_x.get(), n, 3.0f, stream);
   cpu::scale_in_place(ref_x.data(), n, 3.0f);
   expect_equal("scale_in_place", d_x.download(), ref_x);
@@ -705,7 +720,7 @@ GPU_TEST_CASE("adamw matches the CPU bit for bit") {
   check_adamw(0.0f);
 }
 
-GPU_TEST_CASE("gradient norm, clipping and scaling") { check_grad_norm(); }
+GPU_TEST_CASE("the gradient norm's chunk sums, the tree's add and scaling") { check_grad_norm(); }
 
 GPU_TEST_CASE("matmul forward and backward through cuBLASLt") {
   SUBCASE("fp32") {

@@ -211,6 +211,53 @@ TEST_CASE("data parallel: the thread collective gathers, exchanges and broadcast
   }
 }
 
+TEST_CASE("data parallel: the thread collective moves bytes through the ranks' movers, settled at each rendezvous") {
+  // What the GPU's ranks rely on: every copy goes through the receiving rank's mover (its
+  // stream), and the mover settles before the rank arrives at any rendezvous, so what it posted
+  // is written and what it copied has arrived before anyone goes on.
+  struct Counting final : ByteMover {
+    std::atomic<int>& copies;
+    std::atomic<int>& settles;
+    bool pending = false;  // a copy made since the last settle (read by the rank's own thread)
+    Counting(std::atomic<int>& c, std::atomic<int>& s) : copies(c), settles(s) {}
+    void copy(void* to, const void* from, std::size_t bytes) override {
+      std::memcpy(to, from, bytes);
+      ++copies;
+      pending = true;
+    }
+    void settle() override {
+      ++settles;
+      pending = false;
+    }
+  };
+  std::atomic<int> copies{0}, settles{0}, unsettled{0};
+  std::vector<std::unique_ptr<ByteMover>> movers;
+  std::vector<Counting*> seen;
+  for (int r = 0; r < 2; ++r) {
+    auto m = std::make_unique<Counting>(copies, settles);
+    seen.push_back(m.get());
+    movers.push_back(std::move(m));
+  }
+  const auto comms = make_thread_collectives(2, std::move(movers));
+  std::vector<std::vector<float>> gathered(2, std::vector<float>(2));
+  run_ranks(comms, [&](Collective& c) {
+    const float mine = static_cast<float>(c.rank() + 1);
+    c.all_gather(&mine, gathered[c.rank()].data(), sizeof(float));
+    if (seen[c.rank()]->pending) ++unsettled;
+    c.barrier();
+  });
+  for (const auto& g : gathered) CHECK(g == std::vector<float>{1.0f, 2.0f});
+  CHECK(copies == 4);    // each rank copies both ranks' values, its own included
+  CHECK(settles == 6);   // two arrivals for the all-gather, one for the barrier, on each rank
+  CHECK(unsettled == 0);  // no copy is left unsettled when a collective returns
+  CHECK_THROWS_WITH_AS(make_thread_collectives(2, [] {
+                         std::vector<std::unique_ptr<ByteMover>> one;
+                         one.push_back(nullptr);
+                         return one;
+                       }()),
+                       doctest::Contains("a group of 2 ranks given 1 byte movers"), Error);
+}
+
 TEST_CASE("data parallel: a failing rank stops every rank, and the error names it") {
   for (const bool early : {false, true}) {
     CAPTURE(early);
@@ -250,13 +297,26 @@ TEST_CASE("data parallel: layouts that cannot keep the bits are refused, naming 
   const ConfigFile good = ConfigFile::parse("[train]\nbatch_size = 6\nsteps = 3\nlearning_rate = 0.001\nmicro_batches = 3\n",
                                             "t.toml");
   CHECK(parse_train_config(good.root().table("train")).micro_batches == 3);
-  // Simulated ranks are threads on the cpu; several GPUs need NCCL.
+  // The layout is checked before the device is looked at: the same answer with or without a GPU.
   TempDir dir;
   const auto data = stream(2000, 40);
   TrainOptions gpu;
   gpu.device = "cuda";
-  gpu.simulated_ranks = 2;
-  CHECK_THROWS_WITH_AS(train_run(dir.path(), dp_train(2, 2), data, gpu), doctest::Contains("--gpus with NCCL"), Error);
+  gpu.simulated_ranks = 3;
+  CHECK_THROWS_WITH_AS(train_run(dir.path(), dp_train(2, 4), data, gpu), doctest::Contains("power of two"), Error);
+  TrainOptions gpus;
+  gpus.device = "cuda";
+  gpus.gpus = 4;
+  CHECK_THROWS_WITH_AS(train_run(dir.path(), dp_train(2, 2), data, gpus),
+                       doctest::Contains("4 ranks do not divide [train] micro_batches = 2"), Error);
+  gpus.simulated_ranks = 2;
+  CHECK_THROWS_WITH_AS(train_run(dir.path(), dp_train(2, 4), data, gpus),
+                       doctest::Contains("--gpus 4 and --simulate-ranks 2"), Error);
+  TrainOptions cpu_gpus;
+  cpu_gpus.device = "cpu";
+  cpu_gpus.gpus = 2;
+  CHECK_THROWS_WITH_AS(train_run(dir.path(), dp_train(2, 2), data, cpu_gpus),
+                       doctest::Contains("--gpus 2 trains on GPUs, not on the cpu"), Error);
   TrainOptions three;
   three.simulated_ranks = 3;
   CHECK_THROWS_WITH_AS(train_run(dir.path(), dp_train(2, 4), data, three), doctest::Contains("power of two"), Error);

@@ -156,11 +156,11 @@ TEST_CASE("model commands on a toy config: train, eval, bench generate, bench de
   CHECK(minitx::cli::run_train(resume) == 0);
   CHECK(minitx::read_file(out / "model.ckpt") == checkpoint_bytes);
   CHECK(minitx::read_file(out / "train_log.csv") == log_bytes);
-  // Simulated ranks share a step's micro-batches, and are threads on the cpu, not GPUs.
+  // Simulated ranks share a step's micro-batches; --gpus are GPUs, never the cpu.
   Args ranks("train", {"--config", c, "--out", o, "--quiet", "--restart", "--simulate-ranks", "2"});
   CHECK_ERROR_CONTAINS(minitx::cli::run_train(ranks), "2 ranks do not divide [train] micro_batches = 1");
-  Args gpu_ranks("train", {"--config", c, "--out", o, "--quiet", "--restart", "--device", "cuda", "--simulate-ranks", "2"});
-  CHECK_ERROR_CONTAINS(minitx::cli::run_train(gpu_ranks), "training on several GPUs needs --gpus with NCCL, which is not built yet");
+  Args gpus_on_cpu("train", {"--config", c, "--out", o, "--quiet", "--restart", "--device", "cpu", "--gpus", "2"});
+  CHECK_ERROR_CONTAINS(minitx::cli::run_train(gpus_on_cpu), "--gpus 2 trains on GPUs, not on the cpu");
   CHECK(minitx::read_file(out / "model.ckpt") == checkpoint_bytes);
   // With two micro-batches, two simulated ranks write one rank's checkpoint.
   const fs::path micro = dir.path() / "micro.toml";

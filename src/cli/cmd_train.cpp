@@ -25,11 +25,10 @@ int run_train(Args& args) {
   const bool quiet = args.flag("--quiet");
   const auto asked_device = args.option("--device");
   const auto simulated_ranks = static_cast<std::size_t>(args.integer("--simulate-ranks", 1, 1024, 1));
-  // Simulated ranks on cuda are refused by train_model, which says what several GPUs need; that
-  // answer does not depend on whether this machine has a GPU, so the device is not resolved first.
-  const std::string device = !asked_device                                      ? ""
-                             : simulated_ranks > 1 && *asked_device == "cuda" ? *asked_device
-                                                                               : resolve_device(*asked_device);
+  const auto gpus = static_cast<std::size_t>(args.integer("--gpus", 1, 1024, 0));
+  // --gpus means the GPUs; their count is checked against the visible ones before anything is
+  // allocated (check_cuda_memory), naming both.
+  const std::string device = asked_device ? resolve_device(*asked_device) : gpus > 0 ? "cuda" : "";
   const std::string precision = args.option("--precision").value_or("");
   args.done();
 
@@ -67,6 +66,7 @@ int run_train(Args& args) {
   options.device = device;
   options.precision = precision;
   options.simulated_ranks = simulated_ranks;
+  options.gpus = gpus;
   fs::create_directories(ex.out_dir);
   const std::size_t T = ex.train.seq_len == 0 ? ex.model.context : ex.train.seq_len;
   fmt::print(stderr, "train: {} parameters (layers {}, width {}, heads {}, context {}, vocab {}); {} steps of {}x{} tokens\n",

@@ -119,7 +119,7 @@ const std::vector<Command>& commands() {
        run_bench_quant},
       {"train", "train the GPT on OUT/train.bin -> OUT/model.ckpt, OUT/train_log.csv",
        "--config FILE [--out DIR] [--resume | --resume-from CKPT | --restart] [--stop-after STEP] [--quiet]\n"
-       "      [--device auto|cpu|cuda] [--precision bf16|fp32] [--simulate-ranks N]\n\n"
+       "      [--device auto|cpu|cuda] [--precision bf16|fp32] [--simulate-ranks N | --gpus N]\n\n"
        "Trains with the config's [model] and [train] (vocab from the token files), evaluating on\n"
        "OUT/val.bin every eval_every steps. Every checkpoint_every steps (and at --stop-after) the run\n"
        "is saved in OUT/resume/; only when the last step is done are OUT/train_log.csv (step, lr,\n"
@@ -130,9 +130,10 @@ const std::vector<Command>& commands() {
        "the checkpoint's when resuming, else cpu; auto takes a GPU when one is visible) and\n"
        "--precision (cuda: bf16 when the attention kernel takes the head size, else fp32) are\n"
        "recorded in the checkpoint and OUT/train_device.json (with the GPU's cuBLASLt algorithms).\n"
-       "--simulate-ranks N (cpu only; a power of two dividing [train] micro_batches) runs data\n"
-       "parallelism's ranks as N threads of this process, ZeRO-1 sharded, to test that it keeps the\n"
-       "bits of one rank; it is no faster. Several GPUs will take --gpus N (NCCL), not built yet.",
+       "--simulate-ranks N (a power of two dividing [train] micro_batches) runs data parallelism's\n"
+       "ranks as N threads of this process, ZeRO-1 sharded, on the cpu or all on one GPU, to test\n"
+       "that it keeps the bits of one rank; it is no faster. --gpus N (device cuda) runs them on\n"
+       "GPUs 0..N-1, one each, over NCCL, with the same bits.",
        run_train},
       {"eval", "validation loss and perplexity of OUT/model.ckpt -> OUT/eval.json",
        "--config FILE [--out DIR] [--model CKPT|FILE.mtq] [--input FILE.bin] [--batch-size N] [--output FILE]\n"

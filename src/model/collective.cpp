@@ -67,16 +67,17 @@ class ThreadGroup {
 
 class ThreadCollective final : public Collective {
  public:
-  ThreadCollective(std::shared_ptr<ThreadGroup> group, std::size_t rank) : group_(std::move(group)), rank_(rank) {}
+  ThreadCollective(std::shared_ptr<ThreadGroup> group, std::size_t rank, std::unique_ptr<ByteMover> mover)
+      : group_(std::move(group)), rank_(rank), mover_(std::move(mover)) {}
   std::size_t rank() const override { return rank_; }
   std::size_t size() const override { return group_->size(); }
 
   void all_gather(const void* in, void* out, std::size_t bytes) override {
     group_->posted(rank_).data = in;
-    group_->arrive_and_wait(rank_);
+    arrive();
     for (std::size_t r = 0; r < size(); ++r)
-      if (bytes > 0) std::memcpy(static_cast<std::byte*>(out) + r * bytes, group_->posted(r).data, bytes);
-    group_->arrive_and_wait(rank_);
+      if (bytes > 0) copy(static_cast<std::byte*>(out) + r * bytes, group_->posted(r).data, bytes);
+    arrive();
   }
 
   void exchange(std::span<const std::span<const std::byte>> send, std::span<const std::span<std::byte>> recv) override {
@@ -84,47 +85,61 @@ class ThreadCollective final : public Collective {
                  "exchange on rank {}: {} send and {} receive buffers for {} ranks", rank_, send.size(), recv.size(),
                  size());
     group_->posted(rank_).sends = send;
-    group_->arrive_and_wait(rank_);
+    arrive();
     // Checked by every rank before any copies, so that a mismatch stops all of them alike.
     for (std::size_t r = 0; r < size(); ++r) {
       const std::span<const std::byte> from = group_->posted(r).sends[rank_];
       if (from.size() != recv[r].size()) {
         group_->abort(fmt::format("exchange: rank {} sends {} bytes to rank {}, which expects {}", r, from.size(),
                                   rank_, recv[r].size()));
-        group_->arrive_and_wait(rank_);  // throws: the group is aborted
+        arrive();  // throws: the group is aborted
       }
     }
     for (std::size_t r = 0; r < size(); ++r) {
       const std::span<const std::byte> from = group_->posted(r).sends[rank_];
-      if (!from.empty() && from.data() != recv[r].data()) std::memcpy(recv[r].data(), from.data(), from.size());
+      if (!from.empty() && from.data() != recv[r].data()) copy(recv[r].data(), from.data(), from.size());
     }
-    group_->arrive_and_wait(rank_);
+    arrive();
   }
 
   void broadcast(void* data, std::size_t bytes, std::size_t root) override {
     MINITX_CHECK(root < size(), "broadcast from rank {}, but there are {} ranks", root, size());
     group_->posted(rank_).data = data;
-    group_->arrive_and_wait(rank_);
-    if (rank_ != root && bytes > 0) std::memcpy(data, group_->posted(root).data, bytes);
+    arrive();
+    if (rank_ != root && bytes > 0) copy(data, group_->posted(root).data, bytes);
+    arrive();
+  }
+
+  void barrier() override { arrive(); }
+  void abort(const std::string& why) override { group_->abort(why); }
+  std::string aborted_why() const override { return group_->why(); }
+
+ private:
+  void copy(void* to, const void* from, std::size_t bytes) {
+    if (mover_) mover_->copy(to, from, bytes);
+    else std::memcpy(to, from, bytes);
+  }
+  void arrive() {
+    if (mover_) mover_->settle();
     group_->arrive_and_wait(rank_);
   }
 
-  void barrier() override { group_->arrive_and_wait(rank_); }
-  void abort(const std::string& why) override { group_->abort(why); }
-  const ThreadGroup& group() const { return *group_; }
-
- private:
   std::shared_ptr<ThreadGroup> group_;
   std::size_t rank_;
+  std::unique_ptr<ByteMover> mover_;
 };
 
 }  // namespace
 
-std::vector<std::unique_ptr<Collective>> make_thread_collectives(std::size_t ranks) {
+std::vector<std::unique_ptr<Collective>> make_thread_collectives(std::size_t ranks,
+                                                                 std::vector<std::unique_ptr<ByteMover>> movers) {
   MINITX_CHECK(ranks >= 1, "a group of {} ranks: expected at least 1", ranks);
+  MINITX_CHECK(movers.empty() || movers.size() == ranks, "a group of {} ranks given {} byte movers: expected one each",
+               ranks, movers.size());
   auto group = std::make_shared<ThreadGroup>(ranks);
   std::vector<std::unique_ptr<Collective>> out;
-  for (std::size_t r = 0; r < ranks; ++r) out.push_back(std::make_unique<ThreadCollective>(group, r));
+  for (std::size_t r = 0; r < ranks; ++r)
+    out.push_back(std::make_unique<ThreadCollective>(group, r, movers.empty() ? nullptr : std::move(movers[r])));
   return out;
 }
 
@@ -153,8 +168,8 @@ void run_ranks(std::span<const std::unique_ptr<Collective>> ranks, const std::fu
   }
   for (std::size_t r = 0; r < n; ++r) {
     if (!errors[r]) continue;
-    const auto* tc = dynamic_cast<const ThreadCollective*>(ranks[r].get());
-    if (tc != nullptr) fail("{}", tc->group().why());
+    const std::string why = ranks[r]->aborted_why();
+    if (!why.empty()) fail("{}", why);
     std::rethrow_exception(errors[r]);
   }
 }

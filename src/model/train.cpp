@@ -138,28 +138,30 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
     }
   }
   // Unless asked otherwise, a resumed run continues where and how the checkpoint was trained.
-  const std::string device = !options.device.empty() ? options.device : ck ? ck->device : "cpu";
+  const std::string device = !options.device.empty() ? options.device
+                             : options.gpus > 0      ? "cuda"
+                             : ck                    ? ck->device
+                                                     : "cpu";
   const std::string precision = !options.precision.empty()           ? options.precision
                                 : ck && ck->device == device         ? ck->precision
                                                                      : default_precision(config, device);
   MINITX_CHECK(device == "cpu" || device == "cuda", "train: device '{}' is not one of cpu, cuda", device);
   MINITX_CHECK(device == "cuda" || precision == "fp32", "train: precision '{}' on the cpu; the cpu trains in fp32 only",
                precision);
-  MINITX_CHECK(device == "cpu" || options.simulated_ranks == 1,
-               "train: {} simulated ranks run as threads on the cpu, not on {}; training on several GPUs needs --gpus "
-               "with NCCL, which is not built yet",
-               options.simulated_ranks, device);
-  MINITX_CHECK(device == "cpu" || tc.micro_batches == 1,
-               "train: [train] micro_batches = {} is trained on the cpu only for now; the {} engine takes the whole "
-               "batch at once (micro_batches = 1)",
-               tc.micro_batches, device);
-  if (device == "cpu") check_data_parallel(B, tc.micro_batches, options.simulated_ranks);
+  MINITX_CHECK(options.gpus == 0 || device == "cuda", "train: --gpus {} trains on GPUs, not on the {}", options.gpus,
+               device);
+  MINITX_CHECK(options.gpus == 0 || options.simulated_ranks == 1,
+               "train: --gpus {} and --simulate-ranks {}: ranks are either GPUs or simulated, not both", options.gpus,
+               options.simulated_ranks);
+  const std::size_t ranks = options.gpus > 0 ? options.gpus : options.simulated_ranks;
+  check_data_parallel(B, tc.micro_batches, ranks);
+  const GpuParallel parallel{tc.micro_batches, ranks, options.gpus > 0};
   const std::size_t P = param_count(config);
   if (device == "cpu")
     check_cpu_memory(config, B, T, ck ? 3.0 * static_cast<double>(P) * sizeof(float) : 0.0, tc.micro_batches,
                      options.simulated_ranks);
-  // The GPU's memory before the host's copy of the state is allocated (nothing without CUDA).
-  if (device == "cuda") check_cuda_memory(config, precision, B, T);
+  // The GPUs' memory before the host's copy of the state is allocated (nothing without CUDA).
+  if (device == "cuda") check_cuda_memory(config, precision, B, T, parallel);
   TrainState state;
   std::size_t step = 0;
   std::string log = kLogHeader, times = kTimesHeader;
@@ -187,7 +189,7 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
   if (device == "cuda" && !cuda_devices().empty()) peak = peak_flops(cuda_devices().front(), precision);
   // One rank taking the whole batch is today's engine, at its speed.
   std::unique_ptr<TrainEngine> engine =
-      device == "cuda" ? make_cuda_engine(config, precision, B, T, std::move(state))
+      device == "cuda" ? make_cuda_engine(config, precision, B, T, std::move(state), parallel)
       : tc.micro_batches == 1 && options.simulated_ranks == 1
           ? make_cpu_engine(config, B, T, std::move(state))
           : make_cpu_data_parallel_engine(config, B, T, tc.micro_batches, options.simulated_ranks, std::move(state));

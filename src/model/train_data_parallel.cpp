@@ -38,6 +38,17 @@ std::vector<Shard> shard_plan(std::size_t P, std::size_t ranks, std::size_t chun
   return plan;
 }
 
+void gather_chunk_sums(Collective& c, const std::vector<Shard>& plan, double* sums) {
+  const auto chunks = [&](const Shard& s) {
+    return std::span<double>(sums + s.begin / kShardChunk, (s.size() + kShardChunk - 1) / kShardChunk);
+  };
+  const std::size_t N = c.size();
+  std::vector<std::span<const std::byte>> send(N, std::as_bytes(chunks(plan[c.rank()])));
+  std::vector<std::span<std::byte>> recv(N);
+  for (std::size_t r = 0; r < N; ++r) recv[r] = std::as_writable_bytes(chunks(plan[r]));
+  c.exchange(send, recv);  // my own span is sent to itself, in place: not copied
+}
+
 void check_data_parallel(std::size_t B, std::size_t micro_batches, std::size_t ranks) {
   MINITX_CHECK(micro_batches >= 1 && B % micro_batches == 0,
                "[train] micro_batches = {} does not divide batch_size = {}: each micro-batch takes batch_size / "
@@ -97,14 +108,12 @@ class Rank {
 
     // Reduce-scatter as an exchange of exact values: every rank's sum over my shard, then the tree.
     std::vector<std::vector<float>> received(N);
-    std::vector<std::span<const std::byte>> send(N);
-    std::vector<std::span<std::byte>> recv(N);
+    std::vector<float*> parts(N);
     for (std::size_t r = 0; r < N; ++r) {
-      send[r] = bytes_of(std::span<const float>(local.grad).subspan(plan[r].begin, plan[r].size()));
       received[r] = take_buffer(shard_.size());
-      recv[r] = bytes_of(std::span<float>(received[r]));
+      parts[r] = received[r].data();
     }
-    c.exchange(send, recv);
+    exchange_shards<float>(c, plan, local.grad.data(), parts);
     give_buffer(std::move(local.grad));
     std::vector<double> losses(N);
     c.all_gather(&local.loss, losses.data(), sizeof(double));
@@ -119,19 +128,11 @@ class Rank {
     stats.loss = tree_sum(0, N, [&](std::size_t r) { return losses[r]; }, [](double a, double b) { return a + b; });
 
     // The norm: my shard's chunk sums, everyone's in chunk order, added in that order.
-    std::vector<double> mine((shard_.size() + kShardChunk - 1) / kShardChunk);
-    cpu::sum_of_squares_chunks(grad_.data(), grad_.size(), mine.data());
-    std::vector<std::vector<double>> chunks(N);
-    std::vector<std::span<const std::byte>> send_norm(N, std::as_bytes(std::span<const double>(mine)));
-    std::vector<std::span<std::byte>> recv_norm(N);
-    for (std::size_t r = 0; r < N; ++r) {
-      chunks[r].resize((plan[r].size() + kShardChunk - 1) / kShardChunk);
-      recv_norm[r] = std::as_writable_bytes(std::span<double>(chunks[r]));
-    }
-    c.exchange(send_norm, recv_norm);
+    std::vector<double> sums((model_.size() + kShardChunk - 1) / kShardChunk);
+    cpu::sum_of_squares_chunks(grad_.data(), grad_.size(), sums.data() + shard_.begin / kShardChunk);
+    gather_chunk_sums(c, plan, sums.data());
     double total = 0.0;
-    for (const std::vector<double>& part : chunks)
-      for (double p : part) total += p;
+    for (double p : sums) total += p;
     stats.norm = std::sqrt(total);
     return stats;
   }
@@ -147,7 +148,7 @@ class Rank {
       const cpu::AdamWStep s{a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, a.t};
       cpu::adamw_update(model_.data() + lo, grad_.data() + at, m_.data() + at, v_.data() + at, hi - lo, s);
     }
-    gather_params(c, plan);
+    gather_shards(c, plan, model_.data());
   }
 
   // Rank 0 receives every rank's moments into `m`, `v` (P floats each); the others send.
@@ -166,17 +167,6 @@ class Rank {
   const GptModel& model() const { return model_; }
 
  private:
-  void gather_params(Collective& c, const std::vector<Shard>& plan) {
-    const std::size_t N = c.size(), me = c.rank();
-    std::span<float> params(model_.data(), model_.size());
-    std::vector<std::span<const std::byte>> send(N, bytes_of(std::span<const float>(params.subspan(shard_.begin, shard_.size()))));
-    std::vector<std::span<std::byte>> recv(N);
-    for (std::size_t r = 0; r < N; ++r)
-      if (r != me) recv[r] = bytes_of(params.subspan(plan[r].begin, plan[r].size()));
-    send[me] = {};  // mine is in place
-    c.exchange(send, recv);
-  }
-
   Partial combine(Partial a, Partial b) {
     add_into(a.grad, b.grad);
     give_buffer(std::move(b.grad));

@@ -7,10 +7,11 @@
 // protocol NCCL picks for the message size and topology, so a 2-GPU run could not reproduce a
 // 1-GPU run bit for bit.
 //
-// Implementations: ThreadCollective below (ranks as threads in one process: the CPU's simulated
-// ranks); an NCCL one, one communicator per GPU, will map all_gather to ncclAllGather, exchange
-// to grouped ncclSend/ncclRecv, broadcast to ncclBroadcast and barrier to an all-gather of one
-// byte (NCCL_NVLS_ENABLE=0 in its environment).
+// Implementations: ThreadCollective below (ranks as threads in one process: the simulated ranks,
+// on the CPU with memcpy, on one GPU with a ByteMover that queues device copies), and NCCL's
+// (make_nccl_collectives in the GPU engine: one communicator per GPU, all_gather as
+// ncclAllGather, exchange as grouped ncclSend/ncclRecv, broadcast as ncclBroadcast, barrier as
+// an all-gather of one element, NCCL_NVLS_ENABLE=0 in its environment).
 #pragma once
 #include <cstddef>
 #include <functional>
@@ -38,12 +39,26 @@ class Collective {
   // Wakes every rank blocked in (or later entering) a collective with an error carrying `why`;
   // the first call's reason is kept. Called by a rank that failed, so that none waits forever.
   virtual void abort(const std::string& why) = 0;
+  // The reason the group was aborted with (the first), or empty while it runs.
+  virtual std::string aborted_why() const = 0;
+};
+
+// How a thread rank's copies move bytes: memcpy of host memory unless one is given. A GPU rank's
+// queues them on its stream (cudaMemcpyAsync with cudaMemcpyDefault: any device's memory) and
+// settles, waiting for its stream, whenever it arrives at the group's rendezvous: then what it
+// posts has been written and what it copied has arrived before anyone goes on.
+class ByteMover {
+ public:
+  virtual ~ByteMover() = default;
+  virtual void copy(void* to, const void* from, std::size_t bytes) = 0;
+  virtual void settle() = 0;
 };
 
 // Ranks as threads of one process, sharing one group: each call waits for all ranks (condition
 // variables), copies from the buffers the others posted, and waits again so that no buffer is
-// reused while another rank still reads it.
-std::vector<std::unique_ptr<Collective>> make_thread_collectives(std::size_t ranks);
+// reused while another rank still reads it. `movers`: one per rank, or none for memcpy.
+std::vector<std::unique_ptr<Collective>> make_thread_collectives(std::size_t ranks,
+                                                                 std::vector<std::unique_ptr<ByteMover>> movers = {});
 
 // Runs fn(rank's collective) on one thread per rank and joins them all. When a rank throws, the
 // group is aborted (the others' collectives throw too, so every thread returns) and the first

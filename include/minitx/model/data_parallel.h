@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "minitx/model/collective.h"
 #include "minitx/model/config.h"
 #include "minitx/model/train_engine.h"
 
@@ -50,6 +51,37 @@ struct Shard {
 // whole chunks spread as evenly as possible (counts differ by at most one); a rank gets an empty
 // shard when there are fewer chunks than ranks.
 std::vector<Shard> shard_plan(std::size_t P, std::size_t ranks, std::size_t chunk = kShardChunk);
+
+// ZeRO-1's exchanges, the same on every device: U* point to host or device memory, whichever
+// the Collective moves. A rank's own part is not copied where it already is in place.
+//
+// Reduce-scatter's exchange: to rank r the part of `sum` (all P elements) in plan[r]; into
+// parts[r], rank r's part for my shard (plan[me].size() elements each).
+template <class U>
+void exchange_shards(Collective& c, const std::vector<Shard>& plan, const U* sum, std::span<U* const> parts) {
+  const std::size_t N = c.size(), mine = plan[c.rank()].size();
+  std::vector<std::span<const std::byte>> send(N);
+  std::vector<std::span<std::byte>> recv(N);
+  for (std::size_t r = 0; r < N; ++r) {
+    send[r] = std::as_bytes(std::span<const U>(sum + plan[r].begin, plan[r].size()));
+    recv[r] = std::as_writable_bytes(std::span<U>(parts[r], mine));
+  }
+  c.exchange(send, recv);
+}
+// Every rank's shard of `whole` (all P elements, mine updated) into every rank's `whole`.
+template <class U>
+void gather_shards(Collective& c, const std::vector<Shard>& plan, U* whole) {
+  const std::size_t N = c.size(), me = c.rank();
+  std::vector<std::span<const std::byte>> send(N, std::as_bytes(std::span<const U>(whole + plan[me].begin, plan[me].size())));
+  std::vector<std::span<std::byte>> recv(N);
+  for (std::size_t r = 0; r < N; ++r)
+    if (r != me) recv[r] = std::as_writable_bytes(std::span<U>(whole + plan[r].begin, plan[r].size()));
+  send[me] = {};  // mine is in place
+  c.exchange(send, recv);
+}
+// The norm's chunk sums: `sums` holds one per kShardChunk of the P elements, mine at my shard's
+// first chunk; every rank's are copied into their places, to be added in chunk order.
+void gather_chunk_sums(Collective& c, const std::vector<Shard>& plan, double* sums);
 
 // The checks of a data-parallel layout: micro_batches divides B, ranks a power of two dividing
 // micro_batches; errors name the values.

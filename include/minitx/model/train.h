@@ -43,9 +43,13 @@ struct TrainOptions {
   bool progress = true;
   std::string device;          // cpu or cuda; empty: the checkpoint's when resuming, else cpu
   std::string precision;       // fp32 or bf16; empty: default_precision (train_engine.h)
-  // Data-parallel ranks simulated as threads on the cpu (data_parallel.h): a power of two dividing
-  // [train] micro_batches. The bits do not depend on it, so a checkpoint resumes with any count.
+  // Data-parallel ranks simulated as threads (data_parallel.h), on the cpu or all on one GPU: a
+  // power of two dividing [train] micro_batches. The bits do not depend on it, so a checkpoint
+  // resumes with any count.
   std::size_t simulated_ranks = 1;
+  // Data-parallel ranks on GPUs 0..gpus-1, one each, over NCCL (0: not asked; the device is then
+  // cuda). The same rule: the bits are those of one GPU with the same micro_batches.
+  std::size_t gpus = 0;
 };
 
 struct TrainSummary {

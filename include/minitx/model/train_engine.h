@@ -79,11 +79,22 @@ void check_gpu_memory(const TrainingMemory& need, std::uint64_t free, std::uint6
 // The `scratch` above for the GPU engine: its op table's scratch, cuBLASLt's workspace, the
 // norm's partial sums and an allowance for cudaMalloc's rounding of each buffer (0 without CUDA).
 double cuda_engine_scratch(const ModelConfig& config, std::size_t B, std::size_t T);
-// The GPU's side of it: asks CUDA (cudaMemGetInfo) what the current device has free and calls
-// check_gpu_memory with the engine's estimate. make_cuda_engine calls it first; train calls it
-// before it allocates the training state on the host. Nothing in a build without CUDA, where
-// make_cuda_engine says so.
-void check_cuda_memory(const ModelConfig& config, const std::string& precision, std::size_t B, std::size_t T);
+// How the GPU engine spreads a step (data_parallel.h): B/M sequences a micro-batch, M of them summed
+// by the midpoint tree, on N ranks that each hold a replica and a shard of the AdamW moments. The
+// ranks share the current GPU as threads (simulated), or take GPUs 0..N-1, one each, over NCCL.
+// The checkpoint's bits depend on M, never on N or the transport.
+struct GpuParallel {
+  std::size_t micro_batches = 1, ranks = 1;
+  bool nccl = false;
+};
+// The GPU's side of it: asks CUDA (cudaMemGetInfo) what the device has free (each of NCCL's GPUs)
+// and calls check_gpu_memory with the engine's estimate for a rank (times the ranks sharing one
+// GPU). Refuses first, naming the numbers, a layout data_parallel.h cannot keep the bits of, more
+// GPUs than are visible, and several GPUs in a build without NCCL. make_cuda_engine calls it
+// first; train calls it before it allocates the training state on the host. Nothing in a build
+// without CUDA, where make_cuda_engine says so.
+void check_cuda_memory(const ModelConfig& config, const std::string& precision, std::size_t B, std::size_t T,
+                       const GpuParallel& parallel = {});
 
 // The CPU: fp32 throughout, the bits of every earlier release.
 std::unique_ptr<TrainEngine> make_cpu_engine(const ModelConfig& config, std::size_t B, std::size_t T,
@@ -91,7 +102,7 @@ std::unique_ptr<TrainEngine> make_cpu_engine(const ModelConfig& config, std::siz
 // The GPU (precision "bf16" or "fp32"); an error naming what is missing in a build or on a
 // machine without CUDA.
 std::unique_ptr<TrainEngine> make_cuda_engine(const ModelConfig& config, const std::string& precision, std::size_t B,
-                                              std::size_t T, TrainState state);
+                                              std::size_t T, TrainState state, const GpuParallel& parallel = {});
 
 // Whether the GPU's bf16 attention kernel takes this model's head size (64 or 128).
 bool bf16_attention_fits(const ModelConfig& config);

@@ -1,4 +1,5 @@
-// AdamW on fp32 master weights, the global gradient norm and clipping.
+// AdamW on fp32 master weights, the gradient norm's chunk sums, and the elementwise add and scale
+// of gradient sums.
 #include <cmath>
 
 #include "common.cuh"
@@ -32,10 +33,11 @@ __global__ void __launch_bounds__(kThreads) adamw_kernel(float* params, __nv_bfl
   }
 }
 
-// Stage 1: block b sums x² over i ≡ b·kThreads + thread (mod kNormBlocks·kThreads), then its
-// threads are added in a fixed tree. kNormBlocks is a constant, not the device's SM count, so the
-// order depends on n alone.
-constexpr int kNormBlocks = 1024;
+// The norm's partial sums: block c sums x² over chunk c (kNormChunk elements: thread t takes
+// t, t + kThreads, ... in order), then its threads are added in a fixed tree. The chunks are
+// data_parallel.h's kShardChunk: shards start on chunk boundaries, so a shard's chunk sums are
+// the whole vector's, and the host adds them in chunk order (the one order for any rank count).
+constexpr std::size_t kNormChunk = 4096;
 
 __device__ double block_sum(double s, double* shared) {
   for (int offset = 16; offset > 0; offset >>= 1) s += __shfl_xor_sync(0xffffffffu, s, offset);
@@ -48,37 +50,26 @@ __device__ double block_sum(double s, double* shared) {
   return total;  // valid in thread 0
 }
 
-__global__ void __launch_bounds__(kThreads) norm_partials_kernel(double* partials, const float* x, std::size_t n) {
+__global__ void __launch_bounds__(kThreads) norm_chunks_kernel(double* sums, const float* x, std::size_t n) {
   __shared__ double shared[kThreads / 32];
+  const std::size_t begin = static_cast<std::size_t>(blockIdx.x) * kNormChunk;
+  const std::size_t end = begin + kNormChunk < n ? begin + kNormChunk : n;
   double s = 0.0;
-  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * kThreads + threadIdx.x; i < n;
-       i += static_cast<std::size_t>(kNormBlocks) * kThreads) {
+  for (std::size_t i = begin + threadIdx.x; i < end; i += kThreads) {
     const double xi = x[i];
     s += xi * xi;
   }
   const double total = block_sum(s, shared);
-  if (threadIdx.x == 0) partials[blockIdx.x] = total;
+  if (threadIdx.x == 0) sums[blockIdx.x] = total;
 }
 
-// Stage 2: one block adds the kNormBlocks partials (each thread kNormBlocks/kThreads of them, in order).
-__global__ void __launch_bounds__(kThreads) norm_finish_kernel(double* norm_sq, const double* partials) {
-  __shared__ double shared[kThreads / 32];
-  double s = 0.0;
-  for (int k = threadIdx.x; k < kNormBlocks; k += kThreads) s += partials[k];
-  const double total = block_sum(s, shared);
-  if (threadIdx.x == 0) *norm_sq = total;
+__global__ void __launch_bounds__(kThreads) add_kernel(float* a, const float* b, std::size_t n) {
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * kThreads + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * kThreads)
+    a[i] = __fadd_rn(a[i], b[i]);
 }
 
 __global__ void __launch_bounds__(kThreads) scale_kernel(float* x, std::size_t n, float factor) {
-  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * kThreads + threadIdx.x; i < n;
-       i += static_cast<std::size_t>(gridDim.x) * kThreads)
-    x[i] *= factor;
-}
-
-__global__ void __launch_bounds__(kThreads) clip_kernel(float* x, std::size_t n, const double* norm_sq, double max_norm) {
-  const double norm = sqrt(*norm_sq);
-  if (!(max_norm > 0.0 && norm > max_norm)) return;
-  const float factor = static_cast<float>(max_norm / norm);
   for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * kThreads + threadIdx.x; i < n;
        i += static_cast<std::size_t>(gridDim.x) * kThreads)
     x[i] *= factor;
@@ -103,18 +94,19 @@ void adamw_update(float* params, bf16* params_bf16, const float* grads, float* m
   MINITX_CUDA_LAUNCHED();
 }
 
-std::size_t grad_norm_scratch_doubles() { return kNormBlocks; }
+std::size_t grad_norm_chunk_count(std::size_t n) { return (n + kNormChunk - 1) / kNormChunk; }
 
-void grad_norm_squared(double* norm_sq, double* partials, const float* x, std::size_t n, cudaStream_t stream) {
-  norm_partials_kernel<<<kNormBlocks, kThreads, 0, stream>>>(partials, x, n);
-  MINITX_CUDA_LAUNCHED();
-  norm_finish_kernel<<<1, kThreads, 0, stream>>>(norm_sq, partials);
+void grad_norm_chunks(double* sums, const float* x, std::size_t n, cudaStream_t stream) {
+  const std::size_t chunks = grad_norm_chunk_count(n);
+  if (chunks == 0) return;
+  if (chunks > 0x7fffffffu) fail_op("grad_norm_chunks: ", chunks, " chunks exceed a grid");
+  norm_chunks_kernel<<<static_cast<unsigned>(chunks), kThreads, 0, stream>>>(sums, x, n);
   MINITX_CUDA_LAUNCHED();
 }
 
-void clip_grad_norm(float* x, std::size_t n, const double* norm_sq, double max_norm, cudaStream_t stream) {
+void add_in_place(float* a, const float* b, std::size_t n, cudaStream_t stream) {
   if (n == 0) return;
-  clip_kernel<<<elementwise_grid(n), kThreads, 0, stream>>>(x, n, norm_sq, max_norm);
+  add_kernel<<<elementwise_grid(n), kThreads, 0, stream>>>(a, b, n);
   MINITX_CUDA_LAUNCHED();
 }
 

@@ -129,13 +129,15 @@ struct AdamWStep {
 void adamw_update(float* params, bf16* params_bf16, const float* grads, float* m, float* v, std::size_t n,
                   const AdamWStep& step, cudaStream_t stream);
 
-// *norm_sq = Σ x² in double, in two stages of fixed size (kNormBlocks partial sums, each over a
-// fixed stride, then one block adds them in order). partials: grad_norm_scratch_doubles() doubles.
-void grad_norm_squared(double* norm_sq, double* partials, const float* x, std::size_t n, cudaStream_t stream);
-std::size_t grad_norm_scratch_doubles();
-// Clipping as the CPU trainer does, without a trip to the host: if max_norm > 0 and
-// √(*norm_sq) > max_norm, x *= (float)(max_norm / √(*norm_sq)). norm_sq is a device pointer.
-void clip_grad_norm(float* x, std::size_t n, const double* norm_sq, double max_norm, cudaStream_t stream);
+// sums[c] = Σ x² (in double) over chunk c of 4096 elements (the last may be shorter), in an order
+// fixed within the chunk; grad_norm_chunk_count(n) chunks. The squared norm is their sum in chunk
+// order (the caller's, on the host): for a shard starting on a chunk boundary the sums are the
+// whole vector's, so any split into shards gives the same norm.
+void grad_norm_chunks(double* sums, const float* x, std::size_t n, cudaStream_t stream);
+std::size_t grad_norm_chunk_count(std::size_t n);
+// a += b elementwise (one correctly rounded fp32 add each): the gradient tree's node.
+void add_in_place(float* a, const float* b, std::size_t n, cudaStream_t stream);
+// x *= factor: clipping, with the factor the host derives from the norm as the CPU trainer does.
 void scale_in_place(float* x, std::size_t n, float factor, cudaStream_t stream);
 
 // ---- matrix products through cuBLASLt (matmul.cu) ---------------------------------------------

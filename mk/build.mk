@@ -101,22 +101,25 @@ endif
 .PHONY: build
 build: $(MINITX) ## build build/minitx (CPU, plus CUDA when nvcc is found)
 
-# A plain `make` (no -j) still compiles with one job per core: the binaries are handed to a nested
-# make with -j, and only they are. The pipeline's own steps stay one at a time, because its
-# benchmarks must have the CPU to themselves. The nested make decides what is out of date, so
-# the recipe runs every time and is a no-op when nothing changed; Make re-reads the binary's
-# time afterwards, so the stages after it rerun only if it was relinked.
+# The binaries are linked by a nested make, so that a plain `make` (no -j) still compiles with one
+# job per core while the pipeline's own steps stay one at a time (its benchmarks must have the CPU
+# to themselves). Under `make -jN` the nested make shares the caller's job slots instead. Make 4.3
+# shows -j to recipes only, not while it reads the makefiles, hence the test in the recipe. The
+# nested make decides what is out of date, so the recipe runs every time and is a no-op when
+# nothing changed; Make re-reads the binary's time afterwards, so later stages rerun only if it was
+# relinked. Every target made of LIB_OBJS goes through it, one after another (minitx first), so
+# that two makes never compile the same object at once.
 NPROC := $(shell nproc 2>/dev/null || echo 1)
-ifeq ($(filter -j% j%,$(MAKEFLAGS))$(MINITX_NESTED_BUILD),)
-  ifneq ($(NPROC),1)
-    BUILD_IN_PARALLEL := 1
-  endif
-endif
+nested_build = +@jobs=; [[ " $$MAKEFLAGS " == *" -j"* || "$$MAKEFLAGS" == *jobserver* ]] || jobs=-j$(NPROC); \
+  $(MAKE) --no-print-directory -s $$jobs MINITX_NESTED_BUILD=1 $@
 
-ifeq ($(BUILD_IN_PARALLEL),1)
+ifeq ($(MINITX_NESTED_BUILD),)
 .PHONY: nested-build-always
-$(BUILD)/minitx $(TEST_BIN): nested-build-always | $(DEPS_STAMP)
-	+@$(MAKE) --no-print-directory -s -j$(NPROC) MINITX_NESTED_BUILD=1 $@
+$(BUILD)/minitx: nested-build-always | $(DEPS_STAMP)
+	$(nested_build)
+
+$(TEST_BIN): $(BUILD)/minitx nested-build-always | $(DEPS_STAMP)
+	$(nested_build)
 else
 $(BUILD)/minitx: $(MAIN_OBJ) $(LIB_OBJS) | $(DEPS_STAMP)
 	@echo "  LINK  $@$(if $(USE_CUDA), (CUDA $(CUDA_ARCH)),)"

@@ -46,10 +46,15 @@ test-gpu: $(MINITX) $(TEST_BIN) ## run only the GPU tests (gpu: *); an error, no
 bench-cuda: $(BUILD)/bench-cuda-ops ## time the CUDA ops at GPT-2-small shapes (needs a GPU)
 	$(BUILD)/bench-cuda-ops
 
+ifeq ($(MINITX_NESTED_BUILD),)
+$(BUILD)/bench-cuda-ops: $(MINITX) nested-build-always | $(DEPS_STAMP)
+	$(nested_build)
+else
 $(BUILD)/bench-cuda-ops: tests/bench_cuda_ops.cu $(LIB_OBJS) $(FLAGS_STAMP) | $(DEPS_STAMP)
 	@if [ -z '$(USE_CUDA)' ]; then echo 'bench-cuda: this build has no CUDA' >&2; exit 1; fi
 	@echo "  NVCC  $<"
 	@$(NVCC) $(NVCCFLAGS) $(filter -D%,$(CPPFLAGS)) -o $@ $< $(LIB_OBJS) $(filter-out -Wl% -L%,$(LDLIBS)) -L$(CUDA_LIBDIR) -Xlinker -rpath,$(CUDA_LIBDIR)
+endif
 
 # test-idem uses configs/tiny.toml unless CONFIG is given on the command line; DEVICE goes to
 # every run (DEVICE=cuda on a GPU machine leaves out the CPU's timing benchmarks, minutes there).

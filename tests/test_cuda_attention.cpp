@@ -50,6 +50,13 @@ class DeviceBuffer {
     MINITX_CUDA_CHECK(cudaMemcpy(host.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
     return host;
   }
+  // Ordered on `stream` alone: it sees what that stream's earlier work (and what it waited for) wrote.
+  std::vector<T> download(cudaStream_t stream) const {
+    std::vector<T> host(n_);
+    MINITX_CUDA_CHECK(cudaMemcpyAsync(host.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost, stream));
+    MINITX_CUDA_CHECK(cudaStreamSynchronize(stream));
+    return host;
+  }
   void poison() { MINITX_CUDA_CHECK(cudaMemset(p_, 0xff, n_ * sizeof(T))); }  // all-ones: NaN in bf16 and fp32
 
  private:
@@ -113,8 +120,9 @@ struct Problem {
   std::size_t C() const { return static_cast<std::size_t>(H) * D; }
   std::size_t tokens() const { return static_cast<std::size_t>(B) * T; }
 
-  // Forward and backward on the GPU, every output poisoned first.
-  Outputs run(const sp::BlockLayout& layout) const {
+  // Forward and backward on the GPU, every output poisoned first. On a stream of the caller's,
+  // the outputs are read back through that stream only (no device-wide synchronisation).
+  Outputs run(const sp::BlockLayout& layout, cudaStream_t stream = nullptr) const {
     const std::size_t C = this->C(), N = tokens();
     DeviceBuffer<mc::bf16_bits> qkv_d(N * 3 * C), out_d(N * C), dout_d(N * C), dqkv_d(N * 3 * C);
     const mc::DeviceLayout dl(layout);
@@ -129,17 +137,19 @@ struct Problem {
     scratch_d.poison();
     const auto in = mc::qkv_view(qkv_d.get(), static_cast<std::int64_t>(C));
     const auto ld = static_cast<std::int64_t>(C);
-    mc::attention_forward(out_d.get(), ld, lse_d.get(), in, dl, shape);
+    if (stream != nullptr) MINITX_CUDA_CHECK(cudaDeviceSynchronize());  // the uploads and poisons
+    mc::attention_forward(out_d.get(), ld, lse_d.get(), in, dl, shape, stream);
     mc::bf16_bits* dq = dqkv_d.get();
     mc::attention_backward(dq, dq + C, dq + 2 * C, 3 * ld, scratch_d.get(), scratch_d.size(), dout_d.get(), ld,
-                           out_d.get(), ld, lse_d.get(), in, dl, shape);
+                           out_d.get(), ld, lse_d.get(), in, dl, shape, stream);
+    if (stream != nullptr) return {out_d.download(stream), dqkv_d.download(stream), lse_d.download(stream)};
     MINITX_CUDA_CHECK(cudaDeviceSynchronize());
     return {out_d.download(), dqkv_d.download(), lse_d.download()};
   }
 
-  void check_against_reference(const sp::BlockLayout& layout) const {
+  void check_against_reference(const sp::BlockLayout& layout, cudaStream_t stream = nullptr) const {
     const std::size_t C = this->C(), N = tokens();
-    const Outputs got = run(layout);
+    const Outputs got = run(layout, stream);
     std::vector<float> out(N * C), lse(static_cast<std::size_t>(B) * H * T), dqkv(N * 3 * C);
     sp::attention_ref_forward(out.data(), lse.data(), qkv.values.data(), layout, B, T, C, H);
     sp::attention_ref_backward(dqkv.data(), dout.values.data(), qkv.values.data(), layout, B, T, C, H);
@@ -279,6 +289,25 @@ GPU_TEST_CASE("cuda attention: the backward of split key columns against the ref
       }
     }
   }
+}
+
+// Enough heads that the plan leaves every column whole (sinks at 1k: 48 heads in one group of 64,
+// 16-tile columns against a slot's 17), so the kernels take their items from the block index;
+// on a stream of the test's own, read back through it alone: dQ, on the backward's side stream,
+// must start after delta and finish before the caller's stream goes on.
+GPU_TEST_CASE("cuda attention: whole columns from B·H, dQ beside dK/dV, on the caller's stream") {
+  const std::int32_t B = 8, T = 1024, H = 6;
+  const sp::BlockLayout layout = sp::sinks(T, 128, 1, 4);
+  const Problem problem(B, T, H, 64, 51);
+  REQUIRE_FALSE(splits_columns(layout, {B, T, H, 64}));
+  REQUIRE(splits_columns(layout, {1, T, 1, 64}));  // one head alone would cut them
+  cudaStream_t stream = nullptr;
+  MINITX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  problem.check_against_reference(layout, stream);
+  const Outputs a = problem.run(layout, stream), b = problem.run(layout);
+  CHECK(a.dqkv == b.dqkv);
+  CHECK(a.out == b.out);
+  MINITX_CUDA_CHECK(cudaStreamDestroy(stream));
 }
 
 GPU_TEST_CASE("cuda attention: two runs give the same bits") {

@@ -8,6 +8,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #include "attention_launch.h"
@@ -106,10 +109,12 @@ float float_from_bf16(bf16_bits x) {
   return f;
 }
 
-// One head size's backward plan on the device; the host copy keeps the counts.
+// One backward plan on the device; the host copy keeps the counts. With it, the stream dQ runs
+// on beside dK/dV, and the two events that fork it from the caller's stream and join it back.
 struct DeviceLayout::Plan {
   attn::BackwardPlan host;
   std::int32_t *kv = nullptr, *splits = nullptr, *dq = nullptr;
+  attn::SideStream side{};
 
   explicit Plan(attn::BackwardPlan p) : host(std::move(p)) {
     static_assert(sizeof(attn::KvItem) == 16 && sizeof(attn::KvSplit) == 16, "read as int4 by the kernels");
@@ -117,6 +122,9 @@ struct DeviceLayout::Plan {
       kv = upload_as_int32(host.kv);
       splits = upload_as_int32(host.splits);
       dq = upload(host.dq);
+      MINITX_CUDA_CHECK(cudaStreamCreateWithFlags(&side.stream, cudaStreamNonBlocking));
+      MINITX_CUDA_CHECK(cudaEventCreateWithFlags(&side.fork, cudaEventDisableTiming));
+      MINITX_CUDA_CHECK(cudaEventCreateWithFlags(&side.join, cudaEventDisableTiming));
     } catch (...) {
       release();
       throw;
@@ -136,7 +144,19 @@ struct DeviceLayout::Plan {
   void release() noexcept {
     for (void* p : {static_cast<void*>(kv), static_cast<void*>(splits), static_cast<void*>(dq)})
       if (p) cudaFree(p);
+    for (cudaEvent_t e : {side.fork, side.join})
+      if (e) cudaEventDestroy(e);
+    if (side.stream) cudaStreamDestroy(side.stream);
   }
+};
+
+// The plans of one layout: its column statistics per head size (computed once; the chunk rule
+// reads only them), and a device plan per (head size, chunk) made on first use. B·H values that
+// give the same chunk share a plan: a training run's varying batch adds none.
+struct DeviceLayout::Plans {
+  attn::ColumnStats stats64, stats128;
+  std::mutex mutex;
+  std::map<std::pair<std::int32_t, std::int32_t>, std::unique_ptr<Plan>> made;
 };
 
 DeviceLayout::DeviceLayout(const sparse::BlockLayout& layout) : host_(layout) {
@@ -155,8 +175,9 @@ DeviceLayout::DeviceLayout(const sparse::BlockLayout& layout) : host_(layout) {
     t_rows_ = upload(host_.t_rows);
     t_kinds_ = upload(bytes(host_.t_kinds));
     global_ = upload(host_.global_tokens);
-    plan64_ = std::make_unique<Plan>(attn::plan_backward(host_, 64));
-    plan128_ = std::make_unique<Plan>(attn::plan_backward(host_, 128));
+    plans_ = std::make_unique<Plans>();
+    plans_->stats64 = attn::column_stats(host_, 64);
+    plans_->stats128 = attn::column_stats(host_, 128);
   } catch (...) {
     release();  // the destructor does not run for a constructor that throws
     throw;
@@ -165,13 +186,17 @@ DeviceLayout::DeviceLayout(const sparse::BlockLayout& layout) : host_(layout) {
 
 DeviceLayout::~DeviceLayout() { release(); }
 
-const DeviceLayout::Plan& DeviceLayout::plan(std::int32_t D) const {
+const DeviceLayout::Plan& DeviceLayout::plan(std::int32_t D, std::int32_t bh) const {
   MINITX_CHECK(D == 64 || D == 128, "attention backward: the plans are for head sizes 64 and 128, not {}", D);
-  return D == 64 ? *plan64_ : *plan128_;
+  const std::int32_t chunk = attn::plan_chunk(D == 64 ? plans_->stats64 : plans_->stats128, host_.T, D, bh);
+  const std::lock_guard<std::mutex> lock(plans_->mutex);
+  std::unique_ptr<Plan>& p = plans_->made[{D, chunk}];
+  if (!p) p = std::make_unique<Plan>(attn::plan_backward(host_, D, chunk));
+  return *p;
 }
 
 std::size_t attention_backward_scratch_floats(const DeviceLayout& layout, const AttentionShape& shape) {
-  return attn::scratch_floats(layout.plan(shape.D).host, static_cast<std::size_t>(shape.B),
+  return attn::scratch_floats(layout.plan(shape.D, shape.B * shape.H).host, static_cast<std::size_t>(shape.B),
                               static_cast<std::size_t>(shape.H), static_cast<std::size_t>(shape.T), shape.D);
 }
 
@@ -220,17 +245,27 @@ void attention_backward(bf16_bits* dq, bf16_bits* dk, bf16_bits* dv, std::int64_
   p.dv = dv;
   p.ld_dqkv = ld_dqkv;
   p.lse = const_cast<float*>(lse);  // read only in the backward
-  const DeviceLayout::Plan& plan = layout.plan(shape.D);
+  const std::int32_t bh = shape.B * shape.H;
+  const DeviceLayout::Plan& plan = layout.plan(shape.D, bh);
   const std::size_t rows = static_cast<std::size_t>(shape.B) * shape.H * shape.T;
+  const std::int32_t log2_group = attn::head_group_log2(shape.T, shape.D, bh);
   const std::int64_t items = std::max({plan.host.n_kv, plan.host.n_split, plan.host.n_dq});
-  MINITX_CHECK(items * shape.B * shape.H <= INT32_MAX,
-               "attention_backward: {} work items a head times B·H = {} exceed a grid's {} blocks", items,
-               shape.B * shape.H, INT32_MAX);
+  MINITX_CHECK(std::max(items << log2_group, items * bh) <= INT32_MAX,
+               "attention_backward: {} work items a head times B·H = {} exceed a grid's {} blocks", items, bh,
+               INT32_MAX);
   p.delta = scratch;
-  p.plan = {plan.kv,           plan.splits,       plan.dq,          plan.host.n_kv,
-            plan.host.n_split, plan.host.n_slots, plan.host.n_dq,
+  p.plan = {plan.kv,
+            plan.splits,
+            plan.dq,
+            plan.host.n_kv,
+            plan.host.n_split,
+            plan.host.n_slots,
+            plan.host.n_dq,
+            log2_group,
+            plan.host.kv_direct ? 1 : 0,
+            plan.host.dq_step,
             plan.host.n_slots > 0 ? scratch + attn::partials_offset(rows) : nullptr};
-  MINITX_CUDA_CHECK(attn::backward(p, shape.D, stream));
+  MINITX_CUDA_CHECK(attn::backward(p, shape.D, stream, plan.side));
 }
 
 void attention_forward_f32(float* out, std::int64_t ld_out, float* lse, const QkvViewF32& in, const DeviceLayout& layout,

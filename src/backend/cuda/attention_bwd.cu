@@ -7,9 +7,10 @@
 //      a chunk of a long column writes an fp32 partial;
 //   3. the split columns' partials added in chunk order, then scaled and rounded to bf16;
 //   4. dQ per query tile, over its kept key blocks in increasing order (one warp per 16 query
-//      rows), the tiles with the longest walks first.
-// Grids are items × B·H in one dimension, the head fastest: CTAs start in linear order, so
-// every head's longest items go first.
+//      rows), the tiles with the longest walks first; on a side stream, beside 2 and 3.
+// dK/dV and dQ launch heads in groups (grid y) whose tensors the group's CTAs share in L2, and
+// within a group (grid x) item by item with the group's heads side by side: CTAs start in linear
+// order, so each group's longest items go first and neighbouring tiles run together.
 // Each computes P = exp2(S·scale·log2e − lse·log2e) exactly as the forward's softmax normalised it.
 #include <climits>
 #include <cmath>
@@ -39,6 +40,15 @@ __global__ void __launch_bounds__(256) attention_delta_kernel(const Params p) {
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
   if (lane == 0) p.delta[static_cast<std::int64_t>(bh) * p.T + q] = sum;
+}
+
+// This CTA's (batch·head, item) in the grouped grid; bh >= B·H in the last group's spare heads.
+struct GroupSlot {
+  int bh, item;
+};
+__device__ __forceinline__ GroupSlot group_slot(const Params& p) {
+  const int lg = p.plan.log2_group;
+  return {static_cast<int>((blockIdx.y << lg) + (blockIdx.x & ((1u << lg) - 1))), static_cast<int>(blockIdx.x >> lg)};
 }
 
 // ---- dK, dV ------------------------------------------------------------------------------
@@ -79,13 +89,19 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int T = p.T, block = p.L.block;
-  const int BH = p.B * p.H, bh = blockIdx.x % BH, y = blockIdx.x / BH, b = bh / p.H, h = bh % p.H;
+  const GroupSlot at = group_slot(p);
+  if (at.bh >= p.B * p.H) return;
+  const int bh = at.bh, b = bh / p.H, h = bh % p.H;
   const int lh = p.L.heads == 1 ? 0 : h;
-  const int4 item = reinterpret_cast<const int4*>(p.plan.kv)[lh * p.plan.n_kv + y];  // kt, j0, j1, slot
-  if (item.x < 0) return;  // padding: this layout head has fewer items
+  // kt, j0, j1, slot; a direct plan's item is the whole column of key tile `item`.
+  int4 item = make_int4(at.item, 0, INT_MAX, -1);
+  if (!p.plan.kv_direct) {
+    item = reinterpret_cast<const int4*>(p.plan.kv)[lh * p.plan.n_kv + at.item];
+    if (item.x < 0) return;  // padding: this layout head has fewer items
+  }
   const int k0 = item.x * KT;
   const QueryWalk walk(p.L.t_row_ptr, p.L.t_rows, lh * p.L.nb + k0 / block, block, QT, T);
-  int j = item.y;
+  int j = p.plan.kv_direct ? walk.first(k0) : item.y;
 
   const std::int64_t batch = static_cast<std::int64_t>(b) * T;
   const bf16* qg = bf(p.q) + batch * p.ld_qkv + h * D;
@@ -102,7 +118,7 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
   const int krow[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
   int buf = 0;
   for (;;) {
-    const int next = j + 1 < item.z ? walk.start(j + 1) : INT_MAX;
+    const int next = j + 1 < item.z ? walk.next(j) : INT_MAX;  // a chunk ends at j1, a column at its walk's end
     if (next != INT_MAX) {
       load_tile<QT, D, NT>(sq(buf ^ 1), qg, p.ld_qkv, next, T, tid);
       load_tile<QT, D, NT>(sdo(buf ^ 1), dog, p.ld_dout, next, T, tid);
@@ -248,9 +264,14 @@ __global__ void __launch_bounds__(QConfig<D, QT, KT>::kThreads) attention_dq_ker
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int T = p.T, block = p.L.block;
-  const int BH = p.B * p.H, bh = blockIdx.x % BH, y = blockIdx.x / BH, b = bh / p.H, h = bh % p.H;
+  const GroupSlot at = group_slot(p);
+  if (at.bh >= p.B * p.H) return;
+  const int bh = at.bh, b = bh / p.H, h = bh % p.H;
   const int lh = p.L.heads == 1 ? 0 : h;
-  const int q0 = p.plan.dq[lh * p.plan.n_dq + y] * QT;
+  const int qt = p.plan.dq_step > 0   ? at.item
+                 : p.plan.dq_step < 0 ? p.plan.n_dq - 1 - at.item
+                                      : p.plan.dq[lh * p.plan.n_dq + at.item];
+  const int q0 = qt * QT;
   const int row = lh * p.L.nb + q0 / block;
   const KeyWalk walk(p.L.row_ptr, p.L.cols, row, block, KT, q0, QT, T);
 
@@ -348,47 +369,59 @@ __global__ void __launch_bounds__(QConfig<D, QT, KT>::kThreads) attention_dq_ker
 
 // ---- launch ------------------------------------------------------------------------------
 
+// The grouped grid: x = items × the group's heads, y = groups (attention_plan.h).
 template <class Cfg, void (*kernel)(Params)>
 cudaError_t launch(int items, const Params& p, cudaStream_t stream) {
   // Once per kernel (not per call: it is a host round trip inside every timed run otherwise).
   static const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmem);
   if (err != cudaSuccess) return err;
-  const auto grid = static_cast<unsigned>(static_cast<std::int64_t>(p.B) * p.H * items);
+  const int lg = p.plan.log2_group, bh = p.B * p.H;
+  const dim3 grid(static_cast<unsigned>(items) << lg, static_cast<unsigned>((bh + (1 << lg) - 1) >> lg));
   kernel<<<grid, Cfg::kThreads, Cfg::kSmem, stream>>>(p);
   return cudaGetLastError();
 }
 
+// dK/dV (and its reduce) on the caller's stream, dQ on the side stream: the two read the same
+// inputs and write different outputs, so dQ's CTAs fill the slots dK/dV's tail leaves (and the
+// gap between two launches) instead of waiting for it. Both wait for delta; the caller's stream
+// waits for dQ before anything after the backward.
 template <int D, int Block>
-cudaError_t launch_bwd(const Params& p, cudaStream_t stream) {
+cudaError_t launch_bwd(const Params& p, cudaStream_t stream, const SideStream& side) {
   constexpr BwdTiles t = bwd_tiles(D, Block);
   const std::int64_t rows = static_cast<std::int64_t>(p.B) * p.H * p.T;
   attention_delta_kernel<D><<<static_cast<unsigned>((rows + 7) / 8), 256, 0, stream>>>(p);
   cudaError_t err = cudaGetLastError();
-  if (err == cudaSuccess)
-    err = launch<KvConfig<D, t.kv_k, t.kv_q>, attention_dkdv_kernel<D, t.kv_k, t.kv_q>>(p.plan.n_kv, p, stream);
+  if (err == cudaSuccess) err = cudaEventRecord(side.fork, stream);
+  if (err == cudaSuccess) err = cudaStreamWaitEvent(side.stream, side.fork, 0);
+  if (err != cudaSuccess) return err;
+  err = launch<KvConfig<D, t.kv_k, t.kv_q>, attention_dkdv_kernel<D, t.kv_k, t.kv_q>>(p.plan.n_kv, p, stream);
   if (err == cudaSuccess && p.plan.n_split > 0) {
     const auto grid = static_cast<unsigned>(static_cast<std::int64_t>(p.B) * p.H * p.plan.n_split);
     attention_dkdv_reduce_kernel<D, t.kv_k><<<grid, 256, 0, stream>>>(p);
     err = cudaGetLastError();
   }
-  if (err == cudaSuccess)
-    err = launch<QConfig<D, t.dq_q, t.dq_k>, attention_dq_kernel<D, t.dq_q, t.dq_k>>(p.plan.n_dq, p, stream);
-  return err;
+  const cudaError_t dq_err =
+      launch<QConfig<D, t.dq_q, t.dq_k>, attention_dq_kernel<D, t.dq_q, t.dq_k>>(p.plan.n_dq, p, side.stream);
+  // The join, whatever failed: the caller's stream never runs ahead of work on the side stream.
+  const cudaError_t join = cudaEventRecord(side.join, side.stream);
+  const cudaError_t wait = join == cudaSuccess ? cudaStreamWaitEvent(stream, side.join, 0) : join;
+  if (err == cudaSuccess) err = dq_err;
+  return err == cudaSuccess ? wait : err;
 }
 
 template <int D>
-cudaError_t launch_bwd_d(const Params& p, cudaStream_t stream) {
+cudaError_t launch_bwd_d(const Params& p, cudaStream_t stream, const SideStream& side) {
   switch (p.L.block) {
-    case 16: return launch_bwd<D, 16>(p, stream);
-    case 32: return launch_bwd<D, 32>(p, stream);
-    default: return launch_bwd<D, 64>(p, stream);  // 64, and multiples of 64 as tiles of 64
+    case 16: return launch_bwd<D, 16>(p, stream, side);
+    case 32: return launch_bwd<D, 32>(p, stream, side);
+    default: return launch_bwd<D, 64>(p, stream, side);  // 64, and multiples of 64 as tiles of 64
   }
 }
 
 }  // namespace
 
-cudaError_t backward(const Params& p, int D, cudaStream_t stream) {
-  return D == 64 ? launch_bwd_d<64>(p, stream) : launch_bwd_d<128>(p, stream);
+cudaError_t backward(const Params& p, int D, cudaStream_t stream, const SideStream& side) {
+  return D == 64 ? launch_bwd_d<64>(p, stream, side) : launch_bwd_d<128>(p, stream, side);
 }
 
 }  // namespace minitx::cuda::attn

@@ -27,6 +27,9 @@ struct BwdPlanArgs {
   const std::int32_t* splits;  // KvSplit: kt, slot0, n, -
   const std::int32_t* dq;      // query tiles, longest walk first
   std::int32_t n_kv, n_split, n_slots, n_dq;
+  std::int32_t log2_group;  // heads a launch group (grid y), side by side in grid x
+  std::int32_t kv_direct;   // kv is key tile = item: not read
+  std::int32_t dq_step;     // dq is query tile = item (1) or n_dq - 1 - item (-1): not read; 0 read
   float* partials;  // (B·H, n_slots, 2 [dK, dV], kv_k, D)
 };
 
@@ -68,9 +71,17 @@ struct ParamsF32 {
 
 constexpr float kLog2e = 1.4426950408889634f;
 
+// The backward's second stream, where dQ runs beside dK/dV: fork is recorded on the caller's
+// stream after delta and waited for there, join recorded there after dQ and waited for by the
+// caller's stream (events without timing).
+struct SideStream {
+  cudaStream_t stream;
+  cudaEvent_t fork, join;
+};
+
 // Each sets the kernels' shared-memory limits, launches, and returns the first error.
 cudaError_t forward(const Params& p, int D, cudaStream_t stream);
-cudaError_t backward(const Params& p, int D, cudaStream_t stream);
+cudaError_t backward(const Params& p, int D, cudaStream_t stream, const SideStream& side);
 // The fp32 path's head sizes: multiples of 16 up to this.
 constexpr int kMaxHeadF32 = 128;
 cudaError_t forward_f32(const ParamsF32& p, int D, cudaStream_t stream);

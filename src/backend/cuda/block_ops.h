@@ -228,7 +228,8 @@ class CudaBlockOps {
                           std::size_t T_) {
     const auto C = static_cast<std::int64_t>(m_.n_embd);
     const AttentionShape s = shape(B, T_);
-    // Grown only by a layout needing more than max_T's (rare: a shorter T cuts fewer columns).
+    // Grown only by a call needing more than max_B × max_T's plan (rare: a shorter T cuts fewer
+    // columns; a smaller B can cut more a head, for fewer heads).
     const std::size_t need = attention_scratch_floats(B, T_);
     if (attention_scratch_.size() < need) attention_scratch_ = DeviceBuffer<float>(need);
     if constexpr (std::is_same_v<T, bf16>)

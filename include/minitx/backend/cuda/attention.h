@@ -27,9 +27,10 @@ using bf16_bits = std::uint16_t;
 bf16_bits bf16_from_float(float x);
 float float_from_bf16(bf16_bits x);
 
-// A layout copied to the device once, with the backward's work plans for D 64 and 128
-// (src/backend/cuda/attention_plan.h: which key tiles are split, the launch order); kernels read
-// both from there.
+// A layout copied to the device once, with the backward's work plans (src/backend/cuda/
+// attention_plan.h: which key tiles are split, the launch order), built on the host the first
+// time a head size and B·H ask for one (attention_backward_scratch_floats does, before any
+// timed or captured call) and kept for the layout's life; kernels read both from there.
 class DeviceLayout {
  public:
   explicit DeviceLayout(const sparse::BlockLayout& layout);
@@ -46,12 +47,16 @@ class DeviceLayout {
   const std::uint8_t* t_kinds() const { return t_kinds_; }
   const std::uint8_t* global_tokens() const { return global_; }  // null when the layout has none
 
-  struct Plan;  // the device copy of one head size's plan (attention.cpp)
-  const Plan& plan(std::int32_t D) const;
+  struct Plan;   // the device copy of one plan (attention.cpp)
+  struct Plans;  // the plans made so far, by head size and chunk
+  // The plan for a backward of bh = B·H heads of head size D (64 or 128); thread-safe. A plan
+  // owns the side stream its backward's dQ runs on, so two backward calls on one layout must not
+  // be issued from two threads at once.
+  const Plan& plan(std::int32_t D, std::int32_t bh) const;
 
  private:
   void release() noexcept;
-  std::unique_ptr<Plan> plan64_, plan128_;
+  std::unique_ptr<Plans> plans_;
   sparse::BlockLayout host_;
   std::int32_t *row_ptr_ = nullptr, *cols_ = nullptr, *t_row_ptr_ = nullptr, *t_rows_ = nullptr;
   std::uint8_t *kinds_ = nullptr, *t_kinds_ = nullptr, *global_ = nullptr;
@@ -86,6 +91,8 @@ std::size_t attention_backward_scratch_floats(const sparse::BlockLayout& layout,
 // dq, dk, dv (overwritten, not accumulated) share the token stride ld_dqkv, like the packed
 // (B, T, 3C) gradient buffer; out and lse are the forward's; scratch holds scratch_floats
 // floats, at least attention_backward_scratch_floats(layout, shape) (a shorter one is an error).
+// dQ runs on a stream of the layout's, forked from `stream` and joined back to it with events:
+// work queued on `stream` afterwards sees all three gradients (stream capture works the same).
 void attention_backward(bf16_bits* dq, bf16_bits* dk, bf16_bits* dv, std::int64_t ld_dqkv, float* scratch,
                         std::size_t scratch_floats, const bf16_bits* dout, std::int64_t ld_dout, const bf16_bits* out,
                         std::int64_t ld_out, const float* lse, const QkvView& in, const DeviceLayout& layout, const AttentionShape& shape,

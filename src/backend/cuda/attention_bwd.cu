@@ -16,6 +16,7 @@
 #include <cmath>
 
 #include "attention_common.cuh"
+#include "common.cuh"
 
 namespace minitx::cuda::attn {
 namespace {
@@ -372,9 +373,7 @@ __global__ void __launch_bounds__(QConfig<D, QT, KT>::kThreads) attention_dq_ker
 // The grouped grid: x = items × the group's heads, y = groups (attention_plan.h).
 template <class Cfg, void (*kernel)(Params)>
 cudaError_t launch(int items, const Params& p, cudaStream_t stream) {
-  // Once per kernel (not per call: it is a host round trip inside every timed run otherwise).
-  static const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmem);
-  if (err != cudaSuccess) return err;
+  if (const cudaError_t err = detail::allow_dynamic_smem<kernel>(Cfg::kSmem); err != cudaSuccess) return err;
   const int lg = p.plan.log2_group, bh = p.B * p.H;
   const dim3 grid(static_cast<unsigned>(items) << lg, static_cast<unsigned>((bh + (1 << lg) - 1) >> lg));
   kernel<<<grid, Cfg::kThreads, Cfg::kSmem, stream>>>(p);

@@ -18,6 +18,7 @@
 #include <cmath>
 
 #include "attention_common.cuh"
+#include "common.cuh"
 
 namespace minitx::cuda::attn {
 namespace {
@@ -171,9 +172,8 @@ template <int D, int BM, int BN>
 cudaError_t launch_fwd(const Params& p, cudaStream_t stream) {
   using Cfg = FwdConfig<D, BM, BN>;
   auto kernel = attention_fwd_kernel<D, BM, BN>;
-  // Once per kernel (not per call: it is a host round trip inside every timed run otherwise).
-  static const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmem);
-  if (err != cudaSuccess) return err;
+  if (const cudaError_t err = detail::allow_dynamic_smem<attention_fwd_kernel<D, BM, BN>>(Cfg::kSmem); err != cudaSuccess)
+    return err;
   const dim3 grid((p.T + BM - 1) / BM, p.B * p.H);
   kernel<<<grid, Cfg::kThreads, Cfg::kSmem, stream>>>(p);
   return cudaGetLastError();
@@ -477,8 +477,9 @@ template <int D, int MT, int WARPS, int BN>
 cudaError_t launch_fwd_v2(FwdV2Config<D, MT, WARPS, BN> cfg, const Params& p, cudaStream_t stream) {
   using Cfg = decltype(cfg);
   auto kernel = attention_fwd_v2_kernel<D, MT, WARPS, BN>;
-  static const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmem);
-  if (err != cudaSuccess) return err;
+  if (const cudaError_t err = detail::allow_dynamic_smem<attention_fwd_v2_kernel<D, MT, WARPS, BN>>(Cfg::kSmem);
+      err != cudaSuccess)
+    return err;
   const int n_qt = (p.T + Cfg::BM - 1) / Cfg::BM, bh = p.B * p.H;
   // Groups of heads whose K and V (T·D·4 bytes a head) fill at most 16 MB, a third of the
   // H200's L2; a power of two, at most the next one above B·H.

@@ -64,6 +64,9 @@ ifeq ($(USE_CUDA),1)
   # libnccl.so in CUDA's library directory or the system's. Without it, --gpus > 1 is refused.
   NCCL_LIBDIR := $(firstword $(foreach d,$(CUDA_LIBDIR) /usr/lib/x86_64-linux-gnu,$(if $(wildcard $(d)/libnccl.so),$(d),)))
   USE_NCCL := $(if $(and $(wildcard $(CUDA_HOME)/include/nccl.h),$(NCCL_LIBDIR)),1,)
+  ifneq ($(USE_NCCL),1)
+    $(info note: building without NCCL (nccl.h beside the CUDA headers and libnccl.so were not both found): train --gpus above 1 will be refused)
+  endif
 endif
 
 SRCS := $(shell find src -name '*.cpp' | LC_ALL=C sort)

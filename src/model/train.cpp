@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <chrono>
@@ -186,7 +187,8 @@ TrainSummary train_model(const ModelConfig& config, const TrainConfig& tc, const
     init_params(state.params.data(), config, tc.seed);
   }
   double peak = 0.0;  // for the progress line's MFU
-  if (device == "cuda" && !cuda_devices().empty()) peak = peak_flops(cuda_devices().front(), precision);
+  if (device == "cuda" && !cuda_devices().empty())  // --gpus N: N of them (of one model: checked)
+    peak = peak_flops(cuda_devices().front(), precision) * static_cast<double>(std::max<std::size_t>(options.gpus, 1));
   // One rank taking the whole batch is today's engine, at its speed.
   std::unique_ptr<TrainEngine> engine =
       device == "cuda" ? make_cuda_engine(config, precision, B, T, std::move(state), parallel)

@@ -82,7 +82,9 @@ class CudaRank {
       copy_ = cuda::DeviceBuffer<T>(P_);
       cuda::convert_from_fp32<T>(copy_.get(), params_.get(), P_, stream_);
     }
-    free_.push_back(grads_.get());
+    // The tree's further vectors now, not in the middle of the first step (where running out of
+    // memory would leave the other ranks inside a collective).
+    for (std::size_t i = 1; i < tree_buffers(M_ / ranks); ++i) extra_.emplace_back(P_);
     BlockActivations<T> probe;
     acts_bytes_ = bind_activations(probe, nullptr, config, B_, T_, true, ops_.attention_state(config, B_, T_));
     acts_storage_ = cuda::DeviceBuffer<unsigned char>(acts_bytes_);
@@ -115,8 +117,9 @@ class CudaRank {
                              std::size_t first, std::size_t last) {
     const std::size_t tokens = B_ * T_;
     timer_.begin(stream_, profiling_);
-    // Last step's sum goes back to the tree's buffers (with one micro-batch: the one vector).
-    if (sum_ != nullptr) give(std::exchange(sum_, nullptr));
+    // Every vector of the tree is free at the start of a step (also after a step that threw).
+    free_.assign({grads_.get()});
+    for (auto& v : extra_) free_.push_back(v.get());
     sum_ = tree_sum(
         first, last,
         [&](std::size_t i) {
@@ -180,6 +183,24 @@ class CudaRank {
       timer_.mark("all-gather parameters");
     }
     timer_.end();
+  }
+
+  // One exact exchange with every peer and a barrier, so that a transport that connects on first
+  // use (NCCL's send/receive and its rings) does so here, with nothing else in flight, rather
+  // than inside the first step.
+  void connect(Collective& c) {
+    const std::size_t N = c.size();
+    cuda::DeviceBuffer<float> token(2 * N);
+    MINITX_CUDA_CHECK(cudaMemsetAsync(token.get(), 0, 2 * N * sizeof(float), stream_));
+    std::vector<std::span<const std::byte>> send(N);
+    std::vector<std::span<std::byte>> recv(N);
+    for (std::size_t r = 0; r < N; ++r) {
+      send[r] = bytes_of(std::span<const float>(token.get() + r, 1));
+      recv[r] = bytes_of(std::span<float>(token.get() + N + r, 1));
+    }
+    c.exchange(send, recv);
+    c.barrier();
+    MINITX_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
   double evaluate(const std::vector<std::uint32_t>& val, std::size_t window, std::size_t batch,
@@ -280,13 +301,10 @@ class CudaRank {
     return tree_sum(1, N + 1, [&](std::size_t r) { return all[r]; }, [](double a, double b) { return a + b; });
   }
 
-  // The tree's gradient vectors: the first is the one the plain engine has; the others are
-  // made when the tree first reaches their level and kept between steps.
+  // The tree's gradient vectors: the first is the one the plain engine has, the others made with
+  // the rank (tree_buffers of its micro-batches: as many as the tree holds at once).
   float* take() {
-    if (free_.empty()) {
-      extra_.emplace_back(P_);
-      return extra_.back().get();
-    }
+    MINITX_CHECK(!free_.empty(), "cuda: the gradient tree needs more than its {} vectors", extra_.size() + 1);
     float* g = free_.back();
     free_.pop_back();
     return g;
@@ -362,12 +380,19 @@ class CudaEngine final : public TrainEngine {
     on_ranks([&](Collective& c, std::size_t r) {
       ranks_[r] = std::make_unique<CudaRank<T>>(config, B / M_, time, M_, r, plan_, streams[r], state);
       MINITX_CUDA_CHECK(cudaStreamSynchronize(streams[r]));  // before the host's state goes
-      (void)c;
+      if (N > 1) ranks_[r]->connect(c);
     });
+    check_batch_on_host_ = parallel.nccl && N > 1;
   }
 
   StepStats forward_backward(const std::uint32_t* ids, const std::uint32_t* targets) override {
     const std::size_t N = ranks_.size(), per_rank = M_ / N;
+    // Over NCCL a rank that throws leaves its peers inside a collective until the group is
+    // aborted; bad input, the one failure known before the step, is refused before any rank starts.
+    if (check_batch_on_host_) {
+      check_token_ids(ids, B_ * T_, config_, "training inputs");
+      check_token_ids(targets, B_ * T_, config_, "training targets");
+    }
     std::vector<StepStats> stats(N);
     on_ranks([&](Collective& c, std::size_t r) {
       stats[r] = ranks_[r]->forward_backward(&c, ids, targets, r * per_rank, (r + 1) * per_rank);
@@ -453,6 +478,7 @@ class CudaEngine final : public TrainEngine {
   std::vector<std::unique_ptr<cuda::Stream>> streams_;
   std::vector<std::unique_ptr<Collective>> comms_;
   std::vector<std::unique_ptr<CudaRank<T>>> ranks_;
+  bool check_batch_on_host_ = false;
 };
 
 }  // namespace
@@ -518,11 +544,18 @@ void check_cuda_memory(const ModelConfig& config, const std::string& precision, 
   // Simulated ranks share this GPU; NCCL's take one GPU each, 0..N-1.
   const std::size_t gpus = parallel.nccl ? parallel.ranks : 1;
   const double sharing = parallel.nccl ? 1.0 : static_cast<double>(parallel.ranks);
+  cudaDeviceProp first{};
   for (std::size_t g = 0; g < gpus; ++g) {
     const int device = parallel.nccl ? static_cast<int>(g) : current;
     MINITX_CUDA_CHECK(cudaSetDevice(device));
     cudaDeviceProp prop{};
     MINITX_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    // One model of GPU: the kernels and cuBLASLt's algorithm choices, hence the bits, are per model.
+    if (g == 0) first = prop;
+    MINITX_CHECK(std::string(prop.name) == first.name && prop.major == first.major && prop.minor == first.minor,
+                 "train: --gpus {} needs GPUs of one model for the same bits on every rank, but GPU 0 is {} (sm_{}{}) "
+                 "and GPU {} is {} (sm_{}{})",
+                 parallel.ranks, first.name, first.major, first.minor, device, prop.name, prop.major, prop.minor);
     std::size_t free = 0, total = 0;  // after this process's context, which the call creates
     MINITX_CUDA_CHECK(cudaMemGetInfo(&free, &total));
     const std::string gpu = parallel.ranks > 1 && !parallel.nccl
@@ -549,7 +582,14 @@ std::unique_ptr<TrainEngine> make_cuda_engine(const ModelConfig& config, const s
 }
 #else
 double cuda_engine_scratch(const ModelConfig&, std::size_t, std::size_t) { return 0.0; }
-void check_cuda_memory(const ModelConfig&, const std::string&, std::size_t, std::size_t, const GpuParallel&) {}
+// Refused before the host's state is allocated, naming what was asked for.
+void check_cuda_memory(const ModelConfig&, const std::string&, std::size_t, std::size_t, const GpuParallel& parallel) {
+  if (parallel.nccl)
+    fail("train: --gpus {} needs a build with CUDA and NCCL, but this one has no CUDA (nvcc was not found when it "
+         "was built; see `make help`)",
+         parallel.ranks);
+  fail("train: --device cuda, but this build has no CUDA (nvcc was not found when it was built; see `make help`)");
+}
 
 std::unique_ptr<TrainEngine> make_cuda_engine(const ModelConfig&, const std::string&, std::size_t, std::size_t,
                                               TrainState, const GpuParallel&) {

@@ -91,11 +91,20 @@ class NcclCollective final : public Collective {
     if (!self.empty() && self.data() != recv[rank_].data())
       MINITX_CUDA_CHECK(cudaMemcpyAsync(recv[rank_].data(), self.data(), self.size(), cudaMemcpyDefault, stream_));
     check(ncclGroupStart(), "exchange (group start)");
-    for (std::size_t r = 0; r < size(); ++r) {
-      if (r == rank_) continue;
-      const int peer = static_cast<int>(r);
-      if (!send[r].empty()) check(ncclSend(send[r].data(), send[r].size(), ncclUint8, peer, comm(), stream_), "exchange (send)");
-      if (!recv[r].empty()) check(ncclRecv(recv[r].data(), recv[r].size(), ncclUint8, peer, comm(), stream_), "exchange (receive)");
+    // A failed send or receive still closes the group: an open group would defer this thread's
+    // later NCCL calls (ncclCommAbort among them) forever.
+    try {
+      for (std::size_t r = 0; r < size(); ++r) {
+        if (r == rank_) continue;
+        const int peer = static_cast<int>(r);
+        if (!send[r].empty())
+          check(ncclSend(send[r].data(), send[r].size(), ncclUint8, peer, comm(), stream_), "exchange (send)");
+        if (!recv[r].empty())
+          check(ncclRecv(recv[r].data(), recv[r].size(), ncclUint8, peer, comm(), stream_), "exchange (receive)");
+      }
+    } catch (...) {
+      ncclGroupEnd();
+      throw;
     }
     check(ncclGroupEnd(), "exchange");
   }
@@ -161,8 +170,13 @@ std::vector<std::unique_ptr<Collective>> make_nccl_collectives(const std::vector
   int current = 0;
   MINITX_CUDA_CHECK(cudaGetDevice(&current));
   std::vector<std::unique_ptr<Collective>> out;
-  for (std::size_t i = 0; i < devices.size(); ++i)
-    out.push_back(std::make_unique<NcclCollective>(group, i, devices[i], streams[i]));
+  try {
+    for (std::size_t i = 0; i < devices.size(); ++i)
+      out.push_back(std::make_unique<NcclCollective>(group, i, devices[i], streams[i]));
+  } catch (...) {
+    cudaSetDevice(current);  // the caller's device, as on success
+    throw;
+  }
   MINITX_CUDA_CHECK(cudaSetDevice(current));
   return out;
 }

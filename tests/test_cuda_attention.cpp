@@ -262,12 +262,10 @@ GPU_TEST_CASE("cuda attention: 128-row query tiles with whole last tiles and par
 }
 
 // Short rows (attention_plan.h `forward_strip`): the forward walks strips of 64-row query tiles,
-// and dK/dV strips of key tiles where the columns are short too (local; sinks' first column is
-// not), the last strip partial at T 301; every layout the rule takes, both head sizes, odd T,
-// B·H 6 (a head group of 8 with two spare), two runs bit-identical.
-GPU_TEST_CASE("cuda attention: short rows and columns in strips against the reference") {
-  for (std::int32_t D : {64, 128}) {
-    int kv_strips = 0;  // layouts whose dK/dV took strips (D 128's small B·H cuts some columns)
+// the last strip partial at these T; every layout the rule takes, both head sizes, odd T, B·H
+// above one, two runs bit-identical.
+GPU_TEST_CASE("cuda attention: short rows in strips of query tiles against the reference") {
+  for (std::int32_t D : {64, 128})
     for (std::int32_t T : {301, 1001}) {
       const Problem problem(2, T, 3, D, static_cast<std::uint64_t>(D * 7 + T));
       const std::vector<std::pair<std::string, sp::BlockLayout>> layouts = {
@@ -281,16 +279,12 @@ GPU_TEST_CASE("cuda attention: short rows and columns in strips against the refe
         CAPTURE(T);
         CAPTURE(name);
         REQUIRE(mc::attn::forward_strip(layout) > 1);
-        if (mc::attn::plan_backward_for(layout, D, 6).kv_strip > 1) ++kv_strips;
         problem.check_against_reference(layout);
         const Outputs a = problem.run(layout), b = problem.run(layout);
         CHECK(a.out == b.out);
-        CHECK(a.dqkv == b.dqkv);
         CHECK(std::memcmp(a.lse.data(), b.lse.data(), a.lse.size() * sizeof(float)) == 0);
       }
     }
-    CHECK(kv_strips >= (D == 64 ? 6 : 1));
-  }
   // Dense causal of two blocks is short too: one strip, its tiles of 1 to 4 key tiles.
   const sp::BlockLayout dense = sp::dense_causal(256, 128);
   REQUIRE(mc::attn::forward_strip(dense) > 1);

@@ -263,7 +263,6 @@ void attention_backward(bf16_bits* dq, bf16_bits* dk, bf16_bits* dv, std::int64_
             plan.host.n_dq,
             log2_group,
             plan.host.kv_direct ? 1 : 0,
-            plan.host.kv_strip,
             plan.host.dq_step,
             plan.host.n_slots > 0 ? scratch + attn::partials_offset(rows) : nullptr};
   MINITX_CUDA_CHECK(attn::backward(p, shape.D, stream, plan.side));

@@ -59,7 +59,6 @@ struct KvConfig {
   static constexpr int kWarps = KT / 16, kThreads = 32 * kWarps, LD = D + 8;
   // K, V; two buffers of (Q, dO); two of (lse·log2e, delta).
   static constexpr int kSmem = 2 * tile_bytes(KT, D) + 4 * tile_bytes(QT, D) + 4 * QT * 4;
-  static constexpr int kSmemStrip = kSmem + 2 * tile_bytes(KT, D);  // a second K, V
 };
 
 // Per-row lse (log2 domain; +inf past T, which makes P exactly 0 there) and delta into smem.
@@ -73,27 +72,21 @@ __device__ __forceinline__ void load_row_stats(float* slse, float* sdelta, const
   }
 }
 
-// With p.plan.kv_strip > 1 (short columns, whole, in key-tile order) the CTA walks that many
-// consecutive key tiles of one head as one pipeline: under a column's last query tile the next
-// key tile's K, V (into the second K/V buffer) and its first Q, dO and row statistics load, so only
-// the strip's first column starts cold. Each column's sums are the same as alone: the same bits.
 template <int D, int KT, int QT>
 __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_kernel(const Params p) {
   using Cfg = KvConfig<D, KT, QT>;
   constexpr int LD = Cfg::LD, NT = Cfg::kThreads;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  // K0, V0, Q0, Q1, dO0, dO1, the row statistics, then K1, V1 (strips only); buffers picked by
-  // arithmetic (an array of pointers indexed at run time would live in local memory).
-  bf16* const sk0 = reinterpret_cast<bf16*>(smem_raw);
-  bf16* const sqd = sk0 + 2 * KT * LD;
+  bf16* sk = reinterpret_cast<bf16*>(smem_raw);
+  bf16* sv = sk + KT * LD;
+  // Q0, Q1, dO0, dO1, then the row statistics; buffers picked by arithmetic (an array of
+  // pointers indexed at run time would live in local memory).
+  bf16* const sqd = sv + KT * LD;
   auto sq = [&](int i) { return sqd + i * QT * LD; };
   auto sdo = [&](int i) { return sqd + (2 + i) * QT * LD; };
   float* const stat = reinterpret_cast<float*>(sqd + 4 * QT * LD);
   auto slse = [&](int i) { return stat + i * QT; };
   auto sdelta = [&](int i) { return stat + (2 + i) * QT; };
-  bf16* const sk1 = reinterpret_cast<bf16*>(stat + 4 * QT);
-  auto sk = [&](int i) { return i ? sk1 : sk0; };
-  auto sv = [&](int i) { return sk(i) + KT * LD; };
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int T = p.T, block = p.L.block;
@@ -101,32 +94,21 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
   if (at.bh >= p.B * p.H) return;
   const int bh = at.bh, b = bh / p.H, h = bh % p.H;
   const int lh = p.L.heads == 1 ? 0 : h;
-  // kt, j0, j1, slot; a direct plan's item is the whole columns of key tiles
-  // [item·strip, item·strip + strip).
-  const int strip = p.plan.kv_direct ? p.plan.kv_strip : 1;
-  int4 item = make_int4(at.item * strip, 0, INT_MAX, -1);
+  // kt, j0, j1, slot; a direct plan's item is the whole column of key tile `item`.
+  int4 item = make_int4(at.item, 0, INT_MAX, -1);
   if (!p.plan.kv_direct) {
     item = reinterpret_cast<const int4*>(p.plan.kv)[lh * p.plan.n_kv + at.item];
     if (item.x < 0) return;  // padding: this layout head has fewer items
   }
-  const int n_kt = (T + KT - 1) / KT;
-  int kt = item.x;
-  if (kt >= n_kt) return;  // the last strip's tail
-  const int kt_end = kt + strip < n_kt ? kt + strip : n_kt;
-  auto walk_of = [&](int tile) {
-    return QueryWalk(p.L.t_row_ptr, p.L.t_rows, lh * p.L.nb + tile * KT / block, block, QT, T);
-  };
-  QueryWalk walk = walk_of(kt);
-  int j = p.plan.kv_direct ? walk.first(kt * KT) : item.y;
+  const int k0 = item.x * KT;
+  const QueryWalk walk(p.L.t_row_ptr, p.L.t_rows, lh * p.L.nb + k0 / block, block, QT, T);
+  int j = p.plan.kv_direct ? walk.first(k0) : item.y;
 
   const std::int64_t batch = static_cast<std::int64_t>(b) * T;
   const bf16* qg = bf(p.q) + batch * p.ld_qkv + h * D;
   const bf16* dog = bf(p.dout) + batch * p.ld_dout + h * D;
-  const bf16* kg = bf(p.k) + batch * p.ld_qkv + h * D;
-  const bf16* vg = bf(p.v) + batch * p.ld_qkv + h * D;
-  int kvb = 0;  // this key tile's K/V buffer
-  load_tile<KT, D, NT>(sk(0), kg, p.ld_qkv, kt * KT, T, tid);
-  load_tile<KT, D, NT>(sv(0), vg, p.ld_qkv, kt * KT, T, tid);
+  load_tile<KT, D, NT>(sk, bf(p.k) + batch * p.ld_qkv + h * D, p.ld_qkv, k0, T, tid);
+  load_tile<KT, D, NT>(sv, bf(p.v) + batch * p.ld_qkv + h * D, p.ld_qkv, k0, T, tid);
   int q0 = walk.start(j);
   load_tile<QT, D, NT>(sq(0), qg, p.ld_qkv, q0, T, tid);
   load_tile<QT, D, NT>(sdo(0), dog, p.ld_dout, q0, T, tid);
@@ -134,7 +116,7 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
   cp_async_commit();
 
   float dk[D / 8][4] = {}, dv[D / 8][4] = {};
-  int krow[2] = {kt * KT + warp * 16 + g, kt * KT + warp * 16 + g + 8};
+  const int krow[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
   int buf = 0;
   for (;;) {
     const int next = j + 1 < item.z ? walk.next(j) : INT_MAX;  // a chunk ends at j1, a column at its walk's end
@@ -142,16 +124,6 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
       load_tile<QT, D, NT>(sq(buf ^ 1), qg, p.ld_qkv, next, T, tid);
       load_tile<QT, D, NT>(sdo(buf ^ 1), dog, p.ld_dout, next, T, tid);
       load_row_stats(slse(buf ^ 1), sdelta(buf ^ 1), p, bh, next, QT, tid);
-    } else if (kt + 1 < kt_end) {
-      // K, V go to the buffers the previous key tile used: every warp finished with them at the
-      // barrier ending that tile's column.
-      const QueryWalk w = walk_of(kt + 1);
-      const int next_kt_q0 = w.start(w.first((kt + 1) * KT));  // found again there: fewer live registers
-      load_tile<KT, D, NT>(sk(kvb ^ 1), kg, p.ld_qkv, (kt + 1) * KT, T, tid);
-      load_tile<KT, D, NT>(sv(kvb ^ 1), vg, p.ld_qkv, (kt + 1) * KT, T, tid);
-      load_tile<QT, D, NT>(sq(buf ^ 1), qg, p.ld_qkv, next_kt_q0, T, tid);
-      load_tile<QT, D, NT>(sdo(buf ^ 1), dog, p.ld_dout, next_kt_q0, T, tid);
-      load_row_stats(slse(buf ^ 1), sdelta(buf ^ 1), p, bh, next_kt_q0, QT, tid);
     }
     cp_async_commit();
     cp_async_wait<1>();
@@ -162,8 +134,8 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
 #pragma unroll
     for (int ks = 0; ks < D / 16; ++ks) {
       std::uint32_t ka[4], va[4];
-      load_a<LD>(ka, sk(kvb), warp * 16, ks * 16, lane);
-      load_a<LD>(va, sv(kvb), warp * 16, ks * 16, lane);
+      load_a<LD>(ka, sk, warp * 16, ks * 16, lane);
+      load_a<LD>(va, sv, warp * 16, ks * 16, lane);
 #pragma unroll
       for (int np = 0; np < QT / 16; ++np) {
         std::uint32_t qf[4], df[4];
@@ -209,52 +181,39 @@ __global__ void __launch_bounds__(KvConfig<D, KT, QT>::kThreads) attention_dkdv_
         mma_16816(dk[2 * dp + 1], sa, qf[2], qf[3]);
       }
     }
-    __syncthreads();  // buf (and, at a column's end, this key tile's K, V) is refilled next
+    __syncthreads();  // buf is refilled by the next iteration's prefetch
+    if (next == INT_MAX) break;
     buf ^= 1;
-    if (next != INT_MAX) {
-      ++j;
-      q0 = next;
-      continue;
-    }
-
-    if (item.w >= 0) {  // a chunk: unscaled fp32, every row (the reduce skips those past T)
-      float* part = p.plan.partials + (static_cast<std::int64_t>(bh) * p.plan.n_slots + item.w) * 2 * KT * D;
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int at = (krow[r] - kt * KT) * D + 2 * t;
-#pragma unroll
-        for (int dt = 0; dt < D / 8; ++dt) {
-          *reinterpret_cast<float2*>(part + at + dt * 8) = make_float2(dk[dt][2 * r], dk[dt][2 * r + 1]);
-          *reinterpret_cast<float2*>(part + KT * D + at + dt * 8) = make_float2(dv[dt][2 * r], dv[dt][2 * r + 1]);
-        }
-      }
-    } else {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int k = krow[r];
-        if (k >= T) continue;
-        const std::int64_t at = (batch + k) * p.ld_dqkv + h * D + 2 * t;
-#pragma unroll
-        for (int dt = 0; dt < D / 8; ++dt) {
-          *reinterpret_cast<std::uint32_t*>(bf(p.dk) + at + dt * 8) =
-              pack_bf16(dk[dt][2 * r] * p.scale, dk[dt][2 * r + 1] * p.scale);
-          *reinterpret_cast<std::uint32_t*>(bf(p.dv) + at + dt * 8) = pack_bf16(dv[dt][2 * r], dv[dt][2 * r + 1]);
-        }
-      }
-    }
-    if (++kt >= kt_end) break;
-    kvb ^= 1;
-    walk = walk_of(kt);
-    j = walk.first(kt * KT);
-    q0 = walk.start(j);
-    krow[0] = kt * KT + warp * 16 + g;
-    krow[1] = krow[0] + 8;
-#pragma unroll
-    for (int dt = 0; dt < D / 8; ++dt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) dk[dt][i] = dv[dt][i] = 0.f;
+    ++j;
+    q0 = next;
   }
   cp_async_wait<0>();
+
+  if (item.w >= 0) {  // a chunk: unscaled fp32, every row (the reduce skips those past T)
+    float* part = p.plan.partials + (static_cast<std::int64_t>(bh) * p.plan.n_slots + item.w) * 2 * KT * D;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int at = (krow[r] - k0) * D + 2 * t;
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt) {
+        *reinterpret_cast<float2*>(part + at + dt * 8) = make_float2(dk[dt][2 * r], dk[dt][2 * r + 1]);
+        *reinterpret_cast<float2*>(part + KT * D + at + dt * 8) = make_float2(dv[dt][2 * r], dv[dt][2 * r + 1]);
+      }
+    }
+    return;
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int k = krow[r];
+    if (k >= T) continue;
+    const std::int64_t at = (batch + k) * p.ld_dqkv + h * D + 2 * t;
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt) {
+      *reinterpret_cast<std::uint32_t*>(bf(p.dk) + at + dt * 8) =
+          pack_bf16(dk[dt][2 * r] * p.scale, dk[dt][2 * r + 1] * p.scale);
+      *reinterpret_cast<std::uint32_t*>(bf(p.dv) + at + dt * 8) = pack_bf16(dv[dt][2 * r], dv[dt][2 * r + 1]);
+    }
+  }
 }
 
 // A split column's chunks, added in chunk order by one thread per pair of elements; dK takes
@@ -413,25 +372,12 @@ __global__ void __launch_bounds__(QConfig<D, QT, KT>::kThreads) attention_dq_ker
 
 // The grouped grid: x = items × the group's heads, y = groups (attention_plan.h).
 template <class Cfg, void (*kernel)(Params)>
-cudaError_t launch(int items, const Params& p, cudaStream_t stream, int smem_limit = Cfg::kSmem, int smem = Cfg::kSmem) {
-  if (const cudaError_t err = detail::allow_dynamic_smem<kernel>(smem_limit); err != cudaSuccess) return err;
+cudaError_t launch(int items, const Params& p, cudaStream_t stream) {
+  if (const cudaError_t err = detail::allow_dynamic_smem<kernel>(Cfg::kSmem); err != cudaSuccess) return err;
   const int lg = p.plan.log2_group, bh = p.B * p.H;
   const dim3 grid(static_cast<unsigned>(items) << lg, static_cast<unsigned>((bh + (1 << lg) - 1) >> lg));
-  kernel<<<grid, Cfg::kThreads, smem, stream>>>(p);
+  kernel<<<grid, Cfg::kThreads, Cfg::kSmem, stream>>>(p);
   return cudaGetLastError();
-}
-
-// dK/dV in strips of key tiles where the plan says so and the device holds the second K/V buffer
-// (strips of one tile are the same sums); the kernel's limit is set once, for the larger need
-// where the device holds it.
-template <int D, int KT, int QT>
-cudaError_t launch_dkdv(Params p, cudaStream_t stream) {
-  using Cfg = KvConfig<D, KT, QT>;
-  const bool fits = optin_smem() >= Cfg::kSmemStrip;
-  if (!p.plan.kv_direct || !fits) p.plan.kv_strip = 1;
-  const int strip = p.plan.kv_strip, items = (p.plan.n_kv + strip - 1) / strip;
-  return launch<Cfg, attention_dkdv_kernel<D, KT, QT>>(items, p, stream, fits ? Cfg::kSmemStrip : Cfg::kSmem,
-                                                       strip > 1 ? Cfg::kSmemStrip : Cfg::kSmem);
 }
 
 // dK/dV (and its reduce) on the caller's stream, dQ on the side stream: the two read the same
@@ -447,7 +393,7 @@ cudaError_t launch_bwd(const Params& p, cudaStream_t stream, const SideStream& s
   if (err == cudaSuccess) err = cudaEventRecord(side.fork, stream);
   if (err == cudaSuccess) err = cudaStreamWaitEvent(side.stream, side.fork, 0);
   if (err != cudaSuccess) return err;
-  err = launch_dkdv<D, t.kv_k, t.kv_q>(p, stream);
+  err = launch<KvConfig<D, t.kv_k, t.kv_q>, attention_dkdv_kernel<D, t.kv_k, t.kv_q>>(p.plan.n_kv, p, stream);
   if (err == cudaSuccess && p.plan.n_split > 0) {
     const auto grid = static_cast<unsigned>(static_cast<std::int64_t>(p.B) * p.H * p.plan.n_split);
     attention_dkdv_reduce_kernel<D, t.kv_k><<<grid, 256, 0, stream>>>(p);

@@ -114,15 +114,6 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
-// The device's per-block shared-memory limit (opt-in); 0 if it cannot be read.
-inline int optin_smem() {
-  int device = 0, optin = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
-    return 0;
-  return optin;
-}
-
 // The shared-memory bytes of a padded tile.
 constexpr int tile_bytes(int rows, int D) { return rows * (D + 8) * static_cast<int>(sizeof(std::uint16_t)); }
 

@@ -200,6 +200,15 @@ __global__ void __launch_bounds__(FwdConfig<D, BM, BN>::kThreads)
   cp_async_wait<0>();
 }
 
+// The device's per-block shared-memory limit (opt-in); 0 if it cannot be read.
+int optin_smem() {
+  int device = 0, optin = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
+    return 0;
+  return optin;
+}
+
 template <int D, int BM, int BN>
 cudaError_t launch_fwd(const Params& p, cudaStream_t stream, int strip) {
   using Cfg = FwdConfig<D, BM, BN>;

@@ -30,7 +30,6 @@ struct BwdPlanArgs {
   std::int32_t n_kv, n_split, n_slots, n_dq;
   std::int32_t log2_group;  // heads a launch group (grid y), side by side in grid x
   std::int32_t kv_direct;   // kv is key tile = item: not read
-  std::int32_t kv_strip;    // key tiles a dK/dV CTA walks (kv_direct only; BackwardPlan::kv_strip)
   std::int32_t dq_step;     // dq is query tile = item (1) or n_dq - 1 - item (-1): not read; 0 read
   float* partials;  // (B·H, n_slots, 2 [dK, dV], kv_k, D)
 };

@@ -48,7 +48,7 @@ std::int32_t forward_strip(const sparse::BlockLayout& l) {
   if (l.block < 64) return 1;
   std::int32_t longest = 0;
   for (std::size_t r = 0; r + 1 < l.row_ptr.size(); ++r) longest = std::max(longest, l.row_ptr[r + 1] - l.row_ptr[r]);
-  return static_cast<std::int64_t>(longest) * (l.block / 64) <= kShortRowTiles ? kShortStrip : 1;
+  return static_cast<std::int64_t>(longest) * (l.block / 64) <= kShortRowTiles ? kForwardStrip : 1;
 }
 
 ColumnStats column_stats(const sparse::BlockLayout& l, std::int32_t D) {
@@ -98,14 +98,12 @@ BackwardPlan plan_backward(const sparse::BlockLayout& l, std::int32_t D, std::in
   std::vector<std::vector<KvItem>> items(static_cast<std::size_t>(l.heads));
   std::vector<std::vector<KvSplit>> splits(static_cast<std::size_t>(l.heads));
   plan.kv_direct = true;
-  std::int32_t longest = 0;  // query tiles in the longest column
   for (std::int32_t lh = 0; lh < l.heads; ++lh) {
     std::vector<KvItem>& list = items[static_cast<std::size_t>(lh)];
     std::int32_t slot = 0;
     for (std::int32_t kt = 0; kt < n_kt; ++kt) {
       const Column c = column(l, lh, kt, t);
       const std::int32_t len = c.j1 - c.j0;
-      longest = std::max(longest, len);
       if (len <= chunk) {
         list.push_back({kt, c.j0, c.j1, -1});
         continue;
@@ -128,7 +126,6 @@ BackwardPlan plan_backward(const sparse::BlockLayout& l, std::int32_t D, std::in
     plan.n_split = std::max(plan.n_split, static_cast<std::int32_t>(splits[static_cast<std::size_t>(lh)].size()));
     plan.n_slots = std::max(plan.n_slots, slot);
   }
-  plan.kv_strip = plan.kv_direct && l.block >= 64 && longest * t.kv_q <= kShortRowTiles * 64 ? kShortStrip : 1;
   const std::size_t heads = static_cast<std::size_t>(l.heads);
   plan.kv.assign(heads * static_cast<std::size_t>(plan.n_kv), KvItem{-1, 0, 0, -1});
   plan.splits.assign(heads * static_cast<std::size_t>(plan.n_split), KvSplit{-1, 0, 0, 0});

@@ -68,9 +68,6 @@ struct BackwardPlan {
   std::int32_t chunk = 0;                      // the most query tiles in one item
   std::int32_t n_kv = 0, n_split = 0, n_slots = 0, n_dq = 0;  // per layout head (padded)
   bool kv_direct = false;    // kv is whole columns in key-tile order, every head
-  // Key tiles a dK/dV CTA walks: kShortStrip when kv_direct and every column holds at most
-  // kShortRowTiles × 64 query rows (blocks of 64 or more), else 1.
-  std::int32_t kv_strip = 1;
   std::int32_t dq_step = 0;  // dq is query tiles ascending (1) or descending (-1), every head; else 0
   std::vector<KvItem> kv;         // heads × n_kv
   std::vector<KvSplit> splits;    // heads × n_split
@@ -95,12 +92,11 @@ inline std::size_t scratch_floats(const BackwardPlan& plan, std::size_t B, std::
 // power of two, at most the next one above bh. The forward's version 2 groups its heads so too.
 std::int32_t head_group_log2(std::int32_t T, std::int32_t D, std::int32_t bh);
 
-// Short rows and columns, on the layout alone: when the block is 64 or more and every query row
-// keeps at most kShortRowTiles key tiles of 64 (local with a window of 2 blocks of 128, or of 4
-// of 64), a forward CTA walks kShortStrip consecutive 64-row query tiles of one head (the next
-// tile's copies overlap the current one's last products); otherwise 1. The backward's dK/dV
-// does the same with key tiles (BackwardPlan::kv_strip) when its columns are that short.
-constexpr std::int32_t kShortRowTiles = 4, kShortStrip = 4;
+// The forward's short-row rule, on the layout alone: when the block is 64 or more and every
+// query row keeps at most kShortRowTiles key tiles of 64 (local with a window of 2 blocks of 128,
+// or of 4 of 64), a forward CTA walks kForwardStrip consecutive 64-row query tiles of one head
+// (the next tile's copies overlap the current one's last products); otherwise 1.
+constexpr std::int32_t kShortRowTiles = 4, kForwardStrip = 4;
 std::int32_t forward_strip(const sparse::BlockLayout& layout);
 
 // D 64 or 128 (the bf16 kernels' head sizes); throws minitx::Error naming the value otherwise.

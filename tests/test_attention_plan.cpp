@@ -265,21 +265,3 @@ TEST_CASE("attention backward plan: head sizes other than 64 and 128 are refused
   CHECK_THROWS_WITH_AS(attn::plan_backward(sp::local(100, 16, 2), 64, 0),
                        doctest::Contains("the chunk must be at least 1 query tile, not 0"), minitx::Error);
 }
-
-TEST_CASE("attention forward strip: every row at most 4 key tiles of 64, blocks of 64 or more") {
-  const std::int32_t strip = attn::kForwardStrip;
-  REQUIRE(strip > 1);
-  CHECK(attn::forward_strip(sp::local(16384, 128, 2)) == strip);  // the benchmark's local
-  CHECK(attn::forward_strip(sp::local(203, 128, 2)) == strip);
-  CHECK(attn::forward_strip(sp::local(4096, 64, 4)) == strip);
-  CHECK(attn::forward_strip(sp::sinks(4096, 64, 1, 3)) == strip);  // the sink and 3 window blocks
-  CHECK(attn::forward_strip(sp::dense_causal(256, 128)) == strip);  // 2 blocks: short as well
-  CHECK(attn::forward_strip(sp::local(16384, 128, 3)) == 1);  // 6 tiles
-  CHECK(attn::forward_strip(sp::local(4096, 64, 5)) == 1);
-  CHECK(attn::forward_strip(sp::sinks(4096, 128, 1, 4)) == 1);
-  CHECK(attn::forward_strip(sp::dense_causal(384, 128)) == 1);
-  CHECK(attn::forward_strip(sp::local(4096, 32, 2)) == 1);  // blocks under 64 keep their own tiles
-  CHECK(attn::forward_strip(sp::local(4096, 16, 1)) == 1);
-  // One long row in one head of a per-head layout is enough to keep every head off the strip.
-  CHECK(attn::forward_strip(sp::bigbird(4096, 128, 1, 1, 2, 5, 3)) == 1);
-}

@@ -22,7 +22,6 @@
 #include <string>
 #include <vector>
 
-#include "../src/backend/cuda/attention_plan.h"
 #include "minitx/backend/cpu/ops.h"
 #include "minitx/backend/cuda/attention.h"
 #include "minitx/core/error.h"
@@ -259,36 +258,6 @@ GPU_TEST_CASE("cuda attention: 128-row query tiles with whole last tiles and par
   const Outputs full = problem.run(sp::local(300, 128, 3)), dense = problem.run(sp::dense_causal(300, 128));
   CHECK(full.out == dense.out);
   CHECK(full.dqkv == dense.dqkv);
-}
-
-// Short rows (attention_plan.h `forward_strip`): the forward walks strips of 64-row query tiles,
-// the last strip partial at these T; every layout the rule takes, both head sizes, odd T, B·H
-// above one, two runs bit-identical.
-GPU_TEST_CASE("cuda attention: short rows in strips of query tiles against the reference") {
-  for (std::int32_t D : {64, 128})
-    for (std::int32_t T : {301, 1001}) {
-      const Problem problem(2, T, 3, D, static_cast<std::uint64_t>(D * 7 + T));
-      const std::vector<std::pair<std::string, sp::BlockLayout>> layouts = {
-          {"local 128", sp::local(T, 128, 2)},
-          {"local 64 W2", sp::local(T, 64, 2)},
-          {"local 64 W4", sp::local(T, 64, 4)},
-          {"sinks 64", sp::sinks(T, 64, 1, 3)},
-      };
-      for (const auto& [name, layout] : layouts) {
-        CAPTURE(D);
-        CAPTURE(T);
-        CAPTURE(name);
-        REQUIRE(mc::attn::forward_strip(layout) > 1);
-        problem.check_against_reference(layout);
-        const Outputs a = problem.run(layout), b = problem.run(layout);
-        CHECK(a.out == b.out);
-        CHECK(std::memcmp(a.lse.data(), b.lse.data(), a.lse.size() * sizeof(float)) == 0);
-      }
-    }
-  // Dense causal of two blocks is short too: one strip, its tiles of 1 to 4 key tiles.
-  const sp::BlockLayout dense = sp::dense_causal(256, 128);
-  REQUIRE(mc::attn::forward_strip(dense) > 1);
-  Problem(2, 256, 3, 64, 77).check_against_reference(dense);
 }
 
 // Does the backward's plan cut some key column into chunks (scratch beyond rowsum(dO ∘ O))?

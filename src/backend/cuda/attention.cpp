@@ -53,7 +53,7 @@ void check_shape(const char* op, const DeviceLayout& layout, const AttentionShap
 attn::LayoutArgs layout_args(const DeviceLayout& layout) {
   const sparse::BlockLayout& l = layout.host();
   return {layout.row_ptr(), layout.cols(),   layout.kinds(), layout.t_row_ptr(), layout.t_rows(),
-          layout.t_kinds(), layout.global_tokens(), l.block, l.nb, l.heads, attn::forward_strip(l)};
+          layout.t_kinds(), layout.global_tokens(), l.block, l.nb, l.heads};
 }
 
 attn::Params make_params(const char* op, const QkvView& in, const DeviceLayout& layout, const AttentionShape& s) {

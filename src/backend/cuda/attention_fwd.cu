@@ -27,40 +27,29 @@ template <int D, int BM, int BN>
 struct FwdConfig {
   static constexpr int kWarps = BM / 16, kThreads = 32 * kWarps, LD = D + 8;
   static constexpr int kSmem = tile_bytes(BM, D) + 4 * tile_bytes(BN, D);  // Q + 2 x (K, V)
-  static constexpr int kSmemStrip = kSmem + tile_bytes(BM, D);             // a second Q buffer
 };
 
-// strip > 1 (short rows, attention_plan.h `forward_strip`): the CTA walks `strip` consecutive
-// query tiles of one head as one pipeline — the first K/V tile of the next query tile and its Q
-// (into the other Q buffer) load while the current tile's last key tile computes, so only the
-// strip's first tile waits for a cold load. Each row's sums are the same as with strip 1, so the
-// bits are too.
 template <int D, int BM, int BN>
 __global__ void __launch_bounds__(FwdConfig<D, BM, BN>::kThreads)
-    attention_fwd_kernel(const Params p, int strip) {
+    attention_fwd_kernel(const Params p) {
   using Cfg = FwdConfig<D, BM, BN>;
   constexpr int LD = Cfg::LD, NT = Cfg::kThreads;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  // Q0, K0, K1, V0, V1, then Q1 (strips only); buffers picked by arithmetic, not by indexing an
-  // array of pointers (which would live in local memory).
-  bf16* const sq0 = reinterpret_cast<bf16*>(smem_raw);
-  bf16* const skv = sq0 + BM * LD;
+  bf16* sq = reinterpret_cast<bf16*>(smem_raw);
+  // K0, K1, V0, V1 after Q; buffers picked by arithmetic, not by indexing an array of pointers
+  // (which would live in local memory).
+  bf16* const skv = sq + BM * LD;
   auto sk = [&](int i) { return skv + i * BN * LD; };
   auto sv = [&](int i) { return skv + (2 + i) * BN * LD; };
-  auto sq = [&](int qt) { return (qt & 1) ? skv + 4 * BN * LD : sq0; };
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int T = p.T, block = p.L.block;
-  const int n_qt = (T + BM - 1) / BM;
-  int qt = blockIdx.x * strip;
-  if (qt >= n_qt) return;  // the tail of the last block
-  const int qt_end = qt + strip < n_qt ? qt + strip : n_qt;
+  const int q0 = blockIdx.x * BM;
+  if (q0 >= T) return;  // the tail of the last block
   const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
-  const int row0 = (p.L.heads == 1 ? 0 : h) * p.L.nb;
-  auto walk_of = [&](int tile) {
-    return KeyWalk(p.L.row_ptr, p.L.cols, row0 + tile * BM / block, block, BN, tile * BM, BM, T);
-  };
-  KeyWalk walk = walk_of(qt);
+  const int qb = q0 / block;
+  const int row = (p.L.heads == 1 ? 0 : h) * p.L.nb + qb;
+  const KeyWalk walk(p.L.row_ptr, p.L.cols, row, block, BN, q0, BM, T);
 
   // One offset for q, k and v (their bases stay in the parameter bank): fewer live registers.
   const std::int64_t qkv_off = static_cast<std::int64_t>(b) * T * p.ld_qkv + h * D;
@@ -68,16 +57,21 @@ __global__ void __launch_bounds__(FwdConfig<D, BM, BN>::kThreads)
   auto kg = [&] { return bf(p.k) + qkv_off; };
   auto vg = [&] { return bf(p.v) + qkv_off; };
 
-  load_tile<BM, D, NT>(sq(qt), qg, p.ld_qkv, qt * BM, T, tid);
+  load_tile<BM, D, NT>(sq, qg, p.ld_qkv, q0, T, tid);
   int k0 = walk.start(0);  // the diagonal is always kept, so tile 0 exists and starts <= q0
   load_tile<BN, D, NT>(sk(0), kg(), p.ld_qkv, k0, T, tid);
   load_tile<BN, D, NT>(sv(0), vg(), p.ld_qkv, k0, T, tid);
   cp_async_commit();
+  cp_async_wait<0>();
+  __syncthreads();
 
   std::uint32_t qf[D / 16][4];
-  float o[D / 8][4];
-  float m[2], l[2];
-  int qrow[2];
+#pragma unroll
+  for (int ks = 0; ks < D / 16; ++ks) load_a<LD>(qf[ks], sq, warp * 16, ks * 16, lane);
+
+  float o[D / 8][4] = {};
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  const int qrow[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
 
   int buf = 0;
   for (int j = 0;; ++j) {
@@ -85,28 +79,10 @@ __global__ void __launch_bounds__(FwdConfig<D, BM, BN>::kThreads)
     if (next != INT_MAX) {
       load_tile<BN, D, NT>(sk(buf ^ 1), kg(), p.ld_qkv, next, T, tid);
       load_tile<BN, D, NT>(sv(buf ^ 1), vg(), p.ld_qkv, next, T, tid);
-    } else if (qt + 1 < qt_end) {
-      // The next query tile's Q goes to the buffer its predecessor's Q used: every warp copied
-      // that one to registers before the barrier that ended the predecessor's first key tile.
-      load_tile<BM, D, NT>(sq(qt + 1), qg, p.ld_qkv, (qt + 1) * BM, T, tid);
-      const int k_first = walk_of(qt + 1).start(0);
-      load_tile<BN, D, NT>(sk(buf ^ 1), kg(), p.ld_qkv, k_first, T, tid);
-      load_tile<BN, D, NT>(sv(buf ^ 1), vg(), p.ld_qkv, k_first, T, tid);
     }
     cp_async_commit();
     cp_async_wait<1>();
     __syncthreads();
-
-    if (j == 0) {
-#pragma unroll
-      for (int ks = 0; ks < D / 16; ++ks) load_a<LD>(qf[ks], sq(qt), warp * 16, ks * 16, lane);
-#pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
-      m[0] = m[1] = -INFINITY;
-      l[0] = l[1] = 0.f;
-      qrow[0] = qt * BM + warp * 16 + g;
-      qrow[1] = qrow[0] + 8;
-    }
 
     // S = Q·Kᵀ for this warp's 16 rows x BN keys.
     float s[BN / 8][4] = {};
@@ -171,68 +147,44 @@ __global__ void __launch_bounds__(FwdConfig<D, BM, BN>::kThreads)
       }
     }
     __syncthreads();  // every warp is done with buf before the next iteration refills it
+    if (next == INT_MAX) break;
     buf ^= 1;
-    if (next != INT_MAX) {
-      k0 = next;
-      continue;
-    }
-
-    // The query tile's walk is done: its rows out, then the strip's next tile (if any), whose
-    // copies are in flight.
-    const std::int64_t out_batch = static_cast<std::int64_t>(b) * T * p.ld_out;
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const float total = quad_sum(l[r]);
-      const int q = qrow[r];
-      if (q >= T) continue;
-      const float inv = 1.f / total;  // total > 0: the diagonal key q itself is always allowed
-      bf16* dst = bf(p.out_w) + out_batch + static_cast<std::int64_t>(q) * p.ld_out + h * D + 2 * t;
-#pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt)
-        *reinterpret_cast<std::uint32_t*>(dst + dt * 8) = pack_bf16(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
-      if (t == 0) p.lse[static_cast<std::int64_t>(bh) * T + q] = (m[r] + __log2f(total)) * kLn2;
-    }
-    if (++qt >= qt_end) break;
-    walk = walk_of(qt);
-    k0 = walk.start(0);
-    j = -1;
+    k0 = next;
   }
   cp_async_wait<0>();
-}
 
-// The device's per-block shared-memory limit (opt-in); 0 if it cannot be read.
-int optin_smem() {
-  int device = 0, optin = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
-    return 0;
-  return optin;
+  const std::int64_t out_batch = static_cast<std::int64_t>(b) * T * p.ld_out;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float total = quad_sum(l[r]);
+    const int q = qrow[r];
+    if (q >= T) continue;
+    const float inv = 1.f / total;  // total > 0: the diagonal key q itself is always allowed
+    bf16* dst = bf(p.out_w) + out_batch + static_cast<std::int64_t>(q) * p.ld_out + h * D + 2 * t;
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt)
+      *reinterpret_cast<std::uint32_t*>(dst + dt * 8) = pack_bf16(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
+    if (t == 0) p.lse[static_cast<std::int64_t>(bh) * T + q] = (m[r] + __log2f(total)) * kLn2;
+  }
 }
 
 template <int D, int BM, int BN>
-cudaError_t launch_fwd(const Params& p, cudaStream_t stream, int strip) {
+cudaError_t launch_fwd(const Params& p, cudaStream_t stream) {
   using Cfg = FwdConfig<D, BM, BN>;
   auto kernel = attention_fwd_kernel<D, BM, BN>;
-  const int smem = strip > 1 ? Cfg::kSmemStrip : Cfg::kSmem;
-  // The limit is set once per device, for the larger need where the device holds it: a later
-  // call of either kind must find it set.
-  const int optin = optin_smem();
-  if (const cudaError_t err = detail::allow_dynamic_smem<attention_fwd_kernel<D, BM, BN>>(
-          optin >= Cfg::kSmemStrip ? Cfg::kSmemStrip : Cfg::kSmem);
-      err != cudaSuccess)
+  if (const cudaError_t err = detail::allow_dynamic_smem<attention_fwd_kernel<D, BM, BN>>(Cfg::kSmem); err != cudaSuccess)
     return err;
-  const int n_qt = (p.T + BM - 1) / BM;
-  const dim3 grid((n_qt + strip - 1) / strip, p.B * p.H);
-  kernel<<<grid, Cfg::kThreads, smem, stream>>>(p, strip);
+  const dim3 grid((p.T + BM - 1) / BM, p.B * p.H);
+  kernel<<<grid, Cfg::kThreads, Cfg::kSmem, stream>>>(p);
   return cudaGetLastError();
 }
 
 template <int D>
 cudaError_t launch_fwd_d(const Params& p, cudaStream_t stream) {
   switch (p.L.block) {
-    case 16: return launch_fwd<D, 16, 16>(p, stream, 1);
-    case 32: return launch_fwd<D, 32, 32>(p, stream, 1);
-    default: return launch_fwd<D, 64, 64>(p, stream, 1);  // 64, and 128 as 2 x 2 tiles of 64
+    case 16: return launch_fwd<D, 16, 16>(p, stream);
+    case 32: return launch_fwd<D, 32, 32>(p, stream);
+    default: return launch_fwd<D, 64, 64>(p, stream);  // 64, and 128 as 2 x 2 tiles of 64
   }
 }
 
@@ -544,26 +496,15 @@ cudaError_t launch_fwd_v2(FwdV2Config<D, MT, WARPS, BN> cfg, const Params& p, cu
 // other architectures 99 KB); version 1 takes the rest.
 bool v2_applies(const Params& p, int D) {
   if (p.L.block % 128 != 0 || p.L.nb > kV2MaxEntries) return false;
-  return optin_smem() >= (D == 64 ? FwdV2D64::kSmem : FwdV2D128::kSmem);
-}
-
-// The strip needs a second Q buffer (D 128: 102 KB); where the device lacks it, strips of one
-// tile are the same kernel with the same bits.
-int fwd_strip(const Params& p, int D) {
-  if (p.L.fwd_strip <= 1) return 1;
-  const int need = D == 64 ? FwdConfig<64, 64, 64>::kSmemStrip : FwdConfig<128, 64, 64>::kSmemStrip;
-  return optin_smem() >= need ? p.L.fwd_strip : 1;
+  int device = 0, optin = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
+    return false;
+  return optin >= (D == 64 ? FwdV2D64::kSmem : FwdV2D128::kSmem);
 }
 }  // namespace
 
 cudaError_t forward(const Params& p, int D, cudaStream_t stream) {
-  // Short rows (blocks of 64 or more, every walk of 64-row tiles at most a few key tiles):
-  // version 1's 64-row tiles in strips, 3 CTAs of 4 warps an SM at D 64 where version 2 has 2 (the
-  // measured better shape for 2-tile rows).
-  if (p.L.fwd_strip > 1) {
-    const int strip = fwd_strip(p, D);
-    return D == 64 ? launch_fwd<64, 64, 64>(p, stream, strip) : launch_fwd<128, 64, 64>(p, stream, strip);
-  }
   if (v2_applies(p, D))
     return D == 64 ? launch_fwd_v2(FwdV2D64{}, p, stream) : launch_fwd_v2(FwdV2D128{}, p, stream);
   return D == 64 ? launch_fwd_d<64>(p, stream) : launch_fwd_d<128>(p, stream);

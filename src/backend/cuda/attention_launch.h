@@ -18,7 +18,6 @@ struct LayoutArgs {
   const std::uint8_t* t_kinds;
   const std::uint8_t* global;  // null when no block is of kind global
   std::int32_t block, nb, heads;
-  std::int32_t fwd_strip;  // query tiles a forward CTA walks (forward_strip, attention_plan.h)
 };
 
 // The backward's plan on the device (attention_plan.h) and where its fp32 partials go. The item

@@ -44,13 +44,6 @@ std::int32_t head_group_log2(std::int32_t T, std::int32_t D, std::int32_t bh) {
   return log2;
 }
 
-std::int32_t forward_strip(const sparse::BlockLayout& l) {
-  if (l.block < 64) return 1;
-  std::int32_t longest = 0;
-  for (std::size_t r = 0; r + 1 < l.row_ptr.size(); ++r) longest = std::max(longest, l.row_ptr[r + 1] - l.row_ptr[r]);
-  return static_cast<std::int64_t>(longest) * (l.block / 64) <= kShortRowTiles ? kForwardStrip : 1;
-}
-
 ColumnStats column_stats(const sparse::BlockLayout& l, std::int32_t D) {
   check_head(D);
   const BwdTiles t = bwd_tiles(D, l.block);

@@ -92,13 +92,6 @@ inline std::size_t scratch_floats(const BackwardPlan& plan, std::size_t B, std::
 // power of two, at most the next one above bh. The forward's version 2 groups its heads so too.
 std::int32_t head_group_log2(std::int32_t T, std::int32_t D, std::int32_t bh);
 
-// The forward's short-row rule, on the layout alone: when the block is 64 or more and every
-// query row keeps at most kShortRowTiles key tiles of 64 (local with a window of 2 blocks of 128,
-// or of 4 of 64), a forward CTA walks kForwardStrip consecutive 64-row query tiles of one head
-// (the next tile's copies overlap the current one's last products); otherwise 1.
-constexpr std::int32_t kShortRowTiles = 4, kForwardStrip = 4;
-std::int32_t forward_strip(const sparse::BlockLayout& layout);
-
 // D 64 or 128 (the bf16 kernels' head sizes); throws minitx::Error naming the value otherwise.
 ColumnStats column_stats(const sparse::BlockLayout& layout, std::int32_t D);
 // The chunk for a launch of bh = B·H heads of length T (the rule above).

@@ -40,6 +40,8 @@ test-gpu: $(MINITX) $(TEST_BIN) ## run only the GPU tests (gpu: *); an error, no
 	  echo 'test-gpu: FAILED: no GPU is visible to CUDA on this machine (cudaGetDeviceCount found none); run it where one is' >&2; \
 	  exit 1; fi
 	$(TEST_BIN) -tc='gpu: *' --no-skip
+	@# The tests that need two GPUs or more: skipped, and counted so, on a machine with fewer.
+	$(TEST_BIN) -tc='multi-gpu: *'
 
 # A timing harness for the CUDA ops (tests/bench_cuda_ops.cu); timings only, on a GPU.
 .PHONY: bench-cuda

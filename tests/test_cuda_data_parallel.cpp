@@ -218,8 +218,11 @@ GPU_TEST_CASE("data parallel: --gpus beyond the visible GPUs is refused before a
 
 // The issue's test: N GPUs over NCCL against one rank with the same micro-batches. Skipped (and
 // counted so) on a machine with fewer GPUs; every N the machine has, up to 8, when it has them.
-TEST_CASE("gpu: data parallel: --gpus 2, 4 and 8 (NCCL) write the bytes of one rank" *
+// "multi-gpu: ", not "gpu: ": make test-gpu runs the GPU tests with --no-skip, which would run
+// these on one GPU; make test-gpu runs them apart, skipped (and counted so) below two GPUs.
+TEST_CASE("multi-gpu: data parallel: --gpus 2, 4 and 8 (NCCL) write the bytes of one rank" *
           doctest::skip(cuda_devices().size() < 2)) {
+  REQUIRE(cuda_devices().size() >= 2);
   const TrainConfig tc = gpu_dp_train(7, 8);
   for (const char* precision : {"fp32", "bf16"}) {
     CAPTURE(precision);
@@ -241,8 +244,9 @@ TEST_CASE("gpu: data parallel: --gpus 2, 4 and 8 (NCCL) write the bytes of one r
   }
 }
 
-TEST_CASE("gpu: data parallel: a bad batch over NCCL is refused before any rank starts, and the run goes on" *
+TEST_CASE("multi-gpu: data parallel: a bad batch over NCCL is refused before any rank starts, and the run goes on" *
           doctest::skip(cuda_devices().size() < 2)) {
+  REQUIRE(cuda_devices().size() >= 2);
   const ModelConfig m = gpu_dp_model();
   const std::size_t B = 8, T = 16;
   auto engine = make_cuda_engine(m, "fp32", B, T, initial_state(m), GpuParallel{4, 2, true});

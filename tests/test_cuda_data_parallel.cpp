@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "architectures.h"
+#include "data_parallel_util.h"
 #include "gpu.h"
 #include "minitx/core/error.h"
 #include "minitx/core/io.h"
@@ -39,19 +40,7 @@ namespace {
 ModelConfig gpu_dp_model() { return test::small_config(16); }
 
 TrainConfig gpu_dp_train(std::size_t steps, std::size_t micro_batches) {
-  TrainConfig t;
-  t.batch_size = 8;
-  t.seq_len = 16;
-  t.micro_batches = micro_batches;
-  t.steps = steps;
-  t.learning_rate = 3e-3;
-  t.warmup_steps = 2;
-  t.eval_every = 3;
-  t.eval_batches = 1;
-  t.checkpoint_every = 4;
-  t.grad_clip = 0.5;  // low enough that steps clip: the global norm must agree across ranks
-  t.seed = 11;
-  return t;
+  return test::dp_train_config(steps, micro_batches, 16);
 }
 
 const std::vector<std::uint32_t>& data() {
@@ -78,12 +67,7 @@ TrainOptions ranks(std::size_t simulated, std::size_t gpus = 0) {
   return o;
 }
 
-TrainState initial_state(const ModelConfig& m) {
-  const std::size_t P = param_count(m);
-  TrainState s{std::vector<float>(P), std::vector<float>(P), std::vector<float>(P)};
-  init_params(s.params.data(), m, 3);
-  return s;
-}
+TrainState initial_state(const ModelConfig& m) { return test::seeded_state(m, 3); }
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "data_parallel_util.h"
 #include "minitx/backend/cpu/ops.h"
 #include "minitx/core/config.h"
 #include "minitx/core/error.h"
@@ -37,19 +38,7 @@ ModelConfig dp_model() {
 }
 
 TrainConfig dp_train(std::size_t steps, std::size_t micro_batches) {
-  TrainConfig t;
-  t.batch_size = 8;
-  t.seq_len = 8;
-  t.micro_batches = micro_batches;
-  t.steps = steps;
-  t.learning_rate = 3e-3;
-  t.warmup_steps = 2;
-  t.eval_every = 3;
-  t.eval_batches = 1;
-  t.checkpoint_every = 4;
-  t.grad_clip = 0.5;  // low enough that steps clip: the global norm must agree across ranks
-  t.seed = 11;
-  return t;
+  return test::dp_train_config(steps, micro_batches, 8);
 }
 
 std::vector<std::uint32_t> stream(std::size_t n, std::uint32_t vocab) {
@@ -59,12 +48,7 @@ std::vector<std::uint32_t> stream(std::size_t n, std::uint32_t vocab) {
   return out;
 }
 
-TrainState initial_state(const ModelConfig& m, std::uint64_t seed) {
-  const std::size_t P = param_count(m);
-  TrainState s{std::vector<float>(P), std::vector<float>(P), std::vector<float>(P)};
-  init_params(s.params.data(), m, seed);
-  return s;
-}
+TrainState initial_state(const ModelConfig& m, std::uint64_t seed) { return test::seeded_state(m, seed); }
 
 // `steps` steps of an engine on batches drawn from `data`; the final state, the stats' bits.
 struct Trace {
